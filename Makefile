@@ -1,0 +1,54 @@
+# SupportLens: `make demo` sets up and runs the demo; `make test` sets up and runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PLAYWRIGHT_BROWSERS_PATH ?= 0
+
+.PHONY: setup demo test lint typecheck pytest-postgres pytest-sqlite services chromium clean
+
+setup: $(VENV)/.installed node_modules/.installed chromium
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json scripts/vendor_assets.py
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python scripts/vendor_assets.py
+	touch $@
+
+# Browser tests drive Debian's Chromium; Playwright's own browser download is not used.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (needed by browser tests)"; fi; }
+
+demo: setup
+	$(BIN)/supportlens demo
+
+services:
+	@scripts/services.sh
+
+lint:
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck:
+	$(BIN)/mypy
+
+pytest-postgres: services
+	SUPPORTLENS_TEST_DB=postgres $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
+
+pytest-sqlite:
+	SUPPORTLENS_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report= $(PYTEST_ARGS)
+
+test: setup lint typecheck
+	rm -f .coverage
+	$(MAKE) --no-print-directory pytest-postgres
+	$(MAKE) --no-print-directory pytest-sqlite
+	$(BIN)/coverage report --fail-under=80 --skip-covered --sort=cover | tail -25
+
+clean:
+	rm -rf $(VENV) node_modules src/supportlens/web/static/vendor .coverage .supportlens-demo artifacts

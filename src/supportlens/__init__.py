@@ -1,0 +1,1 @@
+"""SupportLens: one screen for a support agent."""

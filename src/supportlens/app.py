@@ -1,0 +1,83 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from supportlens import health, problems
+from supportlens.auth import views as auth_views
+from supportlens.auth.deps import LoginRequired
+from supportlens.config import Settings, get_settings
+from supportlens.db.engine import make_engine, make_sessionmaker
+from supportlens.logging import configure_logging
+from supportlens.middleware import RequestContextMiddleware
+from supportlens.web import views as web_views
+from supportlens.web.pages import STATIC_DIR, wants_html
+
+# Other domains register startup work here (HTTP clients, job runner); each gets the app and
+# an exit stack for its cleanup. Keeps app.py free of domain knowledge.
+StartupHook = Callable[[FastAPI, AsyncExitStack], Any]
+STARTUP_HOOKS: list[StartupHook] = []
+
+
+def routers() -> list[APIRouter]:
+    """Every router of the app, in order. The route x role test walks exactly these."""
+    return [
+        health.router,
+        auth_views.router,
+        web_views.router,
+    ]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for hook in STARTUP_HOOKS:
+                result = hook(app, stack)
+                if hasattr(result, "__await__"):
+                    await result
+            try:
+                yield
+            finally:
+                await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="SupportLens",
+        version="0.1.0",
+        description="Customer context for support agents: HubSpot, Dwolla and Clarity sessions.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+
+    app.add_exception_handler(RequestValidationError, problems.handle_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(problems.ProblemError, problems.handle_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, problems.handle_http_exception)  # type: ignore[arg-type]
+
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if wants_html(request):
+            return auth_views.login_redirect(request, exc)
+        return problems.problem_response(401, "Sign-in required", headers={"WWW-Authenticate": "Bearer"})
+
+    app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for router in routers():
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.cookies_secure)
+    return app

@@ -1,0 +1,60 @@
+"""One function every feature calls to say who did what to what, when and from where."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportlens.audit.models import AuditEntry
+from supportlens.config import get_settings
+from supportlens.logging import request_id_var
+
+
+def customer_ref(email: str) -> str:
+    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged."""
+    key = get_settings().secret_key.get_secret_value().encode()
+    digest = hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return f"cust_{digest[:32]}"
+
+
+def client_ip(request: Request | None) -> str | None:
+    if request is None or request.client is None:
+        return None
+    return request.client.host
+
+
+async def record(
+    db: AsyncSession,
+    action: str,
+    *,
+    request: Request | None = None,
+    actor: Any | None = None,
+    actor_email: str | None = None,
+    target_type: str | None = None,
+    target: str | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+    commit: bool = True,
+) -> AuditEntry:
+    """Append one audit row. `actor` is an Agent (or None for anonymous / system actions)."""
+    entry = AuditEntry(
+        actor_id=getattr(actor, "id", None),
+        actor_email=getattr(actor, "email", None) or actor_email,
+        actor_role=getattr(actor, "role", None),
+        action=action,
+        target_type=target_type,
+        target=target[:256] if target else None,
+        outcome=outcome,
+        ip=client_ip(request),
+        user_agent=(request.headers.get("user-agent", "")[:512] if request is not None else None),
+        request_id=request_id_var.get(),
+        detail=detail or {},
+    )
+    db.add(entry)
+    if commit:
+        await db.commit()
+    return entry

@@ -1,0 +1,32 @@
+"""Liveness, readiness (the database answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    try:
+        async with request.app.state.sessionmaker() as db:
+            await db.execute(text("SELECT 1"))
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    from supportlens.metrics import registry
+
+    return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""Pure-ASGI middleware: request ids, access logs, latency metrics and security headers."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supportlens.logging import get_logger, request_id_var
+from supportlens.metrics import HTTP_LATENCY
+
+log = get_logger("supportlens.http")
+_RID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if _RID_OK.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500}
+        path: str = scope.get("path", "")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                raw = list(message.get("headers", []))
+                names = {k.lower() for k, _ in raw}
+                add = [
+                    (b"x-request-id", rid.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if b"content-security-policy" not in names:
+                    add.append((b"content-security-policy", CSP.encode()))
+                if b"x-frame-options" not in names and not path.startswith("/sandbox/"):
+                    add.append((b"x-frame-options", b"DENY"))
+                if self.hsts:
+                    add.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                if path.startswith("/api/") and b"cache-control" not in names:
+                    add.append((b"cache-control", b"no-store"))
+                message["headers"] = raw + [h for h in add if h[0] not in names]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = status_holder["status"]
+            HTTP_LATENCY.labels(scope.get("method", ""), template, str(status)).observe(elapsed)
+            if not path.startswith(("/static/", "/metrics", "/healthz")):
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
+            request_id_var.reset(token)

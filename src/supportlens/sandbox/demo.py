@@ -1,0 +1,153 @@
+"""`supportlens demo`: the app on SQLite, sandbox upstreams, demo data and a printed login.
+
+Plugins (see PLUGINS) add simulators, extra servers (the demo shop) and seed data. Each is a
+function `configure(ctx)` that may set settings in `ctx.env`, append servers to `ctx.servers`
+and async seeders to `ctx.seeders`, and lines to print to `ctx.notes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+DEMO_ADMIN_EMAIL = "admin@supportlens.demo"
+DEMO_AGENT_EMAIL = "agent@supportlens.demo"
+DEMO_VIEWER_EMAIL = "viewer@supportlens.demo"
+
+Seeder = Callable[[Any, "DemoContext"], Awaitable[None]]
+
+
+@dataclass
+class DemoServer:
+    name: str
+    app: Any  # an ASGI app, or a zero-argument factory returning one (built after env is set)
+    port: int
+    host: str = "127.0.0.1"
+
+
+@dataclass
+class DemoContext:
+    host: str
+    port: int
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    servers: list[DemoServer] = field(default_factory=list)
+    seeders: list[Seeder] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    logins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _plugins() -> list[Callable[[DemoContext], None]]:
+    """Each domain's demo wiring. Imported lazily so the foundation runs without them."""
+    import importlib
+
+    found = []
+    for module_name in PLUGINS:
+        module = importlib.import_module(module_name)
+        found.append(module.configure)
+    return found
+
+
+# Modules with a `configure(ctx: DemoContext)` function, in order.
+PLUGINS: list[str] = []
+
+
+def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
+    """Set up the environment, database and seed data; returns what to serve."""
+    directory = Path(data_dir).resolve()
+    if fresh and directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    secret_file = directory / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    ctx = DemoContext(host=host, port=port, data_dir=directory)
+    ctx.env.update(
+        {
+            "SUPPORTLENS_ENVIRONMENT": "demo",
+            "SUPPORTLENS_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'supportlens.db'}",
+            "SUPPORTLENS_SECRET_KEY": secret_file.read_text().strip(),
+            "SUPPORTLENS_BASE_URL": ctx.base_url,
+            "SUPPORTLENS_LOG_JSON": "false",
+            "SUPPORTLENS_LOG_LEVEL": os.environ.get("SUPPORTLENS_LOG_LEVEL", "WARNING"),
+        }
+    )
+    for configure in _plugins():
+        configure(ctx)
+    os.environ.update(ctx.env)
+
+    from supportlens.config import get_settings
+
+    get_settings.cache_clear()
+    asyncio.run(_migrate_and_seed(ctx))
+    return ctx
+
+
+async def _migrate_and_seed(ctx: DemoContext) -> None:
+    from supportlens.auth import service
+    from supportlens.config import get_settings
+    from supportlens.db import migrate
+    from supportlens.db.engine import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    await migrate.upgrade_async(settings.database_url)
+    engine = make_engine(settings)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            fixed = os.environ.get("SUPPORTLENS_DEMO_PASSWORD")
+            for email, role, name in (
+                (DEMO_ADMIN_EMAIL, "admin", "Ada Admin"),
+                (DEMO_AGENT_EMAIL, "agent", "Sam Support"),
+                (DEMO_VIEWER_EMAIL, "viewer", "Vic Viewer"),
+            ):
+                if await service.get_agent_by_email(db, email) is None:
+                    password = fixed or secrets.token_urlsafe(12)
+                    await service.create_agent(db, email=email, role=role, name=name, password=password)
+                    ctx.logins[email] = password
+            for seeder in ctx.seeders:
+                await seeder(db, ctx)
+    finally:
+        await engine.dispose()
+
+
+async def _serve_all(ctx: DemoContext) -> None:
+    import uvicorn
+
+    from supportlens.app import create_app
+
+    configs = [
+        uvicorn.Config(
+            create_app(), host=ctx.host, port=ctx.port, log_config=None, access_log=False, proxy_headers=False
+        )
+    ]
+    for server in ctx.servers:
+        app = server.app() if callable(server.app) and not hasattr(server.app, "router") else server.app
+        configs.append(
+            uvicorn.Config(app, host=server.host, port=server.port, log_config=None, access_log=False)
+        )
+    await asyncio.gather(*(uvicorn.Server(c).serve() for c in configs))
+
+
+def run_demo(host: str, port: int, data_dir: str, fresh: bool) -> None:
+    ctx = prepare(host, port, data_dir, fresh)
+    typer.secho("\nSupportLens demo is starting", bold=True)
+    typer.echo(f"  open:     {ctx.base_url}/login")
+    for email, password in ctx.logins.items():
+        typer.echo(f"  login:    {email}  /  {password}")
+    for note in ctx.notes:
+        typer.echo(f"  {note}")
+    typer.echo("  stop:     Ctrl+C\n")
+    asyncio.run(_serve_all(ctx))
