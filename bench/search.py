@@ -1,0 +1,345 @@
+"""Benchmark of the unified search: `/api/search` against the slowest source's own chain of calls.
+
+The HubSpot and Dwolla simulators add 150 ms to every upstream call; N agents (default 20) search
+at once, each several times, for different demo customers (cache off). The same run then drives each
+source's own chain of calls alone (HubSpot: contacts search, then the contact's record with its
+associations, then batch reads of companies, deals and tickets; Dwolla: customers search, then funding
+sources and transfers, then each failed transfer's failure) at the same concurrency, through the same
+clients and limits. Printed: p50/p95 of each, and the ratio of /api/search to the slowest chain
+(target <= 1.2).
+
+Two profiles run by default:
+  * "fan-out": the simulators' and our own rate limits lifted, so the figures show what the fan-out
+    itself costs;
+  * "hubspot-limits": HubSpot's real 5 searches per second per account (client and simulator), which
+    caps 20 agents searching at once whatever the design: both sides queue behind the same limit.
+
+    .venv/bin/python bench/search.py [--agents 20] [--rounds 5] [--latency-ms 150] [--profile fan-out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+TARGET_RATIO = 1.2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_sim(kind: str, port: int) -> None:
+    import uvicorn
+
+    if kind == "hubspot":
+        from supportlens.sandbox.hubspot.app import create_hubspot_app as factory
+    else:
+        from supportlens.sandbox.dwolla import create_dwolla_app as factory
+    uvicorn.run(factory(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _serve_app(port: int, env: dict[str, str], workers: int) -> None:
+    import uvicorn
+
+    os.environ.update(env)
+    uvicorn.run(
+        "supportlens.app:create_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), pct(values, 0.95)
+
+
+async def drive(agents: int, rounds: int, emails: list[str], one: Any) -> list[float]:
+    """`agents` closed loops, each running `rounds` calls of `one(email)` for different customers."""
+    timings: list[float] = []
+
+    async def agent(n: int) -> None:
+        for r in range(rounds):
+            email = emails[(n * rounds + r) % len(emails)]
+            started = time.perf_counter()
+            await one(n, email)
+            timings.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(agent(n) for n in range(agents)))
+    return timings
+
+
+async def run_profile(
+    name: str, args: argparse.Namespace, sims: dict[str, str], emails: list[str]
+) -> dict[str, Any]:
+    from supportlens.auth import service as auth_service
+    from supportlens.config import Settings
+    from supportlens.db import migrate
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.integrations.clients import build_clients
+    from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
+    from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN
+    from supportlens.sandbox.knobs import aset_remote_knobs
+    from supportlens.search.cache import MemoryCache
+    from supportlens.search.query import parse_query
+    from supportlens.search.service import SearchService
+
+    limited = name == "hubspot-limits"
+    for url in sims.values():
+        await aset_remote_knobs(url, latency_ms=args.latency_ms, rate_limits=limited)
+
+    database_url = await create_database(args.database)
+    env = {
+        "SUPPORTLENS_ENVIRONMENT": "test",
+        "SUPPORTLENS_DATABASE_URL": database_url,
+        "SUPPORTLENS_SECRET_KEY": "bench-secret-key",
+        "SUPPORTLENS_RUN_JOBS": "false",
+        "SUPPORTLENS_LOG_LEVEL": "WARNING",
+        "SUPPORTLENS_HUBSPOT_BASE_URL": sims["hubspot"],
+        "SUPPORTLENS_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
+        "SUPPORTLENS_DWOLLA_BASE_URL": sims["dwolla"],
+        "SUPPORTLENS_DWOLLA_KEY": DWOLLA_KEY,
+        "SUPPORTLENS_DWOLLA_SECRET": DWOLLA_SECRET,
+        "SUPPORTLENS_SEARCH_CACHE_SECONDS": "0",
+        # Long enough that every answer is timed to its end instead of being cut at the deadline.
+        "SUPPORTLENS_SEARCH_SOURCE_DEADLINE_SECONDS": "30",
+        "SUPPORTLENS_UPSTREAM_READ_TIMEOUT_SECONDS": "30",
+        "SUPPORTLENS_HUBSPOT_SEARCH_PER_SECOND": "5" if limited else "100",
+        "SUPPORTLENS_HUBSPOT_REQUESTS_PER_10S": "190" if limited else "10000",
+    }
+    settings = Settings(_env_file=None, **{k.removeprefix("SUPPORTLENS_").lower(): v for k, v in env.items()})
+    await migrate.upgrade_async(settings.database_url)
+    engine = make_engine(settings)
+    tokens: list[str] = []
+    async with make_sessionmaker(engine)() as db:
+        for n in range(args.agents):
+            agent = await auth_service.create_agent(
+                db,
+                email=f"bench{n}@example.com",
+                role="agent",
+                name=f"Bench {n}",
+                password="bench password 123",
+            )
+            tokens.append(await auth_service.create_api_token(db, agent, "bench"))
+    await engine.dispose()
+
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    app_proc = ctx.Process(target=_serve_app, args=(port, env, args.workers))
+    app_proc.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_up, f"{base}/healthz")
+        statuses: dict[str, int] = {}
+        took: dict[str, list[float]] = {}
+        limits = httpx.Limits(max_connections=4)
+        clients = [
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60, limits=limits
+            )
+            for t in tokens
+        ]
+        try:
+            await clients[0].get("/api/search", params={"q": "warm.up@example.org"})
+
+            async def api_search(n: int, email: str) -> None:
+                response = await clients[n].get("/api/search", params={"q": email})
+                if response.status_code != 200:
+                    key = f"http:{response.status_code}"
+                    statuses[key] = statuses.get(key, 0) + 1
+                    return
+                body = response.json()
+                for source in ("hubspot", "dwolla"):
+                    key = f"{source}:{body[source]['status']}"
+                    statuses[key] = statuses.get(key, 0) + 1
+                for source in ("hubspot", "dwolla", "sessions"):
+                    took.setdefault(source, []).append(body[source]["tookMs"] / 1000)
+
+            api = await drive(args.agents, args.rounds, emails[: args.agents * args.rounds], api_search)
+        finally:
+            for c in clients:
+                await c.aclose()
+
+        # The same chains alone, same clients and limits, same concurrency, other customers (no cache).
+        hubspot, dwolla = build_clients(settings)
+        service = SearchService(
+            hubspot=hubspot, dwolla=dwolla, cache=MemoryCache(0, b"k"), sessionmaker=None, deadline_seconds=30
+        )
+        offset = args.agents * args.rounds
+        chains: dict[str, list[float]] = {}
+        try:
+            await hubspot.owner_names()  # warm like the app (owners are cached for ten minutes)
+            chains["hubspot"] = await drive(
+                args.agents,
+                args.rounds,
+                emails[offset:],
+                lambda _n, e: service._hubspot_items(parse_query(e)),
+            )
+            await dwolla.access_token()
+            chains["dwolla"] = await drive(
+                args.agents,
+                args.rounds,
+                emails[offset:],
+                lambda _n, e: _dwolla_chain_alone(dwolla, parse_query(e)),
+            )
+        finally:
+            await hubspot.aclose()
+            await dwolla.aclose()
+    finally:
+        app_proc.terminate()
+        app_proc.join(10)
+        await drop_database(database_url)
+    return {"api": api, "chains": chains, "statuses": statuses, "took": took}
+
+
+PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+async def create_database(kind: str) -> str:
+    """A throwaway database: PostgreSQL (as in production) or the embedded SQLite."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='supportlens-bench-')) / 'bench.db'}"
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"supportlens_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def _dwolla_chain_alone(dwolla: Any, query: Any) -> None:
+    """Dwolla's own chain: search, then for each customer funding sources and transfers (and failures)."""
+    customers = await dwolla.search_customers(query, limit=10)
+
+    async def detail(customer_id: str) -> None:
+        await asyncio.gather(dwolla.list_funding_sources(customer_id), dwolla.list_transfers(customer_id, 25))
+
+    await asyncio.gather(*(detail(c.id) for c in customers[:5]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=150)
+    parser.add_argument("--profile", choices=["fan-out", "hubspot-limits", "both"], default="both")
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="app worker processes (supportlens serve --workers)"
+    )
+    args = parser.parse_args()
+
+    from supportlens.sandbox.world import demo_world
+
+    world = demo_world()
+    both = [c.email for c in world.customers if c.in_hubspot and c.in_dwolla]
+    needed = 2 * args.agents * args.rounds + 1
+    emails = (both * (needed // max(len(both), 1) + 1))[:needed]
+
+    ctx = multiprocessing.get_context("spawn")
+    ports = {"hubspot": free_port(), "dwolla": free_port()}
+    procs = [ctx.Process(target=_serve_sim, args=(k, p), daemon=True) for k, p in ports.items()]
+    for p in procs:
+        p.start()
+    sims = {k: f"http://127.0.0.1:{p}" for k, p in ports.items()}
+    missed: list[str] = []
+    try:
+        for url in sims.values():
+            wait_up(f"{url}/__sandbox/knobs")
+        profiles = ["fan-out", "hubspot-limits"] if args.profile == "both" else [args.profile]
+        print(
+            f"search benchmark: {args.agents} concurrent agents x {args.rounds} searches, "
+            f"+{args.latency_ms:.0f} ms on every upstream call, cache off"
+        )
+        for name in profiles:
+            result = asyncio.run(run_profile(name, args, sims, emails))
+            api50, api95 = summary(result["api"])
+            print(f"\nprofile {name}:")
+            count = len(result["api"])
+            print(f"  /api/search        p50 {api50 * 1000:7.0f} ms   p95 {api95 * 1000:7.0f} ms   n={count}")
+            slowest, slow50, slow95 = "", 0.0, 0.0
+            for source, values in result["chains"].items():
+                c50, c95 = summary(values)
+                print(f"  {source + ' chain alone':<18} p50 {c50 * 1000:7.0f} ms   p95 {c95 * 1000:7.0f} ms")
+                if c50 > slow50:
+                    slowest, slow50, slow95 = source, c50, c95
+            ratio50, ratio95 = api50 / slow50, api95 / slow95
+            verdict = "OK" if ratio50 <= TARGET_RATIO else "ABOVE TARGET"
+            if ratio50 > TARGET_RATIO:
+                missed.append(name)
+            print(
+                f"  ratio to the slowest chain ({slowest}): p50 {ratio50:.2f}  p95 {ratio95:.2f}"
+                f"   target <= {TARGET_RATIO}  {verdict}"
+            )
+            print(f"  source statuses: {result['statuses']}")
+            inside = ", ".join(
+                f"{k} p50 {summary(v)[0] * 1000:.0f} ms" for k, v in result["took"].items() if v
+            )
+            print(f"  time per source inside /api/search (tookMs): {inside}")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.join(10)
+    if missed:
+        print(
+            f"\ntarget missed in: {', '.join(missed)} "
+            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Errors every vendor client raises, so callers handle HubSpot, Dwolla and Clarity alike."""
+
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    """An upstream call failed. `vendor` names the system; `status` is the HTTP status when there was one."""
+
+    outcome = "error"
+
+    def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.vendor}: {self.message}"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time."""
+
+    outcome = "timeout"
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The upstream answered 429 (after our retries), or our own limiter had no room in time."""
+
+    outcome = "rate_limited"
+
+    def __init__(
+        self, vendor: str, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(vendor, message, status=status)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Connection refused, 5xx, or the circuit breaker is open after repeated failures."""
+
+    outcome = "unavailable"
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The upstream answered something we cannot use: malformed JSON, an unexpected shape, a 4xx."""
+
+    outcome = "bad_response"

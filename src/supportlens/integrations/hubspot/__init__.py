@@ -1,0 +1,1 @@
+"""HubSpot CRM: contacts search, and each contact's companies, deals and tickets."""

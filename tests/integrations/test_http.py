@@ -1,0 +1,243 @@
+"""The shared resilient HTTP layer: retries, Retry-After, breaker, limits, error mapping (edge cases on a
+mock transport; the same behaviour against the simulators is in test_against_simulators.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+
+from supportlens.integrations.errors import (
+    UpstreamBadResponse,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from supportlens.integrations.http import RateLimit, VendorHTTP, VendorPolicy, parse_retry_after
+
+
+def make(handler, **policy) -> VendorHTTP:
+    values = {"vendor": "testvendor", "base_url": "http://upstream.test", "backoff_multiplier": 0.01}
+    values.update(policy)
+    return VendorHTTP(VendorPolicy(**values), transport=httpx.MockTransport(handler))
+
+
+async def test_429_with_retry_after_then_success() -> None:
+    calls: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(
+                429, json={"status": "error", "errorType": "RATE_LIMIT"}, headers={"Retry-After": "0.3"}
+            )
+        return httpx.Response(200, json={"ok": True})
+
+    http = make(handler)
+    assert await http.request("GET", "/x") == {"ok": True}
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.28  # waited as told
+    await http.aclose()
+
+
+async def test_retry_after_longer_than_the_budget_fails_at_once() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(429, json={"code": "TooManyRequests"}, headers={"Retry-After": "300"})
+
+    http = make(handler, retry_budget_seconds=2)
+    started = time.monotonic()
+    with pytest.raises(UpstreamRateLimited) as info:
+        await http.request("GET", "/x")
+    assert time.monotonic() - started < 0.5
+    assert calls == 1
+    assert info.value.retry_after == 300
+    assert info.value.vendor == "testvendor"
+    await http.aclose()
+
+
+async def test_5xx_retried_with_backoff_then_success() -> None:
+    statuses = [503, 502, 200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = statuses.pop(0)
+        return httpx.Response(status, json={"n": 1} if status == 200 else {"message": "down"})
+
+    http = make(handler)
+    assert await http.request("GET", "/x") == {"n": 1}
+    assert statuses == []
+    await http.aclose()
+
+
+async def test_persistent_failure_opens_the_circuit_no_retry_storm() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(500, text="boom")
+
+    http = make(handler, max_attempts=3, breaker_threshold=4, breaker_reset_seconds=60)
+    with pytest.raises(UpstreamUnavailable):
+        await http.request("GET", "/x")
+    assert calls == 3
+    with pytest.raises(UpstreamUnavailable):
+        await http.request("GET", "/x")
+    assert calls == 4  # the 4th consecutive failure opened the circuit; no more attempts
+    for _ in range(20):
+        with pytest.raises(UpstreamUnavailable, match="circuit open"):
+            await http.request("GET", "/x")
+    assert calls == 4
+    assert http.breaker.state == "open"
+    await http.aclose()
+
+
+async def test_circuit_half_opens_and_closes_on_success() -> None:
+    healthy = False
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}) if healthy else httpx.Response(503)
+
+    http = make(handler, max_attempts=1, breaker_threshold=2, breaker_reset_seconds=0.2)
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await http.request("GET", "/x")
+    assert http.breaker.state == "open"
+    healthy = True
+    await asyncio.sleep(0.25)
+    assert http.breaker.state == "half_open"
+    assert await http.request("GET", "/x") == {}
+    assert http.breaker.state == "closed"
+    await http.aclose()
+
+
+async def test_malformed_json_is_a_bad_response_and_not_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, content=b'{"results": [', headers={"content-type": "application/json"})
+
+    http = make(handler)
+    with pytest.raises(UpstreamBadResponse, match="malformed JSON"):
+        await http.request("GET", "/x")
+    assert calls == 1
+    await http.aclose()
+
+
+async def test_4xx_is_not_retried_and_names_the_vendor_code() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(
+            404, json={"code": "NotFound", "message": "The requested resource was not found."}
+        )
+
+    http = make(handler)
+    with pytest.raises(UpstreamBadResponse) as info:
+        await http.request("GET", "/customers/x")
+    assert info.value.status == 404
+    assert "NotFound" in str(info.value)
+    assert calls == 1
+    await http.aclose()
+
+
+async def test_connection_refused_is_unavailable_and_timeout_is_timeout() -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    http = make(refused, max_attempts=2)
+    with pytest.raises(UpstreamUnavailable, match="connection failed"):
+        await http.request("GET", "/x")
+    await http.aclose()
+
+    reads = 0
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal reads
+        reads += 1
+        raise httpx.ReadTimeout("slow", request=request)
+
+    http = make(slow)
+    with pytest.raises(UpstreamTimeout):
+        await http.request("GET", "/x")
+    assert reads == 1  # a hung upstream is not asked again and again
+    await http.aclose()
+
+
+async def test_401_renews_credentials_once() -> None:
+    seen: list[str] = []
+    tokens = iter(["t1", "t2", "t3"])
+    current = {"token": next(tokens)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        if request.headers["authorization"] == "Bearer t1":
+            return httpx.Response(401, json={"code": "ExpiredAccessToken"})
+        return httpx.Response(200, json={"ok": 1})
+
+    async def headers():
+        return {"Authorization": f"Bearer {current['token']}"}
+
+    async def renew():
+        current["token"] = next(tokens)
+
+    http = make(handler)
+    assert await http.request("GET", "/x", headers_factory=headers, on_unauthorized=renew) == {"ok": 1}
+    assert seen == ["Bearer t1", "Bearer t2"]
+    await http.aclose()
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("0.5") == 0.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+async def _burst_times(http: VendorHTTP, n: int) -> list[float]:
+    await asyncio.gather(*(http.request("GET", "/search", bucket="search") for _ in range(n)))
+    return sorted(http.stamps)  # type: ignore[attr-defined]
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_client_side_rate_limit_holds_under_a_burst(storage: str) -> None:
+    stamps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        return httpx.Response(200, json={})
+
+    redis_url = "redis://127.0.0.1:6379/0" if storage == "redis" else None
+    http = make(
+        handler,
+        vendor=f"burst-{uuid.uuid4().hex[:8]}",  # a fresh Redis key space per run
+        limits={"search": RateLimit(5, 1.0)},
+        redis_url=redis_url,
+    )
+    http.stamps = stamps  # type: ignore[attr-defined]
+    started = time.monotonic()
+    times = await _burst_times(http, 9)
+    assert len(times) == 9
+    assert _max_in_window(times, 1.0) <= 5
+    assert time.monotonic() - started >= 0.8  # the burst really was spread out
+    await http.aclose()
