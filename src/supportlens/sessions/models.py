@@ -56,6 +56,9 @@ class UserSession(UUIDPrimaryKey, Base):
     session_end: Mapped[datetime]
     duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
     page_views: Mapped[int] = mapped_column(Integer, default=0)
+    # page_views = max(highest Clarity pageNum, navigations seen incl. single-page-app route changes)
+    navigation_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_num_max: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     entry_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     exit_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     event_count: Mapped[int] = mapped_column(Integer, default=0)

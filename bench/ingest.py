@@ -1,0 +1,300 @@
+"""Ingest benchmark against PostgreSQL: sustained events/s, p99 acknowledgement latency, nothing lost.
+
+Creates its own database, runs the app with `uvicorn --workers 2` as a subprocess and loads it with
+20 concurrent senders of 50-event batches (httpx) for a fixed duration, then counts the stored events.
+
+    .venv/bin/python bench/ingest.py [--duration 30] [--senders 20] [--batch 50] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+ORIGIN = "https://bench.example"
+TARGET_EPS = 5000
+TARGET_P99_MS = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def create_db() -> str:
+    name = f"supportlens_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_db(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def prepare(url: str) -> str:
+    from supportlens.db import migrate
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.sessions import sites
+
+    await migrate.upgrade_async(url)
+    settings_env = {"SUPPORTLENS_DATABASE_URL": url}
+    os.environ.update(settings_env)
+    from supportlens.config import get_settings
+
+    get_settings.cache_clear()
+    engine = make_engine(get_settings())
+    async with make_sessionmaker(engine)() as db:
+        _, key = await sites.create_site(db, name="Bench", origins=[ORIGIN], clarity_project_id="bench")
+    await engine.dispose()
+    return key
+
+
+class Sender:
+    """One visitor stream: a Clarity session per 20 batches, half of them signed in."""
+
+    def __init__(self, n: int, key: str, batch: int) -> None:
+        self.n, self.key, self.batch = n, key, batch
+        self.rng = random.Random(n)
+        self.sent = 0
+        self.user = f"u{n}x{uuid.uuid4().hex[:6]}"
+        self.session = ""
+
+    def body(self) -> bytes:
+        if self.sent % 20 == 0:
+            self.session = uuid.uuid4().hex[:10]
+        self.sent += 1
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        kinds = ("click", "click", "scroll", "navigation", "click", "error", "rage_click", "dead_click")
+        events = []
+        for i in range(self.batch):
+            kind = kinds[i % len(kinds)]
+            events.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": kind,
+                    "ts": now,
+                    "url": f"{ORIGIN}/products/{self.rng.randint(1, 400)}?ref=mail",
+                    "selector": "main > div.grid > a.product-link:nth-of-type(3)",
+                    "x": self.rng.randint(0, 1200),
+                    "y": self.rng.randint(0, 3000),
+                    "data": {"depth": 60} if kind == "scroll" else {"text": "Add to basket"},
+                }
+            )
+        customer = {"email": f"bench{self.n}@example.com", "id": f"c{self.n}", "name": "Bench"}
+        doc = {
+            "siteKey": self.key,
+            "clarity": {"projectId": "bench", "userId": self.user, "sessionId": self.session, "pageNum": 2},
+            "customer": customer if self.n % 2 == 0 else None,
+            "consent": {"analytics": True},
+            "page": {
+                "url": f"{ORIGIN}/pay",
+                "title": "Pay",
+                "referrer": "",
+                "viewport": {"w": 1280, "h": 800},
+            },
+            "events": events,
+        }
+        return json.dumps(doc).encode()
+
+
+async def load(base: str, key: str, senders: int, batch: int, duration: float) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    accepted = duplicates = 0
+    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    headers = {
+        "Content-Type": "text/plain",
+        "Origin": ORIGIN,
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131",
+    }
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        # warm up both workers' pools and caches
+        warm = Sender(10_000, key, batch)
+        warmed = await asyncio.gather(
+            *(client.post("/api/ingest/v1/events", content=warm.body(), headers=headers) for _ in range(20))
+        )
+        warm_events = sum(r.json()["accepted"] for r in warmed if r.status_code == 202)
+        stop = time.monotonic() + duration
+
+        async def run(n: int) -> None:
+            nonlocal accepted, duplicates
+            s = Sender(n, key, batch)
+            # each sender is another visitor behind the load balancer (uvicorn trusts 127.0.0.1's header)
+            own = {**headers, "X-Forwarded-For": f"203.0.113.{n + 1}"}
+            while time.monotonic() < stop:
+                body = s.body()
+                t0 = time.perf_counter()
+                r = await client.post("/api/ingest/v1/events", content=body, headers=own)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 202:
+                    got = r.json()
+                    accepted += got["accepted"]
+                    duplicates += got["duplicates"]
+
+        started = time.monotonic()
+        await asyncio.gather(*(run(n) for n in range(senders)))
+        elapsed = time.monotonic() - started
+    return {
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "statuses": statuses,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "warm_events": warm_events,
+    }
+
+
+def cpu_seconds(app_pid: int, db_name: str) -> tuple[float, float]:
+    """CPU seconds used so far by the app's processes and by the database's server backends."""
+    import psutil
+
+    def total(p: psutil.Process) -> float:
+        try:
+            t = p.cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
+    root = psutil.Process(app_pid)
+    app = total(root) + sum(total(c) for c in root.children(recursive=True))
+    db = 0.0
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if cmd.startswith("postgres:") and db_name in cmd:
+            db += total(p)
+    return app, db
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--senders", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+
+    url = await create_db()
+    proc = None
+    try:
+        key = await prepare(url)
+        port = free_port()
+        env = {
+            **os.environ,
+            "SUPPORTLENS_DATABASE_URL": url,
+            "SUPPORTLENS_ENVIRONMENT": "development",
+            "SUPPORTLENS_RUN_JOBS": "false",
+            "SUPPORTLENS_LOG_LEVEL": "WARNING",
+            "SUPPORTLENS_INGEST_RATE_LIMIT_PER_SITE": "1000000/second",
+            "SUPPORTLENS_INGEST_RATE_LIMIT_PER_IP": "1000000/second",
+            "SUPPORTLENS_DATABASE_POOL_SIZE": str(max(10, args.senders // args.workers + 2)),
+        }
+        env.pop("SUPPORTLENS_REDIS_URL", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "supportlens.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+             "--no-access-log", "--log-level", "warning"],
+            env=env, cwd=str(ROOT),
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as c:
+            for _ in range(300):
+                try:
+                    if (await c.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("the app did not start")
+        what = f"{args.senders} senders x {args.batch}-event batches for {args.duration:.0f}s"
+        print(f"loading {base} with {what} ...")
+        db_name = url.rsplit("/", 1)[1]
+        cpu0 = cpu_seconds(proc.pid, db_name)
+        res = await load(base, key, args.senders, args.batch, args.duration)
+        cpu1 = cpu_seconds(proc.pid, db_name)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    try:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            stored = int((await conn.execute(text("SELECT count(*) FROM session_events"))).scalar_one())
+            sessions = int((await conn.execute(text("SELECT count(*) FROM user_sessions"))).scalar_one())
+            counted = int(
+                (
+                    await conn.execute(text("SELECT coalesce(sum(event_count), 0) FROM user_sessions"))
+                ).scalar_one()
+            )
+        await engine.dispose()
+    finally:
+        await drop_db(url)
+
+    lat = res["latencies"]
+    eps = res["accepted"] / res["elapsed"]
+    p50, p99 = pct(lat, 50), pct(lat, 99)
+    expected = res["accepted"] + res["warm_events"]
+    ok_stored = stored == expected
+    print(f"batches        {len(lat)}  statuses {res['statuses']}")
+    verdict = "OK" if eps >= TARGET_EPS else "BELOW TARGET"
+    print(f"events/s       {eps:,.0f}   (target >= {TARGET_EPS:,})  {verdict}")
+    mean = statistics.mean(lat)
+    print(f"ack latency    p50 {p50:.1f} ms   p99 {p99:.1f} ms   max {max(lat):.1f} ms   mean {mean:.1f} ms")
+    print(
+        f"               p99 target <= {TARGET_P99_MS} ms  {'OK' if p99 <= TARGET_P99_MS else 'ABOVE TARGET'}"
+    )
+    print(
+        f"stored events  {stored:,} of {expected:,} accepted (incl. {res['warm_events']} warm-up)  "
+        f"{'OK: every accepted event stored' if ok_stored else 'MISMATCH'}"
+    )
+    print(f"sessions       {sessions:,}  (session counters sum to {counted:,})")
+    app_cpu, db_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+    per_k = (app_cpu + db_cpu) / max(res["accepted"], 1) * 1000
+    print(
+        f"cpu            app {app_cpu:.1f} s + PostgreSQL {db_cpu:.1f} s for {res['accepted']:,} events "
+        f"= {per_k * 1000:.0f} ms per 1,000 events; load average now {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores"
+    )
+    cores = os.cpu_count() or 1
+    print(f"{'':15}-> CPU-bound ceiling on {cores} dedicated cores ~ {cores / per_k * 1000:,.0f} events/s")
+    return 0 if ok_stored else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

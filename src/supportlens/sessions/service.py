@@ -1,0 +1,363 @@
+"""Reading sessions: a customer's sessions (via session_customer_mapping), one session, its events."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportlens.config import get_settings
+from supportlens.db.base import utcnow
+from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.privacy.masking import mask_email
+from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.schemas import (
+    EventOut,
+    EventPage,
+    Evidence,
+    MappingInfo,
+    RecordingInfo,
+    SessionDetail,
+    SessionSummary,
+    Signals,
+)
+
+if TYPE_CHECKING:
+    from supportlens.search.query import SearchQuery
+
+MAX_LIMIT = 100
+SIGNED_IN_REASON = "the site said this customer was signed in during the session"
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(start: datetime, session_id: uuid.UUID) -> str:
+    raw = f"{start.isoformat()}|{session_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, _, sid = raw.partition("|")
+        return datetime.fromisoformat(ts), uuid.UUID(sid)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursor("not a cursor from this API") from exc
+
+
+def recording_expires_at(session: UserSession, retention_days: int | None = None) -> datetime:
+    days = retention_days if retention_days is not None else get_settings().recording_retention_days
+    return session.session_start + timedelta(days=days)
+
+
+def _mapping_info(session: UserSession, row: SessionCustomerMapping | None) -> MappingInfo:
+    if row is not None:
+        evidence = []
+        for item in row.evidence or []:
+            try:
+                evidence.append(
+                    Evidence(
+                        method=str(item.get("method", "")),
+                        score=float(item.get("score", 0)),
+                        reason=str(item.get("reason", "")),
+                    )
+                )
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return MappingInfo(
+            customer_email=row.customer_email,
+            method=row.mapping_method,
+            confidence=row.confidence_score,
+            evidence=evidence,
+        )
+    if session.customer_email:
+        # The site named the signed-in customer; the mapping engine records the same as email_match 1.00.
+        return MappingInfo(
+            customer_email=session.customer_email,
+            method="email_match",
+            confidence=1.0,
+            evidence=[Evidence(method="email_match", score=1.0, reason=SIGNED_IN_REASON)],
+        )
+    return MappingInfo()
+
+
+def summary(
+    session: UserSession,
+    mapping: SessionCustomerMapping | None = None,
+    *,
+    retention_days: int | None = None,
+    now: datetime | None = None,
+) -> SessionSummary:
+    expires = recording_expires_at(session, retention_days)
+    return SessionSummary(
+        id=session.id,
+        clarity_session_id=session.clarity_session_id,
+        clarity_user_id=session.clarity_user_id,
+        clarity_project_id=session.clarity_project_id,
+        session_start=session.session_start,
+        session_end=session.session_end,
+        duration_seconds=session.duration_seconds,
+        page_views=session.page_views,
+        device_type=session.device_type,
+        browser=session.browser,
+        os=session.os,
+        entry_url=session.entry_url,
+        exit_url=session.exit_url,
+        recording_url=session.recording_url,
+        has_recording=(now or utcnow()) < expires,
+        recording_expires_at=expires,
+        mapping=_mapping_info(session, mapping),
+        signals=Signals(
+            clicks=session.click_count,
+            errors=session.error_count,
+            rage_clicks=session.rage_click_count,
+            dead_clicks=session.dead_click_count,
+            max_scroll_depth=session.max_scroll_depth,
+        ),
+    )
+
+
+def detail(session: UserSession, mapping: SessionCustomerMapping | None = None) -> SessionDetail:
+    base = summary(session, mapping)
+    return SessionDetail(
+        **base.model_dump(),
+        customer_email=session.customer_email,
+        customer_name=session.customer_name,
+        event_count=session.event_count,
+        client_ip=session.client_ip,
+        user_agent=session.user_agent,
+    )
+
+
+def for_viewer(item: SessionSummary) -> SessionSummary:
+    """Viewers see sessions but not recordings, and customer e-mails masked."""
+    changes: dict[str, Any] = {"recording_url": None}
+    if item.mapping.customer_email:
+        changes["mapping"] = item.mapping.model_copy(
+            update={"customer_email": mask_email(item.mapping.customer_email)}
+        )
+    if isinstance(item, SessionDetail):
+        if item.customer_email:
+            changes["customer_email"] = mask_email(item.customer_email)
+        changes["client_ip"] = None
+    return item.model_copy(update=changes)
+
+
+# Lower bound for "no cut-off" (every real session starts after it).
+_NO_CUTOFF = datetime(1, 1, 2, tzinfo=UTC)
+
+
+@functools.cache
+def _page_statement(with_cursor: bool) -> Select[UserSession, SessionCustomerMapping]:
+    """One page of a customer's sessions as the union of index-driven parts, newest first.
+
+    A session is listed when the customer has a link to it (confidence at or above the threshold,
+    or linked by hand) that no agent unlinked, or when the site named that customer on the session
+    and there is no link row at all for that customer (a link row, even a weak or unlinked one, has
+    the last word). Each part reads at most a page (+1) from its own index:
+    - linked: the links' (customer_email, session_start, session_id) index, newest first;
+    - linked rows whose copied start is still empty (none while the triggers keep it), by joining;
+    - named: user_sessions' (lower(customer_email), session_start) index, not older than the
+      page's last linked row when the linked part alone fills a page.
+    Built once (per cursor / no cursor) with bound parameters: email, threshold, limit, n (= limit + 1),
+    no_cutoff, and ts/sid for the cursor.
+    """
+    m = SessionCustomerMapping
+    s = UserSession
+    email = bindparam("email", type_=String())
+    n = bindparam("n", type_=Integer())
+    keep = and_(
+        or_(m.manual_decision.is_(None), m.manual_decision != "unlink"),
+        or_(m.confidence_score >= bindparam("threshold", type_=Float()), m.manual_decision == "link"),
+    )
+    key = tuple_(bindparam("ts", type_=s.session_start.type), bindparam("sid", type_=s.id.type))
+
+    linked = select(m.session_id.label("sid"), m.session_start.label("start")).where(
+        m.customer_email == email, keep, m.session_start.is_not(None)
+    )
+    if with_cursor:
+        linked = linked.where(tuple_(m.session_start, m.session_id) < key)
+    linked_cte = linked.order_by(m.session_start.desc(), m.session_id.desc()).limit(n).cte("linked")
+
+    unfilled = (
+        select(m.session_id.label("sid"), s.session_start.label("start"))
+        .join(s, s.id == m.session_id)
+        .where(m.customer_email == email, keep, m.session_start.is_(None))
+    )
+    if with_cursor:
+        unfilled = unfilled.where(tuple_(s.session_start, s.id) < key)
+    unfilled_cte = unfilled.order_by(s.session_start.desc(), s.id.desc()).limit(n).cte("unfilled")
+
+    # the linked part's (limit + 1)-th row, if it has one: nothing older can make this page
+    cutoff = (
+        select(linked_cte.c.start)
+        .order_by(linked_cte.c.start.desc(), linked_cte.c.sid.desc())
+        .offset(bindparam("limit", type_=Integer()))
+        .limit(1)
+        .scalar_subquery()
+    )
+    named = select(s.id.label("sid"), s.session_start.label("start")).where(
+        func.lower(s.customer_email) == email,
+        ~exists().where(m.session_id == s.id, m.customer_email == email),
+        s.session_start >= func.coalesce(cutoff, bindparam("no_cutoff", type_=s.session_start.type)),
+    )
+    if with_cursor:
+        named = named.where(tuple_(s.session_start, s.id) < key)
+    named_cte = named.order_by(s.session_start.desc(), s.id.desc()).limit(n).cte("named")
+
+    page = union_all(
+        select(linked_cte.c.sid),
+        select(unfilled_cte.c.sid),
+        select(named_cte.c.sid),
+    ).subquery("page")
+    return (
+        select(s, m)
+        .join(page, page.c.sid == s.id)
+        .outerjoin(m, and_(m.session_id == s.id, m.customer_email == email))
+        .order_by(s.session_start.desc(), s.id.desc())
+        .limit(n)
+    )
+
+
+async def sessions_page(
+    db: AsyncSession,
+    email: str,
+    *,
+    limit: int = 10,
+    before: str | None = None,
+    min_confidence: float | None = None,
+) -> tuple[list[SessionSummary], str | None]:
+    """A customer's sessions, newest first, with a cursor for the next page (None at the end)."""
+    email = email.strip().lower()
+    limit = max(1, min(limit, MAX_LIMIT))
+    threshold = get_settings().mapping_min_confidence if min_confidence is None else min_confidence
+    params: dict[str, Any] = {
+        "email": email,
+        "threshold": threshold,
+        "limit": limit,
+        "n": limit + 1,
+        "no_cutoff": _NO_CUTOFF,
+    }
+    if before:
+        params["ts"], params["sid"] = decode_cursor(before)
+    rows = (await db.execute(_page_statement(bool(before)), params)).all()
+    retention = get_settings().recording_retention_days
+    now = utcnow()
+    items = [summary(row[0], row[1], retention_days=retention, now=now) for row in rows[:limit]]
+    cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        cursor = encode_cursor(last.session_start, last.id)
+    return items, cursor
+
+
+async def sessions_for_customer(
+    db: AsyncSession,
+    email: str,
+    *,
+    limit: int = 10,
+    before: str | None = None,
+    min_confidence: float | None = None,
+) -> list[SessionSummary]:
+    """Contract for other domains: the customer's sessions, newest first."""
+    items, _ = await sessions_page(db, email, limit=limit, before=before, min_confidence=min_confidence)
+    return items
+
+
+async def search_sessions(db: AsyncSession, query: SearchQuery, limit: int = 10) -> list[SessionSummary]:
+    """Sessions for the search page: by e-mail through the mapping, by name through identified sessions."""
+    if query.email:
+        return await sessions_for_customer(db, query.email, limit=limit)
+    if query.kind in ("name", "company") and len(query.text.strip()) >= 2:
+        pattern = "%" + query.text.strip().lower().replace("%", "").replace("_", "") + "%"
+        stmt = (
+            select(UserSession)
+            .where(func.lower(UserSession.customer_name).like(pattern))
+            .order_by(UserSession.session_start.desc())
+            .limit(max(1, min(limit, MAX_LIMIT)))
+        )
+        return [summary(s) for s in (await db.scalars(stmt)).all()]
+    return []
+
+
+async def get_session(db: AsyncSession, session_id: uuid.UUID) -> UserSession | None:
+    return await db.get(UserSession, session_id)
+
+
+async def best_mapping(db: AsyncSession, session: UserSession) -> SessionCustomerMapping | None:
+    """The strongest link of a session that no agent has unlinked."""
+    m = SessionCustomerMapping
+    stmt = (
+        select(m)
+        .where(m.session_id == session.id, or_(m.manual_decision.is_(None), m.manual_decision != "unlink"))
+        .order_by((m.manual_decision == "link").desc(), m.confidence_score.desc())
+        .limit(1)
+    )
+    return await db.scalar(stmt)
+
+
+async def list_events(
+    db: AsyncSession,
+    session_id: uuid.UUID,
+    *,
+    after: datetime | None = None,
+    after_id: uuid.UUID | None = None,
+    limit: int = 200,
+) -> EventPage:
+    """Events in time order, `limit` at a time; pass the page's nextAfter/nextAfterId to continue."""
+    limit = max(1, min(limit, 1000))
+    e = SessionEvent
+    stmt = select(e).where(e.session_id == session_id)
+    if after is not None:
+        if after_id is not None:
+            stmt = stmt.where(or_(e.timestamp > after, and_(e.timestamp == after, e.id > after_id)))
+        else:
+            stmt = stmt.where(e.timestamp > after)
+    stmt = stmt.order_by(e.timestamp, e.id).limit(limit + 1)
+    rows = list((await db.scalars(stmt)).all())
+    items = [
+        EventOut(
+            id=r.id,
+            type=r.event_type,
+            timestamp=r.timestamp,
+            url=r.page_url,
+            selector=r.element_selector,
+            x=r.x,
+            y=r.y,
+            data=r.event_data or {},
+        )
+        for r in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return EventPage(
+        items=items,
+        next_after=items[-1].timestamp if more else None,
+        next_after_id=items[-1].id if more else None,
+    )
+
+
+def recording(session: UserSession) -> RecordingInfo:
+    expires = recording_expires_at(session)
+    available = utcnow() < expires
+    return RecordingInfo(url=session.recording_url, available=available, expires_at=expires)

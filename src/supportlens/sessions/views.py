@@ -1,0 +1,473 @@
+"""HTTP: the public ingest endpoint and SDK, the agents' session API, the Sessions panel and /admin/sites."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from supportlens.audit import service as audit
+from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincipal, DbDep, Principal
+from supportlens.auth.models import Role
+from supportlens.logging import get_logger
+from supportlens.metrics import INGEST_BATCHES
+from supportlens.problems import ProblemError, problem_response, validation_errors
+from supportlens.sessions import service, sites
+from supportlens.sessions.ingest import check_event_times, ingest_batch
+from supportlens.sessions.ratelimit import IngestLimiter
+from supportlens.sessions.schemas import (
+    MAX_BODY_BYTES,
+    EventPage,
+    IngestBatch,
+    RecordingInfo,
+    SessionDetail,
+    SessionPage,
+    SessionSummary,
+)
+from supportlens.web.pages import render
+
+log = get_logger("supportlens.ingest")
+router = APIRouter(tags=["sessions"])
+SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
+INGEST_PATH = "/api/ingest/v1/events"
+ALLOWED_TYPES = ("application/json", "text/plain")
+RETRIES = 3
+
+
+# ---- public: SDK and ingest ----------------------------------------------------------------------
+
+
+@router.get("/sdk/v1/supportlens.js", include_in_schema=False)
+async def sdk() -> Response:
+    return Response(
+        SDK_FILE.read_bytes(),
+        media_type="application/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"},
+    )
+
+
+def _state(request: Request) -> tuple[sites.SiteCache, IngestLimiter]:
+    state = request.app.state
+    if getattr(state, "ingest_sites", None) is None:
+        state.ingest_sites = sites.make_cache(state.settings.ingest_site_cache_seconds)
+        state.ingest_limiter = IngestLimiter(state.settings)
+    return state.ingest_sites, state.ingest_limiter
+
+
+def _cors(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
+
+
+def _fail(
+    status: int, title: str, detail: str | None = None, *, origin: str | None = None, **kw: Any
+) -> Response:
+    INGEST_BATCHES.labels(str(status)).inc()
+    headers = dict(kw.pop("headers", None) or {})
+    if origin:
+        headers.update(_cors(origin))
+    return problem_response(status, title, detail, headers=headers or None, **kw)
+
+
+@router.options(INGEST_PATH, include_in_schema=False)
+async def ingest_preflight(request: Request) -> Response:
+    origin = request.headers.get("origin", "")
+    cache, _ = _state(request)
+    async with request.app.state.sessionmaker() as db:
+        allowed = await cache.all_origins(db)
+    if not origin or origin not in allowed:
+        return Response(status_code=403)
+    return Response(
+        status_code=204,
+        headers={
+            **_cors(origin),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "none", "datetime", "uuid"}
+
+
+def _field(dotted: str) -> str:
+    """`events.0.data.k.str` -> `events.0.data.k`: drop pydantic's union-member and validator tags."""
+    parts = [p for p in dotted.split(".") if p not in _UNION_TAGS and "[" not in p]
+    return ".".join(parts) or "body"
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_BODY_BYTES (counted while reading, whatever the headers say)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    INGEST_PATH,
+    status_code=202,
+    summary="Ingest v1: events from supportlens.js (public, site key)",
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 429: {}},
+)
+async def ingest_events(request: Request) -> Response:
+    settings = request.app.state.settings
+    cache, limiter = _state(request)
+    origin = request.headers.get("origin")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ALLOWED_TYPES:
+        return _fail(
+            415, "Unsupported media type", "send JSON as application/json or text/plain", field="content-type"
+        )
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            return _fail(400, "Invalid Content-Length", field="content-length")
+        if int(length) > MAX_BODY_BYTES:
+            return _fail(413, "Batch too large", f"at most {MAX_BODY_BYTES} bytes")
+    ip = audit.client_ip(request) or "unknown"
+    wait = await limiter.check_ip(ip)
+    if wait is not None:
+        return _fail(429, "Too many requests", "from this address", headers={"Retry-After": str(wait)})
+    body = await _read_body(request)
+    if body is None:
+        return _fail(413, "Batch too large", f"at most {MAX_BODY_BYTES} bytes")
+    try:
+        batch = IngestBatch.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**e, "field": _field(e["field"])} for e in validation_errors(exc)]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return _fail(
+            400, "Invalid batch", f"{first['field']}: {first['message']}", field=first["field"], errors=errors
+        )
+    bad_time = check_event_times(batch, settings.ingest_max_event_age_days)
+    if bad_time:
+        return _fail(400, "Invalid batch", f"{bad_time}: too far in the past or future", field=bad_time)
+
+    async with request.app.state.sessionmaker() as db:
+        site = await cache.by_key(db, batch.site_key)
+        if site is None or not site.active:
+            return _fail(401, "Unknown site key", "the site key is unknown or revoked", field="siteKey")
+        if not origin or origin not in site.allowed_origins:
+            return _fail(403, "Origin not allowed", "this site key does not accept events from this origin")
+        wait = await limiter.check_site(str(site.id))
+        if wait is not None:
+            return _fail(
+                429,
+                "Too many requests",
+                "for this site key",
+                origin=origin,
+                headers={"Retry-After": str(wait)},
+            )
+        if not batch.clarity.project_id:
+            if not site.clarity_project_id:
+                return _fail(
+                    400,
+                    "Invalid batch",
+                    "clarity.projectId: required for this site",
+                    origin=origin,
+                    field="clarity.projectId",
+                )
+            batch.clarity.project_id = site.clarity_project_id
+        consented = batch.consent.analytics if batch.consent is not None else None
+        if consented is False or (site.require_consent and consented is not True):
+            return _fail(
+                403,
+                "No consent",
+                "the visitor has not consented to analytics",
+                origin=origin,
+                field="consent.analytics",
+            )
+        result = None
+        for attempt in range(1, RETRIES + 1):
+            try:
+                result = await ingest_batch(
+                    db,
+                    site,
+                    batch,
+                    client_ip=audit.client_ip(request),
+                    user_agent=request.headers.get("user-agent"),
+                    player_base_url=settings.clarity_player_base_url,
+                )
+                break
+            except DBAPIError as exc:
+                # A concurrent batch of the same visitor won a race (unique key, deadlock): the whole
+                # transaction is rolled back and replayed; the batch is idempotent by event id.
+                await db.rollback()
+                if attempt == RETRIES:
+                    log.warning("ingest conflict", error=str(exc.orig)[:200])
+            except Exception:
+                await db.rollback()
+                log.exception("ingest failed")
+                break
+        if result is None:
+            return _fail(500, "Could not store the batch", "nothing was stored; retry later", origin=origin)
+    INGEST_BATCHES.labels("202").inc()
+    return JSONResponse(result.model_dump(), status_code=202, headers=_cors(origin))
+
+
+# ---- agents: sessions API --------------------------------------------------------------------------
+
+
+def _is_viewer(principal: Principal) -> bool:
+    return principal.role == Role.viewer
+
+
+def _shown(item: SessionSummary, principal: Principal) -> SessionSummary:
+    return service.for_viewer(item) if _is_viewer(principal) else item
+
+
+async def _page(
+    db: DbDep, customer: str, limit: int, before: str | None, min_confidence: float | None
+) -> tuple[list[SessionSummary], str | None]:
+    try:
+        return await service.sessions_page(
+            db, customer, limit=limit, before=before, min_confidence=min_confidence
+        )
+    except service.BadCursor as exc:
+        raise ProblemError(400, "Invalid cursor", str(exc), field="before") from exc
+
+
+CustomerQ = Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+@router.get("/api/clarity/sessions", response_model=SessionPage, response_model_by_alias=True)
+async def list_sessions(
+    request: Request,
+    db: DbDep,
+    principal: CurrentPrincipal,
+    customer: CustomerQ,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+) -> SessionPage:
+    """A customer's sessions, newest first; `before` is the previous page's `nextCursor`."""
+    items, cursor = await _page(db, customer, limit, before, min_confidence)
+    await audit.record(
+        db,
+        "sessions_listed",
+        request=request,
+        actor=principal.agent,
+        target_type="customer",
+        target=audit.customer_ref(customer),
+        detail={"count": len(items)},
+    )
+    return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor)
+
+
+async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
+    session = await service.get_session(db, session_id)
+    if session is None:
+        raise ProblemError(404, "Session not found", field="id")
+    return session
+
+
+async def _audit_session(
+    db: DbDep,
+    request: Request,
+    principal: Principal,
+    action: str,
+    session: Any,
+    outcome: str = "ok",
+    **detail: Any,
+) -> None:
+    if session.customer_email:
+        detail["customer"] = audit.customer_ref(session.customer_email)
+    await audit.record(
+        db,
+        action,
+        request=request,
+        actor=principal.agent,
+        target_type="session",
+        target=str(session.id),
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+@router.get("/api/clarity/sessions/{session_id}", response_model=SessionDetail, response_model_by_alias=True)
+async def get_session(
+    request: Request, db: DbDep, principal: CurrentPrincipal, session_id: uuid.UUID
+) -> SessionDetail:
+    session = await _session_or_404(db, session_id)
+    item = service.detail(session, await service.best_mapping(db, session))
+    await _audit_session(db, request, principal, "session_viewed", session)
+    shown = _shown(item, principal)
+    assert isinstance(shown, SessionDetail)
+    return shown
+
+
+@router.get(
+    "/api/clarity/sessions/{session_id}/events", response_model=EventPage, response_model_by_alias=True
+)
+async def session_events(
+    request: Request,
+    db: DbDep,
+    principal: CurrentPrincipal,
+    session_id: uuid.UUID,
+    after: datetime | None = None,
+    after_id: Annotated[uuid.UUID | None, Query(alias="afterId")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> EventPage:
+    """Events in time order; continue with `?after=<nextAfter>&afterId=<nextAfterId>`."""
+    session = await _session_or_404(db, session_id)
+    page = await service.list_events(db, session.id, after=after, after_id=after_id, limit=limit)
+    await _audit_session(db, request, principal, "session_events_viewed", session, count=len(page.items))
+    return page
+
+
+@router.get(
+    "/api/clarity/sessions/{session_id}/recording", response_model=RecordingInfo, response_model_by_alias=True
+)
+async def session_recording(
+    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID
+) -> RecordingInfo:
+    """The Clarity recording link, whether Clarity still keeps it, and until when (viewers: 403)."""
+    session = await _session_or_404(db, session_id)
+    info = service.recording(session)
+    await _audit_session(db, request, principal, "session_recording_viewed", session)
+    return info
+
+
+# ---- agents: the Sessions panel fragment -----------------------------------------------------------
+
+
+async def _customer_from_q(q: str) -> str | None:
+    try:
+        from supportlens.search.query import parse_query
+
+        parsed = parse_query(q)
+    except Exception:
+        return None
+    return parsed.email
+
+
+@router.get("/partials/sessions", response_class=HTMLResponse, include_in_schema=False)
+async def sessions_panel(
+    request: Request,
+    db: DbDep,
+    principal: CurrentPrincipal,
+    customer: Annotated[str, Query(max_length=254)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    before: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> HTMLResponse:
+    email = customer.strip().lower() or (await _customer_from_q(q) if q else None)
+    items: list[SessionSummary] = []
+    cursor = None
+    if email and "@" in email:
+        items, cursor = await _page(db, email, limit, before, None)
+        await audit.record(
+            db,
+            "sessions_listed",
+            request=request,
+            actor=principal.agent,
+            target_type="customer",
+            target=audit.customer_ref(email),
+            detail={"count": len(items), "via": "panel"},
+        )
+    elif q:
+        from supportlens.search.query import parse_query
+
+        try:
+            items = await service.search_sessions(db, parse_query(q), limit=limit)
+        except ProblemError:
+            items = []
+    return render(
+        request,
+        "sessions/_panel.html",
+        {
+            "sessions": items,
+            "customer": email or "",
+            "next_cursor": cursor,
+            "limit": limit,
+            "more_only": before is not None,
+            "can_open_recordings": not _is_viewer(principal),
+        },
+    )
+
+
+# ---- admin: sites ------------------------------------------------------------------------------------
+
+
+async def _sites_page(request: Request, db: DbDep, **extra: Any) -> HTMLResponse:
+    status = extra.pop("status_code", 200)
+    ctx: dict[str, Any] = {
+        "sites": await sites.list_sites(db),
+        "created_key": None,
+        "error": None,
+        "form": {},
+    }
+    ctx.update(extra)
+    return render(request, "admin/sites.html", ctx, status_code=status)
+
+
+@router.get("/admin/sites", response_class=HTMLResponse, include_in_schema=False)
+async def admin_sites(request: Request, db: DbDep, principal: AdminPrincipal) -> HTMLResponse:
+    return await _sites_page(request, db)
+
+
+@router.post("/admin/sites", response_class=HTMLResponse, include_in_schema=False)
+async def admin_sites_create(
+    request: Request,
+    db: DbDep,
+    principal: AdminPrincipal,
+    name: Annotated[str, Form(max_length=200)] = "",
+    origins: Annotated[str, Form(max_length=2000)] = "",
+    clarity_project: Annotated[str, Form(max_length=64)] = "",
+    require_consent: Annotated[str, Form(max_length=8)] = "",
+) -> HTMLResponse:
+    form = {"name": name, "origins": origins, "clarity_project": clarity_project}
+    try:
+        site, key = await sites.create_site(
+            db,
+            name=name,
+            origins=[o for o in origins.replace(",", " ").split() if o],
+            clarity_project_id=clarity_project,
+            require_consent=bool(require_consent),
+        )
+    except sites.SiteError as exc:
+        return await _sites_page(request, db, error=f"{exc.field}: {exc.message}", form=form, status_code=400)
+    await audit.record(
+        db,
+        "site_created",
+        request=request,
+        actor=principal.agent,
+        target_type="site",
+        target=str(site.id),
+        detail={"name": site.name, "origins": site.allowed_origins, "key_prefix": site.key_prefix},
+    )
+    return await _sites_page(request, db, created_key=key, created_site=site)
+
+
+@router.post("/admin/sites/{site_id}/revoke", include_in_schema=False)
+async def admin_sites_revoke(
+    request: Request, db: DbDep, principal: AdminPrincipal, site_id: uuid.UUID
+) -> Response:
+    site = await sites.revoke_site(db, site_id)
+    if site is None:
+        raise ProblemError(404, "Site not found", field="site_id")
+    await audit.record(
+        db,
+        "site_revoked",
+        request=request,
+        actor=principal.agent,
+        target_type="site",
+        target=str(site.id),
+        detail={"name": site.name, "key_prefix": site.key_prefix},
+    )
+    return RedirectResponse("/admin/sites", status_code=303)
