@@ -18,6 +18,12 @@ class SessionCustomerMapping(UUIDPrimaryKey, Base):
         UniqueConstraint("session_id", "customer_email", name="uq_session_customer_mapping_session_email"),
         Index("ix_session_customer_mapping_session_id", "session_id"),
         Index("ix_session_customer_mapping_customer_email_confidence", "customer_email", "confidence_score"),
+        Index(
+            "ix_session_customer_mapping_customer_email_session_start",
+            "customer_email",
+            "session_start",
+            "session_id",
+        ),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_sessions.id", ondelete="CASCADE"))
@@ -34,3 +40,47 @@ class SessionCustomerMapping(UUIDPrimaryKey, Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Copy of user_sessions.session_start (the list's sort key), kept by triggers (0009_session_links).
+    session_start: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class MappingIdentity(Base):
+    """A session on which the site named a signed-in customer, with the facts the scorer needs.
+
+    The device (Clarity userId) and a keyed hash of the client IP are copied here so that the
+    evidence for any other session is found with one small index range scan.
+    """
+
+    __tablename__ = "mapping_identities"
+    __table_args__ = (
+        Index("ix_mapping_identities_clarity_user_id", "clarity_user_id"),
+        Index("ix_mapping_identities_ip_key_session_start", "ip_key", "session_start"),
+        Index("ix_mapping_identities_customer_email", "customer_email"),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    clarity_user_id: Mapped[str] = mapped_column(String(64))
+    ip_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    session_start: Mapped[datetime]
+    session_end: Mapped[datetime]
+
+
+class MappingIpCustomer(Base):
+    """Distinct customers seen signed in behind one client IP (keyed hashes; counting stops at a cap)."""
+
+    __tablename__ = "mapping_ip_customers"
+
+    ip_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class MappingIpDevice(Base):
+    """Distinct browsers (Clarity userIds) seen behind one client IP (counting stops at a cap)."""
+
+    __tablename__ = "mapping_ip_devices"
+
+    ip_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    clarity_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,0 +1,461 @@
+"""The mapping engine: turns what ingest learns about a session into session<->customer links.
+
+Ingest calls `on_ingest` inside its transaction, after the session row and its events are written.
+The work is proportional to the batch: only sessions whose evidence may have changed are re-scored,
+and they are found through small index range scans (this browser's signed-in sessions, this IP's
+signed-in sessions within minutes, or every session of an IP only while that IP is shared by few
+enough people to carry evidence at all). Each re-score recomputes the session's links from the
+stored facts, so the final links do not depend on the order in which batches arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportlens.config import get_settings
+from supportlens.db.base import utcnow
+from supportlens.mapping import scoring
+from supportlens.mapping.evidence import (
+    MAX_IP_CUSTOMERS,
+    MAX_IP_DEVICES,
+    NEAR_WINDOW_MINUTES,
+    SessionFacts,
+    Sighting,
+    gather,
+)
+from supportlens.mapping.models import (
+    MappingIdentity,
+    MappingIpCustomer,
+    MappingIpDevice,
+    SessionCustomerMapping,
+)
+from supportlens.sessions.models import UserSession
+
+# Signed-in sessions longer than this may be missed by the "minutes apart" window query.
+MAX_SESSION_HOURS = 6
+EMAIL_MATCH_REASON = "signed in as this customer on this session"
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """The customer the site named as signed in (SupportLens.identify)."""
+
+    email: str
+    name: str | None = None
+    external_id: str | None = None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _keyed(value: str) -> str:
+    key = get_settings().secret_key.get_secret_value().encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def ip_key(ip: str | None) -> str | None:
+    """Keyed hash of a client IP: the counters never hold a raw address."""
+    return _keyed("ip:" + ip.strip().lower()) if ip else None
+
+
+def customer_key(email: str) -> str:
+    return _keyed("customer:" + normalise_email(email))
+
+
+def _insert(db: AsyncSession, table: Any) -> Any:
+    return (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+@dataclass
+class _Context:
+    """Per-call caches, so sessions sharing a browser or an IP are looked up once."""
+
+    device: dict[str, list[Sighting]] = field(default_factory=dict)
+    ip_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ip_sightings: dict[str, list[Sighting]] = field(default_factory=dict)
+    locked: set[str] = field(default_factory=set)
+
+
+async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
+    """Serialise mapping work per browser and per IP (PostgreSQL advisory transaction locks).
+
+    A session's evidence comes only from its browser and its IP, so two transactions that could
+    see each other's facts always share one of these locks and never score from a stale view.
+    Keys are taken in sorted order; SQLite already allows a single writer.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    keys: set[str] = set()
+    for s in sessions:
+        keys.add("mapping:d:" + s.clarity_user_id)
+        k = ip_key(s.client_ip)
+        if k is not None:
+            keys.add("mapping:i:" + k)
+    wanted = sorted(keys - ctx.locked)
+    if wanted:
+        # One round trip; the locks are taken in the array's (sorted) order.
+        await db.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+            ),
+            {"keys": wanted},
+        )
+        ctx.locked.update(wanted)
+
+
+# ---- counters --------------------------------------------------------------------------------------
+
+
+def _capped_count(model: Any, key: str, cap: int) -> Any:
+    inner = select(model.ip_key).where(model.ip_key == key).limit(cap + 1).subquery()
+    return select(func.count()).select_from(inner).scalar_subquery()
+
+
+async def _ip_counts(db: AsyncSession, ctx: _Context, key: str) -> tuple[int, int]:
+    """(customers, browsers) behind an IP, each counted up to one past its cap (one small query)."""
+    if key not in ctx.ip_counts:
+        row = (
+            await db.execute(
+                select(
+                    _capped_count(MappingIpCustomer, key, MAX_IP_CUSTOMERS),
+                    _capped_count(MappingIpDevice, key, MAX_IP_DEVICES),
+                )
+            )
+        ).one()
+        ctx.ip_counts[key] = (int(row[0]), int(row[1]))
+    return ctx.ip_counts[key]
+
+
+async def _add_to_counter(
+    db: AsyncSession, ctx: _Context, key: str, *, device: str | None, email: str | None
+) -> bool:
+    """Count a browser or a customer behind an IP unless the IP is already past its cap. True if it grew."""
+    customers, devices = await _ip_counts(db, ctx, key)
+    if device is not None:
+        if devices > MAX_IP_DEVICES:
+            return False
+        stmt = _insert(db, MappingIpDevice.__table__).values(ip_key=key, clarity_user_id=device)
+    else:
+        if customers > MAX_IP_CUSTOMERS or email is None:
+            return False
+        stmt = _insert(db, MappingIpCustomer.__table__).values(ip_key=key, customer_key=customer_key(email))
+    result = await db.execute(stmt.on_conflict_do_nothing())
+    if not getattr(result, "rowcount", 0):
+        return False
+    ctx.ip_counts[key] = (customers, devices + 1) if device is not None else (customers + 1, devices)
+    return True
+
+
+def _crowded(counts: tuple[int, int]) -> bool:
+    return counts[0] > MAX_IP_CUSTOMERS or counts[1] > MAX_IP_DEVICES
+
+
+# ---- facts -----------------------------------------------------------------------------------------
+
+
+_SIGHTING_COLUMNS = (
+    MappingIdentity.session_id,
+    MappingIdentity.customer_email,
+    MappingIdentity.session_start,
+    MappingIdentity.session_end,
+)
+
+
+def _sightings(rows: Any) -> list[Sighting]:
+    return sorted(
+        Sighting(start=r.session_start, end=r.session_end, session_id=r.session_id, email=r.customer_email)
+        for r in rows
+    )
+
+
+async def _device_sightings(db: AsyncSession, ctx: _Context, device: str) -> list[Sighting]:
+    if device not in ctx.device:
+        rows = await db.execute(select(*_SIGHTING_COLUMNS).where(MappingIdentity.clarity_user_id == device))
+        ctx.device[device] = _sightings(rows)
+    return ctx.device[device]
+
+
+async def _ip_sightings(db: AsyncSession, ctx: _Context, key: str) -> list[Sighting]:
+    if key not in ctx.ip_sightings:
+        rows = await db.execute(select(*_SIGHTING_COLUMNS).where(MappingIdentity.ip_key == key))
+        ctx.ip_sightings[key] = _sightings(rows)
+    return ctx.ip_sightings[key]
+
+
+async def session_facts(db: AsyncSession, session: UserSession, ctx: _Context | None = None) -> SessionFacts:
+    ctx = ctx or _Context()
+    facts = SessionFacts(session_id=session.id, start=session.session_start, end=session.session_end)
+    facts.device_sightings = await _device_sightings(db, ctx, session.clarity_user_id)
+    key = ip_key(session.client_ip)
+    if key is not None:
+        counts = await _ip_counts(db, ctx, key)
+        facts.ip_customers, facts.ip_devices = counts
+        if not _crowded(counts):
+            facts.ip_sightings = await _ip_sightings(db, ctx, key)
+    return facts
+
+
+# ---- re-scoring ------------------------------------------------------------------------------------
+
+
+def _email_match_evidence() -> list[dict[str, object]]:
+    return [{"method": "email_match", "score": 1.0, "reason": EMAIL_MATCH_REASON}]
+
+
+async def rescore(db: AsyncSession, session: UserSession, ctx: _Context | None = None) -> None:
+    """Recompute every automatic link of one session from the stored facts; manual decisions stay."""
+    await rescore_sessions(db, [session], ctx)
+
+
+async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | None = None) -> None:
+    ctx = ctx or _Context()
+    ordered = sorted(ids)
+    for offset in range(0, len(ordered), 500):
+        chunk = ordered[offset : offset + 500]
+        sessions = list((await db.scalars(select(UserSession).where(UserSession.id.in_(chunk)))).all())
+        await _lock(db, ctx, sessions)
+        await rescore_sessions(db, sessions, ctx)
+
+
+async def rescore_sessions(
+    db: AsyncSession, sessions: list[UserSession], ctx: _Context | None = None
+) -> None:
+    ctx = ctx or _Context()
+    if not sessions:
+        return
+    ids = [s.id for s in sessions]
+    existing_by: dict[uuid.UUID, dict[str, SessionCustomerMapping]] = {i: {} for i in ids}
+    for row in (
+        await db.scalars(select(SessionCustomerMapping).where(SessionCustomerMapping.session_id.in_(ids)))
+    ).all():
+        existing_by[row.session_id][row.customer_email] = row
+    identities_by: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
+    for sid, email in (
+        await db.execute(
+            select(MappingIdentity.session_id, MappingIdentity.customer_email).where(
+                MappingIdentity.session_id.in_(ids)
+            )
+        )
+    ).all():
+        identities_by[sid].append(email)
+    for session in sorted(sessions, key=lambda x: x.id):
+        await _rescore_one(db, session, existing_by[session.id], sorted(identities_by[session.id]), ctx)
+
+
+async def _rescore_one(
+    db: AsyncSession,
+    session: UserSession,
+    existing: dict[str, SessionCustomerMapping],
+    identities: list[str],
+    ctx: _Context,
+) -> None:
+    manual_links = {e for e, r in existing.items() if r.manual_decision == "link"}
+    unlinked = {e for e, r in existing.items() if r.manual_decision == "unlink"}
+
+    desired: dict[str, tuple[float, str, list[dict[str, object]]]] = {}
+    if not manual_links:
+        if identities:
+            for email in identities:
+                if email not in unlinked:
+                    desired[email] = (1.0, "email_match", _email_match_evidence())
+        else:
+            facts = await session_facts(db, session, ctx)
+            for email, scored in scoring.score(gather(facts, exclude=unlinked)).items():
+                if scored.confidence >= scoring.STORE_FLOOR:
+                    desired[email] = (scored.confidence, scored.method, scored.evidence)
+
+    for email, old in existing.items():
+        if old.manual_decision is None and email not in desired:
+            await db.delete(old)
+    for email, (confidence, method, evidence) in desired.items():
+        row = existing.get(email)
+        if row is None:
+            db.add(
+                SessionCustomerMapping(
+                    session_id=session.id,
+                    customer_email=email,
+                    confidence_score=confidence,
+                    mapping_method=method,
+                    evidence=evidence,
+                )
+            )
+        elif (row.confidence_score, row.mapping_method, row.evidence) != (confidence, method, evidence):
+            row.confidence_score = confidence
+            row.mapping_method = method
+            row.evidence = evidence
+
+
+# ---- the ingest hook ---------------------------------------------------------------------------------
+
+
+async def on_ingest(
+    db: AsyncSession,
+    *,
+    session: UserSession,
+    identified: CustomerRef | None,
+    client_ip: str | None,
+    seen_at: datetime,
+) -> None:
+    """Record what this batch says about who the session belongs to and re-score what it affects.
+
+    Runs inside the caller's transaction and does not commit.
+    """
+    ip = session.client_ip or client_ip
+    key = ip_key(ip)
+    device = session.clarity_user_id
+    ctx = _Context()
+    await _lock(db, ctx, [session])
+    scan_device = False
+    ip_changed = False
+    new_identity = False
+    windows: list[tuple[datetime, datetime]] = []
+
+    identities = {
+        row.customer_email: row
+        for row in (
+            await db.scalars(select(MappingIdentity).where(MappingIdentity.session_id == session.id))
+        ).all()
+    }
+    email = normalise_email(identified.email) if identified is not None and identified.email else None
+    if email is not None and email not in identities:
+        db.add(
+            MappingIdentity(
+                session_id=session.id,
+                customer_email=email,
+                clarity_user_id=device,
+                ip_key=key,
+                session_start=session.session_start,
+                session_end=session.session_end,
+            )
+        )
+        scan_device = new_identity = True
+        windows.append((session.session_start, session.session_end))
+    for row in identities.values():
+        if row.clarity_user_id != device or row.session_start != session.session_start:
+            scan_device = True
+        if (row.ip_key, row.session_start, row.session_end) != (
+            key,
+            session.session_start,
+            session.session_end,
+        ):
+            # A later end only moves the window forwards: anonymous sessions after the old end re-score.
+            windows.append((min(row.session_end, session.session_end), session.session_end))
+            if row.session_start != session.session_start or row.ip_key != key:
+                windows.append((session.session_start, session.session_end))
+            row.clarity_user_id = device
+            row.ip_key = key
+            row.session_start = session.session_start
+            row.session_end = session.session_end
+
+    if key is not None:
+        ip_changed |= await _add_to_counter(db, ctx, key, device=device, email=None)
+        if new_identity:
+            ip_changed |= await _add_to_counter(db, ctx, key, device=None, email=email)
+
+    affected: set[uuid.UUID] = set()
+    if scan_device:
+        affected.update(
+            (await db.scalars(select(UserSession.id).where(UserSession.clarity_user_id == device))).all()
+        )
+    if ip is not None and key is not None:
+        counts = await _ip_counts(db, ctx, key)
+        crowded = _crowded(counts)
+        just_crowded = counts[0] == MAX_IP_CUSTOMERS + 1 or counts[1] == MAX_IP_DEVICES + 1
+        if (ip_changed and (not crowded or just_crowded)) or (new_identity and not crowded):
+            # The people count of a small address changed, or a customer signed in behind it:
+            # the IP evidence of all its sessions changed.
+            affected.update(
+                (await db.scalars(select(UserSession.id).where(UserSession.client_ip == ip))).all()
+            )
+        elif windows and not crowded:
+            reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
+            for start, end in windows:
+                affected.update(
+                    (
+                        await db.scalars(
+                            select(UserSession.id).where(
+                                UserSession.client_ip == ip,
+                                UserSession.session_start
+                                >= start - reach - timedelta(hours=MAX_SESSION_HOURS),
+                                UserSession.session_start <= end + reach,
+                            )
+                        )
+                    ).all()
+                )
+    if scan_device or new_identity or windows:
+        # The sightings were read before this batch's changes were flushed: read them again.
+        ctx.device.clear()
+        ctx.ip_sightings.clear()
+    affected.discard(session.id)
+    await rescore_sessions(db, [session], ctx)
+    if affected:
+        await rescore_many(db, affected, ctx)
+
+
+# ---- manual decisions ----------------------------------------------------------------------------
+
+
+async def set_manual(
+    db: AsyncSession,
+    *,
+    session: UserSession,
+    email: str,
+    decision: str,
+    agent: Any,
+    reason: str | None,
+) -> SessionCustomerMapping:
+    """An agent links ("link") or unlinks ("unlink") a session and a customer. Does not commit."""
+    if decision not in ("link", "unlink"):
+        raise ValueError("decision must be link or unlink")
+    email = normalise_email(email)
+    ctx = _Context()
+    await _lock(db, ctx, [session])
+    row = await db.scalar(
+        select(SessionCustomerMapping).where(
+            SessionCustomerMapping.session_id == session.id, SessionCustomerMapping.customer_email == email
+        )
+    )
+    who = getattr(agent, "name", "") or getattr(agent, "email", "") or "an agent"
+    day = utcnow()
+    verb = "linked" if decision == "link" else "unlinked"
+    text = f"{verb} by {who} on {day.day} {day.strftime('%b')}"
+    if reason:
+        text += f": {reason.strip()[:500]}"
+    manual_item: dict[str, object] = {
+        "method": "manual",
+        "score": 1.0 if decision == "link" else 0.0,
+        "reason": text,
+    }
+    earlier = [e for e in (row.evidence if row is not None else []) if e.get("method") != "manual"]
+    if row is None:
+        row = SessionCustomerMapping(session_id=session.id, customer_email=email)
+        db.add(row)
+    row.confidence_score = 1.0 if decision == "link" else 0.0
+    row.mapping_method = "manual"
+    row.evidence = [manual_item, *earlier]
+    row.manual_decision = decision
+    row.decided_by_agent_id = getattr(agent, "id", None)
+    row.reason = reason.strip()[:500] if reason else None
+    await db.flush()
+    await rescore(db, session, ctx)
+    await db.flush()
+    return row
+
+
+async def forget_customer(db: AsyncSession, email: str) -> None:
+    """Erasure helper: remove the customer's identity sightings (links are removed with the sessions)."""
+    email = normalise_email(email)
+    await db.execute(delete(MappingIdentity).where(MappingIdentity.customer_email == email))
+    await db.execute(delete(SessionCustomerMapping).where(SessionCustomerMapping.customer_email == email))

@@ -1,0 +1,182 @@
+"""Manual links: an agent says a session is (or is not) a customer's. Audited with who and why."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Form, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportlens.audit import service as audit
+from supportlens.auth.deps import AgentPrincipal, DbDep, Principal
+from supportlens.mapping import engine
+from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.problems import ProblemError
+from supportlens.sessions.models import UserSession
+from supportlens.web.pages import render
+
+router = APIRouter(tags=["mapping"])
+
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$")]
+Reason = Annotated[str, StringConstraints(max_length=500)]
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class MapRequest(_Camel):
+    session_id: uuid.UUID
+    customer_email: Email
+    reason: Reason | None = None
+
+
+class EvidenceOut(_Camel):
+    method: str
+    score: float
+    reason: str
+
+
+class MappingOut(_Camel):
+    session_id: uuid.UUID
+    customer_email: str
+    decision: str = Field(description="link or unlink")
+    method: str
+    confidence: float
+    evidence: list[EvidenceOut]
+
+
+async def _decide(
+    db: AsyncSession, request: Request, principal: Principal, body: MapRequest, decision: str
+) -> SessionCustomerMapping:
+    session = await db.get(UserSession, body.session_id)
+    if session is None:
+        raise ProblemError(404, "Session not found", field="sessionId")
+    row = await engine.set_manual(
+        db,
+        session=session,
+        email=body.customer_email,
+        decision=decision,
+        agent=principal.agent,
+        reason=body.reason,
+    )
+    await audit.record(
+        db,
+        f"mapping.{decision}",
+        request=request,
+        actor=principal.agent,
+        target_type="customer",
+        target=audit.customer_ref(body.customer_email),
+        detail={"session_id": str(session.id), "reason": body.reason or ""},
+        commit=False,
+    )
+    await db.commit()
+    return row
+
+
+def _out(row: SessionCustomerMapping) -> MappingOut:
+    return MappingOut(
+        session_id=row.session_id,
+        customer_email=row.customer_email,
+        decision=row.manual_decision or "",
+        method=row.mapping_method,
+        confidence=row.confidence_score,
+        evidence=[EvidenceOut.model_validate(e) for e in row.evidence],
+    )
+
+
+@router.post("/api/clarity/sessions/map", response_model=MappingOut, response_model_by_alias=True)
+async def link_session(
+    request: Request, db: DbDep, principal: AgentPrincipal, body: MapRequest
+) -> MappingOut:
+    """Link a session to a customer by hand: wins over every automatic result."""
+    return _out(await _decide(db, request, principal, body, "link"))
+
+
+@router.delete("/api/clarity/sessions/map", response_model=MappingOut, response_model_by_alias=True)
+async def unlink_session(
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    body: Annotated[MapRequest | None, Body()] = None,
+    session_id: Annotated[uuid.UUID | None, Query(alias="sessionId")] = None,
+    customer_email: Annotated[Email | None, Query(alias="customerEmail")] = None,
+    reason: Annotated[Reason | None, Query()] = None,
+) -> MappingOut:
+    """Unlink a session from a customer (body or query): automatic re-scoring never links it again."""
+    if body is None:
+        if session_id is None:
+            raise ProblemError(400, "Missing sessionId", field="sessionId")
+        if customer_email is None:
+            raise ProblemError(400, "Missing customerEmail", field="customerEmail")
+        body = MapRequest(session_id=session_id, customer_email=customer_email, reason=reason)
+    return _out(await _decide(db, request, principal, body, "unlink"))
+
+
+# ---- htmx partials for the session card ------------------------------------------------------------
+
+
+async def _card_fragment(
+    request: Request, db: AsyncSession, session_id: uuid.UUID, email: str
+) -> HTMLResponse:
+    rows = (
+        await db.scalars(
+            select(SessionCustomerMapping).where(SessionCustomerMapping.session_id == session_id)
+        )
+    ).all()
+    mine = next((r for r in rows if r.customer_email == email and r.confidence_score > 0), None)
+    mapping: dict[str, Any] = {}
+    if mine is not None:
+        mapping = {
+            "customer_email": mine.customer_email,
+            "method": mine.mapping_method,
+            "confidence": mine.confidence_score,
+            "evidence": mine.evidence,
+        }
+    return render(
+        request, "mapping/_mapping.html", {"s": {"id": session_id, "mapping": mapping}, "customer": email}
+    )
+
+
+def _form_request(session_id: str, customer_email: str, reason: str | None) -> MapRequest:
+    try:
+        sid = uuid.UUID(session_id)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid session id", field="session_id") from exc
+    try:
+        return MapRequest(session_id=sid, customer_email=customer_email.strip(), reason=reason or None)
+    except ValueError as exc:
+        raise ProblemError(400, "Invalid customer e-mail or reason", field="customer_email") from exc
+
+
+@router.post("/partials/mapping/link", response_class=HTMLResponse, include_in_schema=False)
+async def link_partial(
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    session_id: Annotated[str, Form()],
+    customer_email: Annotated[str, Form()],
+    reason: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    body = _form_request(session_id, customer_email, reason)
+    await _decide(db, request, principal, body, "link")
+    return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))
+
+
+@router.post("/partials/mapping/unlink", response_class=HTMLResponse, include_in_schema=False)
+async def unlink_partial(
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    session_id: Annotated[str, Form()],
+    customer_email: Annotated[str, Form()],
+    reason: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    body = _form_request(session_id, customer_email, reason)
+    await _decide(db, request, principal, body, "unlink")
+    return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))

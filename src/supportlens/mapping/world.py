@@ -1,0 +1,276 @@
+"""A labelled synthetic world for measuring the mapping engine (bench/mapping.py).
+
+People live in households that share a home IP (a few households get a new address mid-month);
+some households share a family computer; many people work in offices whose address is shared by
+dozens of browsers; phones use mobile carriers whose addresses (carrier-grade NAT) are shared by
+thousands; some people browse through VPN exits. Customers have 1-3 browsers of their own; other
+household members and plain visitors have none of our accounts and never sign in. Roughly 40% of
+sessions are signed in, either from the start or part-way through (the session's later batch names
+the customer). Everything is drawn from one seeded random generator, so a seed is a world.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from supportlens.mapping.evidence import MAX_IP_CUSTOMERS, MAX_IP_DEVICES, SessionFacts, Sighting
+
+
+@dataclass
+class Device:
+    id: str
+    kind: str  # laptop | desktop | phone | tablet
+    users: list[Person] = field(default_factory=list)
+    login_rate: float = 0.0
+
+
+@dataclass
+class Person:
+    id: int
+    email: str | None  # None: not one of our customers (never signs in)
+    household: Household
+    office_ip: str | None = None
+    carrier: int = 0
+    vpn: bool = False
+    devices: list[Device] = field(default_factory=list)
+    visits: int = 0
+
+
+@dataclass
+class Household:
+    id: int
+    home_ip: str
+    moved_ip: str | None = None
+    moved_at_day: float = 99.0
+    members: list[Person] = field(default_factory=list)
+
+
+@dataclass
+class WorldSession:
+    device: str
+    session: str
+    ip: str
+    start: datetime
+    end: datetime
+    truth: str | None  # the customer this session really belongs to
+    batches: int  # how many ingest batches the session is sent as
+    login_batch: int | None  # first batch that names the customer (None: never signed in)
+    device_kind: str
+
+    @property
+    def signed_in(self) -> bool:
+        return self.login_batch is not None
+
+
+@dataclass
+class World:
+    seed: int
+    start: datetime
+    days: int
+    customers: list[str]
+    sessions: list[WorldSession]
+
+    @property
+    def signed_in_share(self) -> float:
+        return sum(s.signed_in for s in self.sessions) / max(1, len(self.sessions))
+
+
+def _ip(rng: random.Random, first: int, used: set[str]) -> str:
+    while True:
+        ip = f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        if ip not in used:
+            used.add(ip)
+            return ip
+
+
+def build_world(
+    seed: int = 42, customers: int = 2000, days: int = 30, *, end: datetime | None = None
+) -> World:
+    rng = random.Random(seed)
+    # A world is a function of its seed and its last day (today, so events pass ingest's age check).
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    used: set[str] = set()
+    people: list[Person] = []
+    households: list[Household] = []
+    devices: list[Device] = []
+    carriers = [[_ip(rng, 100, used) for _ in range(40)] for _ in range(4)]
+    vpn_exits = [_ip(rng, 185, used) for _ in range(12)]
+    offices: list[str] = []
+
+    def new_device(kind: str) -> Device:
+        d = Device(id=f"d{seed}x{len(devices)}", kind=kind)
+        devices.append(d)
+        return d
+
+    n_customers = 0
+    while n_customers < customers:
+        size = rng.choices([1, 2, 3, 4], weights=[55, 28, 11, 6])[0]
+        h = Household(id=len(households), home_ip=_ip(rng, 24, used))
+        if rng.random() < 0.07:
+            h.moved_ip = _ip(rng, 24, used)
+            h.moved_at_day = rng.uniform(5, days - 5)
+        households.append(h)
+        for m in range(size):
+            is_customer = m == 0 or rng.random() < 0.7
+            email = f"c{seed}-{n_customers}@example.com" if is_customer and n_customers < customers else None
+            if email:
+                n_customers += 1
+            p = Person(
+                id=len(people), email=email, household=h, carrier=rng.randrange(4), vpn=rng.random() < 0.07
+            )
+            if rng.random() < 0.45:
+                if not offices or rng.random() < 1 / 10:
+                    offices.append(_ip(rng, 62, used))
+                p.office_ip = rng.choice(offices)
+            h.members.append(p)
+            people.append(p)
+            n_dev = rng.choices([1, 2, 3], weights=[40, 40, 20])[0] if email else 1
+            kinds = rng.sample(["laptop", "phone", "tablet", "desktop"], k=n_dev)
+            for kind in kinds:
+                d = new_device(kind)
+                d.users.append(p)
+                p.devices.append(d)
+        if size >= 2 and rng.random() < 0.35:
+            family = new_device("desktop")
+            for p in h.members:
+                family.users.append(p)
+                p.devices.append(family)
+    # Plain visitors (most of a site's traffic): never customers; one browser each.
+    for _ in range(customers * 3 // 2):
+        h = Household(id=len(households), home_ip=_ip(rng, 24, used))
+        households.append(h)
+        p = Person(id=len(people), email=None, household=h, carrier=rng.randrange(4), vpn=rng.random() < 0.05)
+        if rng.random() < 0.4 and offices:
+            p.office_ip = rng.choice(offices)
+        d = new_device(rng.choice(["laptop", "phone", "desktop"]))
+        d.users.append(p)
+        p.devices.append(d)
+        h.members.append(p)
+        people.append(p)
+
+    for d in devices:
+        # How often the site sees this browser signed in (a remembered login, or signing in to pay).
+        d.login_rate = 0.0 if rng.random() < 0.06 else rng.betavariate(2.8, 1.8)
+
+    sessions: list[WorldSession] = []
+
+    def where(p: Person, d: Device, at: datetime) -> str:
+        day = (at - start).total_seconds() / 86400
+        home = p.household.moved_ip if p.household.moved_ip and day >= p.household.moved_at_day else None
+        home = home or p.household.home_ip
+        work_hours = at.weekday() < 5 and 9 <= at.hour < 17
+        if d.kind == "desktop":
+            return (
+                p.office_ip
+                if (p.office_ip and work_hours and len(d.users) == 1 and rng.random() < 0.5)
+                else home
+            )
+        if d.kind in ("laptop", "tablet"):
+            if p.vpn and rng.random() < 0.6:
+                return rng.choice(vpn_exits)
+            if p.office_ip and work_hours and rng.random() < 0.7:
+                return p.office_ip
+            return home
+        # phone
+        if p.office_ip and work_hours and rng.random() < 0.25:
+            return p.office_ip
+        if not work_hours and rng.random() < 0.55:
+            return home
+        return rng.choice(carriers[p.carrier])
+
+    signed_in_before: set[tuple[str, str]] = set()
+
+    def add_session(p: Person, d: Device, at: datetime, ip: str | None = None) -> str:
+        length = timedelta(minutes=rng.uniform(1, 25))
+        drawn = rng.choice([1, 1, 2, 2, 3])
+        login: int | None = None
+        # Sites remember a login: once signed in on a browser, later visits usually start signed in.
+        remembered = p.email is not None and (d.id, p.email) in signed_in_before and rng.random() < 0.5
+        if p.email and (remembered or rng.random() < d.login_rate):
+            login = 0 if remembered or rng.random() < 0.6 else drawn - 1
+            signed_in_before.add((d.id, p.email))
+        # One batch per session, or two when the customer signs in part-way (anonymous, then named).
+        batches = 2 if login else 1
+        login = min(login, 1) if login else login
+        ip = ip or where(p, d, at)
+        sessions.append(
+            WorldSession(
+                device=d.id,
+                session=f"s{seed}x{len(sessions)}",
+                ip=ip,
+                start=at,
+                end=at + length,
+                truth=p.email,
+                batches=batches,
+                login_batch=login,
+                device_kind=d.kind,
+            )
+        )
+        return ip
+
+    for p in people:
+        visits = 1 + min(40, int(rng.expovariate(1 / 4.0))) if p.email else rng.choice([1, 1, 2, 3])
+        for _ in range(visits):
+            day = rng.uniform(0, days - 0.05)
+            at = start + timedelta(days=int(day))
+            hour = rng.choices(
+                range(24), weights=[1, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 7, 8, 7, 7, 7, 7, 7, 8, 9, 10, 9, 6, 3]
+            )[0]
+            at = at + timedelta(hours=hour, minutes=rng.uniform(0, 59))
+            if at >= end - timedelta(hours=1):
+                at = end - timedelta(hours=2)
+            weights = [3.0 if i == 0 else 1.0 for i in range(len(p.devices))]
+            d = rng.choices(p.devices, weights=weights)[0]
+            first_ip = add_session(p, d, at)
+            if len(p.devices) > 1 and rng.random() < 0.3:
+                # Browse on one device, then continue on another a few minutes later, usually on the
+                # same network (the phone joins the home or office Wi-Fi).
+                other = rng.choice([x for x in p.devices if x is not d])
+                same_place = first_ip in (p.household.home_ip, p.household.moved_ip, p.office_ip)
+                ip = first_ip if same_place and rng.random() < 0.8 else None
+                add_session(p, other, at + timedelta(minutes=rng.uniform(2, 40)), ip)
+    sessions.sort(key=lambda s: (s.start, s.session))
+    emails = [p.email for p in people if p.email]
+    return World(seed=seed, start=start, days=days, customers=emails, sessions=sessions)
+
+
+def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
+    """The facts the engine would hold once the whole world is ingested, for every anonymous session.
+
+    Used to fit the scorer's weights without a database; the benchmark then measures the real path.
+    """
+    import uuid
+
+    ids = {s.session: uuid.uuid5(uuid.NAMESPACE_URL, s.session) for s in world.sessions}
+    by_device: dict[str, list[Sighting]] = {}
+    by_ip: dict[str, list[Sighting]] = {}
+    ip_customers: dict[str, set[str]] = {}
+    ip_devices: dict[str, set[str]] = {}
+    for s in world.sessions:
+        ip_devices.setdefault(s.ip, set()).add(s.device)
+        if s.signed_in and s.truth:
+            sighting = Sighting(start=s.start, end=s.end, session_id=ids[s.session], email=s.truth)
+            by_device.setdefault(s.device, []).append(sighting)
+            by_ip.setdefault(s.ip, []).append(sighting)
+            ip_customers.setdefault(s.ip, set()).add(s.truth)
+    out: list[tuple[WorldSession, SessionFacts]] = []
+    for s in world.sessions:
+        if s.signed_in:
+            continue
+        customers_n = min(len(ip_customers.get(s.ip, ())), MAX_IP_CUSTOMERS + 1)
+        devices_n = min(len(ip_devices.get(s.ip, ())), MAX_IP_DEVICES + 1)
+        crowded = customers_n > MAX_IP_CUSTOMERS or devices_n > MAX_IP_DEVICES
+        facts = SessionFacts(
+            session_id=ids[s.session],
+            start=s.start,
+            end=s.end,
+            device_sightings=list(by_device.get(s.device, [])),
+            ip_sightings=None if crowded else list(by_ip.get(s.ip, [])),
+            ip_customers=customers_n,
+            ip_devices=devices_n,
+        )
+        out.append((s, facts))
+    return out

@@ -1,0 +1,99 @@
+"""Drive the mapping engine the way ingest does: upsert the session row, then call on_ingest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import supportlens.mapping.engine as engine
+from supportlens.mapping.models import (
+    MappingIdentity,
+    MappingIpCustomer,
+    MappingIpDevice,
+    SessionCustomerMapping,
+)
+from supportlens.sessions.models import UserSession
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Batch:
+    device: str
+    session: str
+    start_min: int  # minutes after T0
+    length_min: int
+    ip: str | None = None
+    email: str | None = None
+
+
+async def send(db: AsyncSession, b: Batch, *, commit: bool = True) -> UserSession:
+    start = T0 + timedelta(minutes=b.start_min)
+    end = start + timedelta(minutes=b.length_min)
+    s = await db.scalar(
+        select(UserSession).where(
+            UserSession.clarity_project_id == "p1",
+            UserSession.clarity_user_id == b.device,
+            UserSession.clarity_session_id == b.session,
+        )
+    )
+    if s is None:
+        s = UserSession(
+            clarity_project_id="p1",
+            clarity_user_id=b.device,
+            clarity_session_id=b.session,
+            session_start=start,
+            session_end=end,
+            client_ip=b.ip,
+            customer_email=b.email,
+        )
+        db.add(s)
+    else:
+        s.session_start = min(s.session_start, start)
+        s.session_end = max(s.session_end, end)
+        s.client_ip = b.ip or s.client_ip
+        s.customer_email = b.email or s.customer_email
+    await db.flush()
+    ref = engine.CustomerRef(email=b.email) if b.email else None
+    await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip, seen_at=end)
+    if commit:
+        await db.commit()
+    return s
+
+
+async def links(db: AsyncSession, *, with_evidence: bool = False) -> dict[tuple[str, str, str], Any]:
+    """(device, session, email) -> (confidence, method[, evidence]) for every stored link."""
+    rows = await db.execute(
+        select(UserSession.clarity_user_id, UserSession.clarity_session_id, SessionCustomerMapping).join(
+            SessionCustomerMapping, SessionCustomerMapping.session_id == UserSession.id
+        )
+    )
+    return {
+        (dev, sess, m.customer_email): (round(m.confidence_score, 4), m.mapping_method)
+        + ((m.evidence,) if with_evidence else ())
+        for dev, sess, m in rows
+    }
+
+
+async def link_of(db: AsyncSession, device: str, session: str) -> dict[str, Any]:
+    """email -> row for one session."""
+    s = await db.scalar(
+        select(UserSession).where(
+            UserSession.clarity_user_id == device, UserSession.clarity_session_id == session
+        )
+    )
+    assert s is not None
+    rows = (
+        await db.scalars(select(SessionCustomerMapping).where(SessionCustomerMapping.session_id == s.id))
+    ).all()
+    return {r.customer_email: r for r in rows}
+
+
+async def wipe(db: AsyncSession) -> None:
+    for model in (SessionCustomerMapping, MappingIdentity, MappingIpCustomer, MappingIpDevice, UserSession):
+        await db.execute(delete(model))
+    await db.commit()

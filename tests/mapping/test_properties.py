@@ -1,0 +1,86 @@
+"""Properties of the incremental engine: re-sending changes nothing; arrival order does not matter."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import supportlens.mapping.engine as engine
+from tests.mapping.helpers import Batch, links, send, wipe
+
+DEVICES = ["d0", "d1", "d2", "d3"]
+IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", None]
+EMAILS = [None, None, "a@x.io", "b@x.io", "c@x.io"]
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> list[Batch]:
+    """Sessions with a fixed browser and IP, each sent as 1-3 batches, some of them signed in."""
+    batches: list[Batch] = []
+    for n in range(draw(st.integers(2, 6))):
+        device = draw(st.sampled_from(DEVICES))
+        ip = draw(st.sampled_from(IPS))
+        start = draw(st.integers(0, 6 * 24 * 60))
+        for k in range(draw(st.integers(1, 3))):
+            batches.append(
+                Batch(
+                    device,
+                    f"s{n}",
+                    start + draw(st.integers(0, 30)),
+                    draw(st.integers(1, 40)),
+                    ip=ip,
+                    email=draw(st.sampled_from(EMAILS)) if k == 0 or draw(st.booleans()) else None,
+                )
+            )
+    return batches
+
+
+@pytest.fixture
+def small_caps(monkeypatch):
+    # Tiny caps so that crowded addresses (and the moment an address becomes crowded) are exercised too.
+    monkeypatch.setattr(engine, "MAX_IP_CUSTOMERS", 2)
+    monkeypatch.setattr(engine, "MAX_IP_DEVICES", 3)
+
+
+async def _snapshot(db) -> dict:
+    return await links(db, with_evidence=True)
+
+
+PROPERTY = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROPERTY
+@given(batches=worlds())
+async def test_resending_the_same_events_changes_nothing(db, small_caps, batches):
+    await wipe(db)
+    for b in batches:
+        await send(db, b)
+    first = await _snapshot(db)
+    for b in batches:
+        await send(db, b)
+    assert await _snapshot(db) == first
+
+
+@PROPERTY
+@given(data=st.data(), batches=worlds())
+async def test_arrival_order_does_not_change_the_links(db, small_caps, data, batches):
+    await wipe(db)
+    for b in batches:
+        await send(db, b)
+    in_order = await _snapshot(db)
+    await wipe(db)
+    for b in data.draw(st.permutations(batches)):
+        await send(db, b)
+    assert await _snapshot(db) == in_order
+
+
+async def test_snapshots_see_differences(db):
+    """Guard: the comparison above would notice a changed link."""
+    await send(db, Batch("d0", "s1", 0, 10, ip="10.0.0.1", email="a@x.io"))
+    await send(db, Batch("d0", "s2", 600, 10, ip="10.0.0.1"))
+    before = await _snapshot(db)
+    await send(db, Batch("d0", "s3", 700, 10, ip="10.0.0.1", email="b@x.io"))
+    assert await _snapshot(db) != before
