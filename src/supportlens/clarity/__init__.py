@@ -1,0 +1,1 @@
+"""Clarity server-side context: Data Export API insights, recordings enrichment, connection status."""

@@ -1,0 +1,706 @@
+"""Spending the Clarity call budget, storing snapshots, and turning them into site context per page.
+
+The Data Export API allows 10 calls per project per day. Every call first takes one unit of the
+day's budget with one atomic UPDATE (``calls_used < limit``) committed BEFORE the request is sent,
+so replicas sharing the database together never send an 11th call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
+from supportlens.config import Settings
+from supportlens.db.base import utcnow
+from supportlens.integrations.clarity.export_api import (
+    ClarityExportClient,
+    ClarityExportError,
+    ClarityQuotaExhausted,
+)
+from supportlens.integrations.clarity.models import InsightMetric, page_path, parse_live_insights
+from supportlens.integrations.clarity.recordings import ClarityRecordingsClient
+
+log = logging.getLogger(__name__)
+
+EXPORT = "export"
+RECORDINGS = "recordings"
+
+
+# --- Budget ----------------------------------------------------------------------------------------
+
+
+def today() -> date:
+    return utcnow().astimezone(UTC).date()
+
+
+def _insert(db: AsyncSession) -> Any:
+    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def reserve_call(db: AsyncSession, project_id: str, api: str, limit: int) -> int | None:
+    """Take one call of today's budget. Returns the calls used including this one, or None (refused).
+
+    Commits before returning: the reservation is visible to every replica before the call is sent.
+    """
+    day = today()
+    now = utcnow()
+    await db.execute(
+        _insert(db)(ClarityCallBudget)
+        .values(project_id=project_id, api=api, day=day, calls_used=0, updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    result = await db.execute(
+        update(ClarityCallBudget)
+        .where(
+            ClarityCallBudget.project_id == project_id,
+            ClarityCallBudget.api == api,
+            ClarityCallBudget.day == day,
+            ClarityCallBudget.calls_used < limit,
+        )
+        .values(calls_used=ClarityCallBudget.calls_used + 1, updated_at=now)
+        .returning(ClarityCallBudget.calls_used)
+        .execution_options(synchronize_session=False)
+    )
+    used = result.scalar_one_or_none()
+    await db.commit()
+    return int(used) if used is not None else None
+
+
+async def exhaust_budget(db: AsyncSession, project_id: str, api: str, limit: int) -> None:
+    """Clarity said 429: spend the rest of today's budget so nobody asks again before tomorrow."""
+    await db.execute(
+        update(ClarityCallBudget)
+        .where(
+            ClarityCallBudget.project_id == project_id,
+            ClarityCallBudget.api == api,
+            ClarityCallBudget.day == today(),
+            ClarityCallBudget.calls_used < limit,
+        )
+        .values(calls_used=limit, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await db.commit()
+
+
+async def calls_used_today(db: AsyncSession, project_id: str, api: str = EXPORT) -> int:
+    value = await db.scalar(
+        select(ClarityCallBudget.calls_used).where(
+            ClarityCallBudget.project_id == project_id,
+            ClarityCallBudget.api == api,
+            ClarityCallBudget.day == today(),
+        )
+    )
+    return int(value or 0)
+
+
+# --- Connection status -----------------------------------------------------------------------------
+
+
+async def _connection(db: AsyncSession, project_id: str) -> ClarityConnection:
+    await db.execute(
+        _insert(db)(ClarityConnection)
+        .values(project_id=project_id, status="unknown", recordings_matched=0, updated_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    conn = await db.get(ClarityConnection, project_id, populate_existing=True)
+    assert conn is not None
+    return conn
+
+
+async def record_outcome(
+    db: AsyncSession, project_id: str, *, status: str, status_code: int | None, error: str | None
+) -> None:
+    conn = await _connection(db, project_id)
+    now = utcnow()
+    conn.status = status
+    conn.last_status_code = status_code
+    conn.last_pull_at = now
+    if error:
+        conn.last_error = error[:2000]
+        conn.last_error_at = now
+    else:
+        conn.last_success_at = now
+    await db.commit()
+
+
+# --- Pulls -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullSchedule:
+    key: str
+    label: str
+    dimensions: tuple[str, ...]
+    per_day_setting: str
+
+    @property
+    def job_name(self) -> str:
+        return f"clarity.pull.{self.key}"
+
+    def per_day(self, settings: Settings) -> int:
+        return int(getattr(settings, self.per_day_setting))
+
+    def interval(self, settings: Settings) -> float | None:
+        n = self.per_day(settings)
+        if n <= 0 or not is_configured(settings):
+            return None
+        return 86400.0 / n
+
+
+SCHEDULES: tuple[PullSchedule, ...] = (
+    PullSchedule("url_device", "URL × Device", ("URL", "Device"), "clarity_url_pulls_per_day"),
+    PullSchedule("traffic", "Site totals", (), "clarity_traffic_pulls_per_day"),
+)
+
+
+def is_configured(settings: Settings) -> bool:
+    return bool(settings.clarity_project_id and settings.clarity_api_token.get_secret_value())
+
+
+@dataclass
+class PullResult:
+    outcome: str  # ok | not_configured | budget_exhausted | unauthorized | forbidden | quota_exhausted | ...
+    message: str
+    calls_used: int | None = None
+    snapshot_id: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+async def pull_insights(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    schedule: str,
+    dimensions: tuple[str, ...] | list[str],
+    num_of_days: int | None = None,
+) -> PullResult:
+    """One budgeted call to the Data Export API; the answer becomes a snapshot. Never raises for HTTP."""
+    if not is_configured(settings):
+        return PullResult("not_configured", "Clarity is not configured (project id and API token).")
+    project = settings.clarity_project_id
+    limit = settings.clarity_daily_call_budget
+    days = num_of_days or settings.clarity_pull_num_of_days
+    async with sessionmaker() as db:
+        used = await reserve_call(db, project, EXPORT, limit)
+        if used is None:
+            msg = (
+                f"Not sent: today's {limit} Data Export calls are used up; "
+                "the next pull waits for tomorrow (UTC)."
+            )
+            conn = await _connection(db, project)
+            conn.last_error, conn.last_error_at = msg, utcnow()
+            await db.commit()
+            return PullResult("budget_exhausted", msg, calls_used=limit)
+    client = ClarityExportClient(settings)
+    try:
+        answer = await client.fetch(days, list(dimensions))
+    except ClarityExportError as exc:
+        async with sessionmaker() as db:
+            if isinstance(exc, ClarityQuotaExhausted):
+                await exhaust_budget(db, project, EXPORT, limit)
+            await record_outcome(db, project, status=exc.status, status_code=exc.status_code, error=str(exc))
+        log.warning("clarity export pull %s failed: %s", schedule, exc)
+        return PullResult(exc.status, str(exc), calls_used=used)
+    except ValueError as exc:  # a request we refuse to send (bad dimensions): nothing was spent upstream
+        async with sessionmaker() as db:
+            await record_outcome(db, project, status="bad_request", status_code=None, error=str(exc))
+        return PullResult("bad_request", str(exc), calls_used=used)
+    metrics = parse_live_insights(answer.payload)
+    async with sessionmaker() as db:
+        snap = ClaritySnapshot(
+            project_id=project,
+            pulled_at=utcnow(),
+            schedule=schedule,
+            num_of_days=days,
+            dimensions=[str(d) for d in dimensions],
+            payload=answer.payload,
+            metric_count=len(metrics),
+            row_count=sum(len(m.rows) for m in metrics),
+        )
+        db.add(snap)
+        await db.commit()
+        await record_outcome(db, project, status="ok", status_code=answer.status_code, error=None)
+        return PullResult(
+            "ok",
+            f"Stored {snap.metric_count} metrics ({snap.row_count} rows).",
+            calls_used=used,
+            snapshot_id=snap.id,
+        )
+
+
+async def pull_schedule(app: Any, key: str) -> PullResult:
+    sched = next(s for s in SCHEDULES if s.key == key)
+    return await pull_insights(
+        app.state.sessionmaker,
+        app.state.settings,
+        schedule=sched.key,
+        dimensions=sched.dimensions,
+    )
+
+
+# --- Snapshots -> site context ---------------------------------------------------------------------
+
+# The frustration metrics shown per page, with the words used for them.
+FRUSTRATION = (
+    ("RageClickCount", "rage_clicks", "rage clicks"),
+    ("DeadClickCount", "dead_clicks", "dead clicks"),
+    ("ScriptErrorCount", "script_errors", "script errors"),
+    ("QuickbackClick", "quick_backs", "quick backs"),
+)
+ELEVATED_RATIO = 2.0
+ELEVATED_MIN_RATE = 2.0  # percent of sessions
+
+
+def _fmt_pct(value: float) -> str:
+    if value >= 10 or value == int(value):
+        return f"{value:.0f}%"
+    return f"{value:.1f}%"
+
+
+def _fmt_ratio(value: float) -> str:
+    if value >= 10:
+        return f"{value:.0f}×"
+    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    return f"{text}×"
+
+
+@dataclass
+class PageMetric:
+    key: str  # rage_clicks | dead_clicks | script_errors | quick_backs
+    label: str  # "rage clicks"
+    page_rate: float  # percent of the page's sessions with it
+    site_rate: float | None  # percent of all sessions of the site
+    sessions: int | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.site_rate is None or self.site_rate <= 0:
+            return None
+        return self.page_rate / self.site_rate
+
+    @property
+    def elevated(self) -> bool:
+        r = self.ratio
+        return self.page_rate >= ELEVATED_MIN_RATE and (r is None or r >= ELEVATED_RATIO)
+
+    @property
+    def sentence(self) -> str:
+        text = f"{self.label} in {_fmt_pct(self.page_rate)} of all sessions"
+        if self.ratio is not None:
+            if self.ratio >= 1.05:
+                text += f", {_fmt_ratio(self.ratio)} the site's average"
+            elif self.ratio <= 0.95:
+                text += f", below the site's average of {_fmt_pct(self.site_rate or 0)}"
+            else:
+                text += ", about the site's average"
+        return text
+
+
+@dataclass
+class PageContext:
+    """Site-wide Clarity figures for one page a customer visited."""
+
+    url: str
+    path: str
+    found: bool
+    sessions: int | None = None
+    metrics: list[PageMetric] = field(default_factory=list)
+    snapshot_at: datetime | None = None
+    num_of_days: int | None = None
+
+    @property
+    def elevated(self) -> list[PageMetric]:
+        return [m for m in self.metrics if m.elevated]
+
+    @property
+    def verdict(self) -> str:
+        """site_wide (broken for everyone) | normal (probably only this customer) | no_data."""
+        if not self.found:
+            return "no_data"
+        return "site_wide" if self.elevated else "normal"
+
+    @property
+    def headline(self) -> str:
+        if not self.found:
+            return f"{self.path}: no Clarity insights for this page yet."
+        if self.elevated:
+            worst = max(self.elevated, key=lambda m: m.ratio or 0)
+            return f"{self.path}: {worst.sentence}."
+        return f"{self.path}: no more frustration here than elsewhere on the site."
+
+    @property
+    def advice(self) -> str:
+        if self.verdict == "site_wide":
+            return "Broken for everyone: many visitors struggle on this page, not only this customer."
+        if self.verdict == "normal":
+            return "Looks normal site-wide: what this customer met is probably specific to them."
+        return "Clarity has no figures for this page in the latest snapshot."
+
+
+@dataclass
+class _Agg:
+    sessions: float = 0.0
+    with_metric: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return 100.0 * self.with_metric / self.sessions if self.sessions > 0 else None
+
+
+def _frustration_by_path(metrics: list[InsightMetric]) -> tuple[dict[str, dict[str, _Agg]], dict[str, _Agg]]:
+    per_path: dict[str, dict[str, _Agg]] = {}
+    site: dict[str, _Agg] = {}
+    wanted = {m[0]: m[1] for m in FRUSTRATION}
+    for metric in metrics:
+        key = wanted.get(metric.name)
+        if key is None:
+            continue
+        for row in metric.rows:
+            sessions = row.get("sessionsCount")
+            pct = row.get("sessionsWithMetricPercentage")
+            if pct is None and sessions and row.get("sessionsWithoutMetricPercentage") is not None:
+                pct = 100.0 - (row.get("sessionsWithoutMetricPercentage") or 0.0)
+            if sessions is None or pct is None or sessions <= 0:
+                continue
+            with_metric = sessions * max(0.0, min(pct, 100.0)) / 100.0
+            s = site.setdefault(key, _Agg())
+            s.sessions += sessions
+            s.with_metric += with_metric
+            url = row.dimensions.get("URL")
+            if url is None:
+                continue
+            agg = per_path.setdefault(page_path(url), {}).setdefault(key, _Agg())
+            agg.sessions += sessions
+            agg.with_metric += with_metric
+    return per_path, site
+
+
+def _traffic_by_path(metrics: list[InsightMetric]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for metric in metrics:
+        if metric.name not in ("Traffic", "PopularPages"):
+            continue
+        for row in metric.rows:
+            url = row.dimensions.get("URL") or row.labels.get("url") or row.labels.get("Url")
+            count = row.get("totalSessionCount") or row.get("sessionsCount") or row.get("visitsCount")
+            if url and count:
+                out[page_path(url)] = out.get(page_path(url), 0.0) + count
+    return out
+
+
+async def latest_snapshots(
+    db: AsyncSession, project_id: str | None = None
+) -> tuple[ClaritySnapshot | None, ClaritySnapshot | None]:
+    """(latest snapshot with the URL dimension, latest site-wide one without dimensions)."""
+    query = select(ClaritySnapshot).order_by(ClaritySnapshot.pulled_at.desc()).limit(50)
+    if project_id:
+        query = query.where(ClaritySnapshot.project_id == project_id)
+    rows = (await db.scalars(query)).all()
+    by_url = next((s for s in rows if "URL" in (s.dimensions or [])), None)
+    site = next((s for s in rows if not s.dimensions), None)
+    return by_url, site
+
+
+async def site_context(
+    db: AsyncSession, urls: list[str] | tuple[str, ...] | set[str], *, project_id: str | None = None
+) -> dict[str, PageContext]:
+    """For each page URL (or path) a customer visited: the site-wide frustration rates of that page
+    from the latest Clarity snapshot, beside the site's average. Keys are the URLs as given.
+    `project_id`: only that project's snapshots (default: the latest of any project)."""
+    wanted = [u for u in dict.fromkeys(urls) if isinstance(u, str) and u.strip()][:200]
+    if not wanted:
+        return {}
+    by_url, site_snap = await latest_snapshots(db, project_id)
+    out: dict[str, PageContext] = {}
+    if by_url is None:
+        return {u: PageContext(url=u, path=page_path(u), found=False) for u in wanted}
+    metrics = parse_live_insights(by_url.payload)
+    per_path, site_from_urls = _frustration_by_path(metrics)
+    traffic = _traffic_by_path(metrics)
+    site_rates = {k: a.rate for k, a in site_from_urls.items()}
+    if site_snap is not None:
+        _, site_totals = _frustration_by_path(parse_live_insights(site_snap.payload))
+        for k, agg in site_totals.items():
+            if agg.rate is not None:
+                site_rates[k] = agg.rate
+    for u in wanted:
+        path = page_path(u)
+        aggs = per_path.get(path)
+        ctx = PageContext(
+            url=u,
+            path=path,
+            found=aggs is not None,
+            snapshot_at=by_url.pulled_at,
+            num_of_days=by_url.num_of_days,
+        )
+        if aggs:
+            sessions = traffic.get(path) or max((a.sessions for a in aggs.values()), default=0)
+            ctx.sessions = int(sessions) if sessions else None
+            for _, key, label in FRUSTRATION:
+                found = aggs.get(key)
+                if found is None or found.rate is None:
+                    continue
+                ctx.metrics.append(
+                    PageMetric(
+                        key=key,
+                        label=label,
+                        page_rate=found.rate,
+                        site_rate=site_rates.get(key),
+                        sessions=int(found.sessions),
+                    )
+                )
+        out[u] = ctx
+    return out
+
+
+# --- Recordings enrichment -------------------------------------------------------------------------
+
+
+@dataclass
+class RecordingsResult:
+    outcome: str
+    message: str
+    fetched: int = 0
+    matched: int = 0
+    skipped: int = 0
+
+
+async def enrich_sessions(db: AsyncSession, items: list[Any]) -> int:
+    """Store Clarity's own figures on the sessions whose (project, user, session) ids match.
+
+    Returns how many sessions matched."""
+    from supportlens.sessions.models import UserSession
+
+    if not items:
+        return 0
+    by_ids = {(i.project_id, i.user_id, i.session_id): i for i in items}
+    session_ids = list({k[2] for k in by_ids})
+    matched = 0
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        rows = (await db.scalars(select(UserSession).where(UserSession.clarity_session_id.in_(chunk)))).all()
+        for row in rows:
+            item = by_ids.get((row.clarity_project_id, row.clarity_user_id, row.clarity_session_id))
+            if item is None:
+                continue
+            data = dict(row.clarity_data or {})
+            data.update(item.clarity_data())
+            data["enrichedAt"] = utcnow().isoformat()
+            row.clarity_data = data
+            row.clarity_confirmed = True
+            matched += 1
+    await db.commit()
+    return matched
+
+
+async def pull_recordings(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+) -> RecordingsResult:
+    if not settings.clarity_recordings_enabled:
+        return RecordingsResult("disabled", "The recordings list is turned off.")
+    if not is_configured(settings):
+        return RecordingsResult("not_configured", "Clarity is not configured.")
+    project = settings.clarity_project_id
+    async with sessionmaker() as db:
+        if await reserve_call(db, project, RECORDINGS, settings.clarity_recordings_daily_calls) is None:
+            return RecordingsResult("budget_exhausted", "Today's recordings-list calls are used up.")
+    end = now or utcnow()
+    start = end - timedelta(minutes=settings.clarity_recordings_window_minutes)
+    client = ClarityRecordingsClient(settings)
+    try:
+        items, skipped = await client.sample(start, end, count=250)
+    except ClarityExportError as exc:
+        async with sessionmaker() as db:
+            conn = await _connection(db, project)
+            conn.recordings_status = exc.status
+            conn.recordings_last_pull_at = utcnow()
+            conn.recordings_last_error = str(exc)[:2000]
+            await db.commit()
+        log.warning("clarity recordings pull failed: %s", exc)
+        return RecordingsResult(exc.status, str(exc))
+    async with sessionmaker() as db:
+        matched = await enrich_sessions(db, items)
+        conn = await _connection(db, project)
+        conn.recordings_status = "ok"
+        conn.recordings_last_pull_at = utcnow()
+        conn.recordings_last_error = None
+        conn.recordings_matched = (conn.recordings_matched or 0) + matched
+        await db.commit()
+    return RecordingsResult(
+        "ok",
+        f"{len(items)} recordings read, {matched} sessions confirmed, {skipped} unreadable items skipped.",
+        fetched=len(items),
+        matched=matched,
+        skipped=skipped,
+    )
+
+
+# --- What the admin sees ---------------------------------------------------------------------------
+
+STATUS_WORDS = {
+    "ok": ("ok", "Connected: the last call succeeded."),
+    "unauthorized": ("unauthorized", "Clarity refused the API token (401). Create a new token in Clarity."),
+    "forbidden": ("forbidden", "Clarity answered 403: the token has no access to this project."),
+    "quota_exhausted": (
+        "quota exhausted",
+        "Today's 10 Data Export calls are used up; pulls resume tomorrow.",
+    ),
+    "not_configured": (
+        "not configured",
+        "Set SUPPORTLENS_CLARITY_PROJECT_ID and SUPPORTLENS_CLARITY_API_TOKEN.",
+    ),
+    "unknown": ("not pulled yet", "No call made yet; the first scheduled pull will tell."),
+    "bad_request": ("bad request", "Clarity rejected the request (400)."),
+    "error": ("error", "The last call failed; see the last error."),
+}
+
+
+@dataclass
+class ScheduleRow:
+    key: str
+    label: str
+    dimensions: tuple[str, ...]
+    per_day: int
+    next_run_at: datetime | None
+    last_finished_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+
+
+@dataclass
+class SnapshotSummary:
+    pulled_at: datetime
+    schedule: str
+    num_of_days: int
+    dimensions: list[str]
+    metric_count: int
+    row_count: int
+    metrics: list[str]
+    top_pages: list[PageContext]
+
+
+@dataclass
+class ConnectionOverview:
+    configured: bool
+    project_id: str
+    status: str
+    status_label: str
+    status_help: str
+    last_status_code: int | None
+    last_pull_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    calls_used: int
+    call_budget: int
+    next_pull_at: datetime | None
+    schedules: list[ScheduleRow]
+    latest: SnapshotSummary | None
+    recordings_enabled: bool
+    recordings_status: str | None
+    recordings_last_pull_at: datetime | None
+    recordings_last_error: str | None
+    recordings_matched: int
+    recordings_calls_used: int
+
+    @property
+    def budget_left(self) -> int:
+        return max(0, self.call_budget - self.calls_used)
+
+
+async def connection_overview(db: AsyncSession, settings: Settings) -> ConnectionOverview:
+    from supportlens.jobs.runner import job_statuses
+
+    project = settings.clarity_project_id
+    configured = is_configured(settings)
+    conn = await db.get(ClarityConnection, project) if project else None
+    used = await calls_used_today(db, project) if project else 0
+    rec_used = await calls_used_today(db, project, RECORDINGS) if project else 0
+    limit = settings.clarity_daily_call_budget
+    status = "not_configured" if not configured else (conn.status if conn else "unknown")
+    if configured and used >= limit and status in ("ok", "unknown"):
+        status = "quota_exhausted"
+    label, help_text = STATUS_WORDS.get(status, (status, ""))
+    jobs = {j.name: j for j in await job_statuses(db, "clarity.")}
+    schedules = []
+    for s in SCHEDULES:
+        j = jobs.get(s.job_name)
+        schedules.append(
+            ScheduleRow(
+                key=s.key,
+                label=s.label,
+                dimensions=s.dimensions,
+                per_day=s.per_day(settings) if configured else 0,
+                next_run_at=j.next_run_at if (j and configured and s.per_day(settings) > 0) else None,
+                last_finished_at=j.last_finished_at if j else None,
+                last_status=j.last_status if j else None,
+                last_error=j.last_error if j else None,
+            )
+        )
+    upcoming = [r.next_run_at for r in schedules if r.next_run_at is not None]
+    latest: SnapshotSummary | None = None
+    by_url, site_snap = await latest_snapshots(db, project or None)
+    newest = max((s for s in (by_url, site_snap) if s is not None), key=lambda s: s.pulled_at, default=None)
+    if newest is not None:
+        metrics = parse_live_insights(newest.payload)
+        top: list[PageContext] = []
+        if by_url is not None:
+            paths = {
+                page_path(r.dimensions["URL"])
+                for m in parse_live_insights(by_url.payload)
+                for r in m.rows
+                if "URL" in r.dimensions
+            }
+            contexts = await site_context(db, sorted(paths), project_id=project or None)
+            top = sorted(
+                (c for c in contexts.values() if c.found),
+                key=lambda c: max((m.ratio or 0 for m in c.metrics), default=0),
+                reverse=True,
+            )[:5]
+        latest = SnapshotSummary(
+            pulled_at=newest.pulled_at,
+            schedule=newest.schedule,
+            num_of_days=newest.num_of_days,
+            dimensions=list(newest.dimensions or []),
+            metric_count=newest.metric_count,
+            row_count=newest.row_count,
+            metrics=[m.name for m in metrics],
+            top_pages=top,
+        )
+    return ConnectionOverview(
+        configured=configured,
+        project_id=project,
+        status=status,
+        status_label=label,
+        status_help=help_text,
+        last_status_code=conn.last_status_code if conn else None,
+        last_pull_at=conn.last_pull_at if conn else None,
+        last_success_at=conn.last_success_at if conn else None,
+        last_error=conn.last_error if conn else None,
+        last_error_at=conn.last_error_at if conn else None,
+        calls_used=used,
+        call_budget=limit,
+        next_pull_at=min(upcoming) if upcoming else None,
+        schedules=schedules,
+        latest=latest,
+        recordings_enabled=settings.clarity_recordings_enabled,
+        recordings_status=conn.recordings_status if conn else None,
+        recordings_last_pull_at=conn.recordings_last_pull_at if conn else None,
+        recordings_last_error=conn.recordings_last_error if conn else None,
+        recordings_matched=conn.recordings_matched if conn else 0,
+        recordings_calls_used=rec_used,
+    )

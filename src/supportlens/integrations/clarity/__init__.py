@@ -1,0 +1,1 @@
+"""Microsoft Clarity's server-side APIs: the Data Export API and the (undocumented) recordings list."""
