@@ -1,0 +1,1 @@
+"""Session investigation: timeline player, analytics, customer journey, heatmap, annotations, export."""

@@ -1,0 +1,411 @@
+"""The customer journey: sessions, Dwolla and HubSpot activity in one chronological stream.
+
+Each vendor is asked at once, under its own deadline; a vendor that fails or is not configured
+leaves its part out with a note and never blocks the rest. A failed transfer and a session error
+within 30 minutes of each other are paired and badged on both items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportlens.investigation import service as svc
+from supportlens.privacy.masking import mask_pii_text
+from supportlens.sessions.models import SessionEvent, UserSession
+
+SOURCES = ("sessions", "dwolla", "hubspot")
+VENDOR_NAMES = {"dwolla": "Dwolla", "hubspot": "HubSpot"}
+CORRELATION_WINDOW = timedelta(minutes=30)
+MAX_SESSIONS = 50
+MAX_SESSION_ITEMS = 1500
+JOURNEY_EVENT_TYPES = ("navigation", "error", "rage_click")
+
+
+def _parse_when(value: Any) -> datetime | None:
+    """HubSpot dates arrive as ISO strings or epoch milliseconds; Dwolla's are datetimes."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _path(url: str | None) -> str:
+    if not url:
+        return "(unknown page)"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path or url if parts.scheme else url
+
+
+def _item(at: datetime, source: str, kind: str, title: str, detail: str = "", **extra: Any) -> dict[str, Any]:
+    return {
+        "at": at.astimezone(UTC).isoformat(),
+        "source": source,
+        "kind": kind,
+        "title": title,
+        "detail": detail,
+        **extra,
+    }
+
+
+async def _session_items(
+    db: AsyncSession, email: str, min_confidence: float, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    rows = await svc.customer_sessions(
+        db, email, min_confidence=min_confidence, limit=MAX_SESSIONS, since=since, until=until
+    )
+    sessions: dict[uuid.UUID, UserSession] = {s.id: s for s, _ in rows}
+    items: list[dict[str, Any]] = []
+    for s in sessions.values():
+        items.append(
+            _item(
+                s.session_start,
+                "sessions",
+                "session_start",
+                f"Session started on {s.device_type or 'unknown device'}",
+                f"{s.page_views} pages, {s.duration_seconds // 60} min; entry {_path(s.entry_url)}",
+                sessionId=str(s.id),
+                link=f"/sessions/{s.id}",
+            )
+        )
+    if not sessions:
+        return items
+    ev = SessionEvent
+    q = (
+        select(ev)
+        .where(ev.session_id.in_(list(sessions)), ev.event_type.in_(JOURNEY_EVENT_TYPES))
+        .order_by(ev.timestamp.desc())
+        .limit(MAX_SESSION_ITEMS)
+    )
+    for e in (await db.scalars(q)).all():
+        s = sessions[e.session_id]
+        off = svc.offset_ms(e.timestamp, s.session_start)
+        data = e.event_data if isinstance(e.event_data, dict) else {}
+        link = f"/sessions/{s.id}?t={off}"
+        common = {"sessionId": str(s.id), "offsetMs": off, "url": e.page_url, "link": link}
+        if e.event_type == "navigation":
+            items.append(_item(e.timestamp, "sessions", "page", f"Visited {_path(e.page_url)}", "", **common))
+        elif e.event_type == "error":
+            msg = svc.error_message(data) or "JavaScript error"
+            items.append(
+                _item(
+                    e.timestamp,
+                    "sessions",
+                    "error",
+                    f"JavaScript error on {_path(e.page_url)}",
+                    msg,
+                    **common,
+                )
+            )
+        else:
+            where = e.element_selector or ""
+            items.append(
+                _item(
+                    e.timestamp,
+                    "sessions",
+                    "rage_click",
+                    f"Rage click on {_path(e.page_url)}",
+                    where,
+                    **common,
+                )
+            )
+    return items
+
+
+async def _dwolla_items(
+    app: Any, email: str, contact_dwolla_id: asyncio.Future[str | None] | None
+) -> list[dict[str, Any]]:
+    from supportlens.search.query import parse_query
+
+    client = app.state.dwolla
+    customers = await client.search_customers(parse_query(email), limit=5)
+    match = next((c for c in customers if (c.email or "").lower() == email), None)
+    customer_id = match.id if match else None
+    if customer_id is None and contact_dwolla_id is not None:
+        customer_id = await contact_dwolla_id
+    if customer_id is None:
+        return []
+    transfers, sources = await asyncio.gather(
+        client.list_transfers(customer_id, limit=50), client.list_funding_sources(customer_id)
+    )
+    items: list[dict[str, Any]] = []
+    if match and match.created:
+        items.append(
+            _item(
+                match.created,
+                "dwolla",
+                "customer_created",
+                "Dwolla customer created",
+                f"status {match.status}",
+            )
+        )
+    for t in transfers:
+        when = _parse_when(t.created)
+        if when is None:
+            continue
+        amount = f"${t.amount}" if t.currency == "USD" else f"{t.amount} {t.currency}"
+        if t.status == "failed":
+            code = " ".join(p for p in (t.failure_code, t.failure_description) if p)
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "transfer_failed",
+                    f"Transfer of {amount} failed",
+                    code or "failed",
+                    transferId=t.id,
+                    returnCode=t.failure_code,
+                )
+            )
+        elif t.status == "processed":
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "transfer_processed",
+                    f"Transfer of {amount} processed",
+                    "",
+                    transferId=t.id,
+                )
+            )
+        elif t.status == "cancelled":
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "transfer_cancelled",
+                    f"Transfer of {amount} cancelled",
+                    "",
+                    transferId=t.id,
+                )
+            )
+        else:
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "transfer_created",
+                    f"Transfer of {amount} created",
+                    t.status,
+                    transferId=t.id,
+                )
+            )
+    for f in sources:
+        when = _parse_when(f.created)
+        if when is None:
+            continue
+        name = " ".join(p for p in (f.bank_name, f.name) if p) or f.type or "funding source"
+        if f.removed:
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "funding_source_removed",
+                    "Funding source removed",
+                    f"{name} (added at this time)",
+                )
+            )
+        else:
+            items.append(
+                _item(
+                    when,
+                    "dwolla",
+                    "funding_source_added",
+                    "Funding source added",
+                    f"{name}, {f.status or ''}".strip(", "),
+                )
+            )
+    return items
+
+
+async def _hubspot_items(app: Any, email: str, dwolla_id: asyncio.Future[str | None]) -> list[dict[str, Any]]:
+    from supportlens.search.query import parse_query
+
+    client = app.state.hubspot
+    try:
+        contacts = await client.search_contacts(parse_query(email), limit=5)
+        contact = next((c for c in contacts if (c.email or "").lower() == email), None)
+        if contact is None:
+            dwolla_id.set_result(None)
+            return []
+        bundle = await client.get_contact_bundle(contact.id)
+    except BaseException:
+        if not dwolla_id.done():
+            dwolla_id.set_result(None)
+        raise
+    dwolla_id.set_result(bundle.dwolla_id)
+    c = bundle.contact
+    items: list[dict[str, Any]] = []
+    if c.created_at:
+        items.append(
+            _item(c.created_at, "hubspot", "contact_created", "HubSpot contact created", c.name or "")
+        )
+    if c.lifecycle_stage and c.updated_at:
+        items.append(
+            _item(
+                c.updated_at,
+                "hubspot",
+                "lifecycle",
+                f"Lifecycle stage: {c.lifecycle_stage}",
+                "as of last update",
+            )
+        )
+    for d in bundle.deals:
+        when = _parse_when(d.close_date)
+        if when:
+            amount = f" (${d.amount})" if d.amount else ""
+            items.append(
+                _item(
+                    when, "hubspot", "deal", f"Deal {d.name or d.id}{amount}", f"stage {d.stage or 'unknown'}"
+                )
+            )
+    for t in bundle.tickets:
+        when = _parse_when(t.created)
+        if when:
+            items.append(
+                _item(
+                    when,
+                    "hubspot",
+                    "ticket",
+                    f"Ticket: {t.subject or t.id}",
+                    f"{t.stage or ''} {t.priority or ''}".strip(),
+                )
+            )
+    return items
+
+
+def _configured(app: Any, source: str) -> bool:
+    s = app.state.settings
+    if source == "dwolla":
+        return bool(s.dwolla_key.get_secret_value() and s.dwolla_secret.get_secret_value()) and hasattr(
+            app.state, "dwolla"
+        )
+    if source == "hubspot":
+        return bool(s.hubspot_token.get_secret_value()) and hasattr(app.state, "hubspot")
+    return True
+
+
+def correlate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pair each failed transfer with session errors within 30 minutes; badge both items."""
+    failed = [i for i in items if i["kind"] == "transfer_failed"]
+    errors = [i for i in items if i["kind"] == "error"]
+    pairs = []
+    for t in failed:
+        t_at = datetime.fromisoformat(t["at"])
+        for e in errors:
+            e_at = datetime.fromisoformat(e["at"])
+            if abs(e_at - t_at) <= CORRELATION_WINDOW:
+                minutes = round(abs((e_at - t_at).total_seconds()) / 60)
+                t.setdefault("badges", []).append(f"{e['title']} at {e_at:%H:%M}")
+                e.setdefault("badges", []).append(f"{t['title']} at {t_at:%H:%M}")
+                pairs.append(
+                    {
+                        "transferId": t.get("transferId"),
+                        "transferAt": t["at"],
+                        "errorAt": e["at"],
+                        "sessionId": e.get("sessionId"),
+                        "url": e.get("url"),
+                        "minutesApart": minutes,
+                    }
+                )
+    return pairs
+
+
+async def build(
+    app: Any,
+    db: AsyncSession,
+    email: str,
+    *,
+    sources: set[str],
+    since: datetime | None,
+    until: datetime | None,
+    viewer: bool,
+) -> dict[str, Any]:
+    settings = app.state.settings
+    deadline = settings.search_source_deadline_seconds
+    status: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
+    loop = asyncio.get_running_loop()
+    dwolla_id: asyncio.Future[str | None] = loop.create_future()
+    if "hubspot" in sources and _configured(app, "hubspot"):
+        tasks["hubspot"] = asyncio.create_task(
+            asyncio.wait_for(_hubspot_items(app, email, dwolla_id), deadline)
+        )
+    else:
+        dwolla_id.set_result(None)
+    if "dwolla" in sources and _configured(app, "dwolla"):
+        tasks["dwolla"] = asyncio.create_task(
+            asyncio.wait_for(_dwolla_items(app, email, dwolla_id), deadline)
+        )
+    for src in ("dwolla", "hubspot"):
+        if src not in sources:
+            status[src] = {"status": "skipped", "note": "left out by the filter"}
+        elif src not in tasks:
+            status[src] = {
+                "status": "not_configured",
+                "note": f"{VENDOR_NAMES[src]} is not configured, so its events are missing.",
+            }
+    items: list[dict[str, Any]] = []
+    if "sessions" in sources:
+        items += await _session_items(db, email, settings.mapping_min_confidence, since, until)
+        status["sessions"] = {"status": "ok"}
+    else:
+        status["sessions"] = {"status": "skipped", "note": "left out by the filter"}
+    for src, task in tasks.items():
+        name = "HubSpot" if src == "hubspot" else "Dwolla"
+        try:
+            got = await task
+            status[src] = {"status": "ok"}
+            items += got
+        except TimeoutError:
+            status[src] = {
+                "status": "timeout",
+                "note": f"{name} did not answer in time; its events are missing.",
+            }
+        except Exception as exc:  # an upstream failure degrades this part only
+            vendor_msg = getattr(exc, "vendor", None) and str(exc)[:200]
+            status[src] = {
+                "status": "error",
+                "note": f"{name} could not be reached; its events are missing.",
+                "error": vendor_msg or type(exc).__name__,
+            }
+    if not dwolla_id.done():
+        dwolla_id.cancel()
+    if since is not None or until is not None:
+        items = [
+            i
+            for i in items
+            if (since is None or datetime.fromisoformat(i["at"]) >= since)
+            and (until is None or datetime.fromisoformat(i["at"]) < until)
+        ]
+    items.sort(key=lambda i: (i["at"], i["source"] != "sessions"))
+    pairs = correlate(items)
+    if viewer:
+        for i in items:
+            i["detail"] = mask_pii_text(i["detail"])
+            i["title"] = mask_pii_text(i["title"])
+            if i.get("url"):
+                i["url"] = mask_pii_text(i["url"])
+    return {
+        "customer": email if not viewer else svc.mask_email(email),
+        "items": items,
+        "sources": status,
+        "correlations": pairs,
+    }
