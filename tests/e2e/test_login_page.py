@@ -21,7 +21,7 @@ async def test_sign_in_and_out_in_the_browser(desktop_page, phone_page, sessionm
         await page.keyboard.press("/")
         assert await page.evaluate("document.activeElement.id") == "global-search"
         await page.screenshot(path=str(artifacts_dir / f"home-{label}.png"), full_page=True)
-        await page.locator("summary").click()
+        await page.locator(".account-menu summary").click()
         await page.click("text=Sign out")
         await page.wait_for_url("**/login")
         assert page.js_errors == []

@@ -89,6 +89,10 @@ async def get_principal(request: Request, db: DbDep, settings: SettingsDep) -> P
             await _check_csrf(request, session.csrf_token)
     request.state.principal = principal
     request.state.agent = principal.agent
+    # End the sign-in check's transaction: it gives the pooled connection back, so a
+    # request that then waits seconds on HubSpot or Dwolla does not hold one (pool exhaustion
+    # under load). The next query opens a new transaction; loaded objects stay usable.
+    await db.commit()
     return principal
 
 

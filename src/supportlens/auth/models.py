@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportlens.db.base import Base, UUIDPrimaryKey, utcnow
@@ -30,7 +30,10 @@ class Agent(UUIDPrimaryKey, Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.agent.value)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # AES-GCM encrypted (auth/totp.py); None when the second factor is off.
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The last accepted TOTP time step: a code is accepted once only (no replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

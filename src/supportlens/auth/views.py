@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from supportlens.audit import service as audit
-from supportlens.auth import service
+from supportlens.auth import service, totp
 from supportlens.auth.deps import (
     SESSION_COOKIE,
     AdminPrincipal,
@@ -21,8 +22,11 @@ from supportlens.auth.deps import (
     SettingsDep,
     get_principal,
 )
+from supportlens.auth.models import Agent, Role
+from supportlens.auth.throttle import Lock, get_throttle
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
+from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["auth"])
@@ -112,24 +116,101 @@ async def login_submit(
             next_url=next,
             status_code=400,
         )
-    agent = await service.authenticate(db, email, password)
-    if agent is None:
-        known = await service.get_agent_by_email(db, email)
-        if known is not None:
-            known.failed_logins += 1
+    ip = audit.client_ip(request)
+    throttle = get_throttle(request.app.state, settings)
+    known = await service.get_agent_by_email(db, email)
+    lock = await throttle.check(email, ip)
+    if lock is None and known is not None and known.locked_until and known.locked_until > utcnow():
+        lock = Lock("account", known.locked_until)
+    if lock is not None:
         await audit.record(
             db,
-            "login_failed",
+            "login_refused_locked",
             request=request,
             actor=known,
             actor_email=email.strip().lower()[:254],
             target_type="agent",
+            target=str(known.id) if known else None,
             outcome="denied",
+            detail={"scope": lock.scope},
         )
         return _login_page(
-            request, settings, error="Wrong e-mail or password.", email=email, next_url=next, status_code=401
+            request, settings, error=lock.message(), email=email, next_url=next, status_code=429
         )
+    agent = await service.authenticate(db, email, password)
+    if agent is None:
+        return await _failed_login(request, db, settings, email=email, known=known, next_url=next)
+    if agent.totp_secret:
+        pending = totp.sign(settings, "login-2fa", {"a": str(agent.id), "n": safe_next(next)})
+        response = RedirectResponse("/login/totp", status_code=303)
+        response.set_cookie(
+            totp.PENDING_COOKIE,
+            pending,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookies_secure,
+            max_age=totp.PENDING_MAX_AGE,
+            path="/login",
+        )
+        return response
+    return await complete_login(request, db, settings, agent, method="password", next_url=next)
+
+
+async def _failed_login(
+    request: Request,
+    db: DbDep,
+    settings: Settings,
+    *,
+    email: str,
+    known: Agent | None,
+    next_url: str,
+    factor: str = "password",
+    page: str = "login",
+) -> Response:
+    """Count the failure (account and IP), audit it, lock when the budget is spent."""
+    if known is not None:
+        known.failed_logins += 1
+    await audit.record(
+        db,
+        "login_failed",
+        request=request,
+        actor=known,
+        actor_email=email.strip().lower()[:254],
+        target_type="agent",
+        target=str(known.id) if known else None,
+        outcome="denied",
+        detail={"factor": factor},
+    )
+    lock = await get_throttle(request.app.state, settings).failed(email, audit.client_ip(request))
+    message = "Wrong e-mail or password." if factor == "password" else "That code is not right. Try again."
+    status = 401
+    if lock is not None:
+        if known is not None and lock.scope == "account":
+            known.locked_until = lock.until
+        await audit.record(
+            db,
+            "account_locked" if lock.scope == "account" else "ip_locked",
+            request=request,
+            actor=known,
+            actor_email=email.strip().lower()[:254],
+            target_type="agent" if lock.scope == "account" else "ip",
+            target=str(known.id) if known and lock.scope == "account" else audit.client_ip(request),
+            outcome="denied",
+            detail={"scope": lock.scope, "minutes": settings.login_lockout_minutes},
+        )
+        message, status = lock.message(), 429
+    if page == "totp":
+        return _totp_page(request, settings, error=message, status_code=status)
+    return _login_page(request, settings, error=message, email=email, next_url=next_url, status_code=status)
+
+
+async def complete_login(
+    request: Request, db: DbDep, settings: Settings, agent: Agent, *, method: str, next_url: str
+) -> Response:
+    """Start the agent's session (password, password+TOTP or single sign-on), audit it, set the cookie."""
     agent.failed_logins = 0
+    agent.locked_until = None
+    await get_throttle(request.app.state, settings).succeeded(agent.email)
     new = await service.start_session(
         db, agent, settings, ip=audit.client_ip(request), user_agent=request.headers.get("user-agent")
     )
@@ -140,12 +221,83 @@ async def login_submit(
         actor=agent,
         target_type="agent",
         target=str(agent.id),
-        detail={"method": "password"},
+        detail={"method": method},
     )
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
     set_session_cookie(response, new.cookie_value, settings)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(totp.PENDING_COOKIE, path="/login")
     return response
+
+
+def _totp_page(
+    request: Request, settings: Settings, *, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(
+        request, "auth/login_totp.html", {"error": error, "login_csrf": token}, status_code=status_code
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=settings.cookies_secure, max_age=3600
+    )
+    return response
+
+
+async def _pending_agent(request: Request, db: DbDep, settings: Settings) -> tuple[Agent | None, str]:
+    pending = totp.unsign(
+        settings, "login-2fa", request.cookies.get(totp.PENDING_COOKIE), totp.PENDING_MAX_AGE
+    )
+    if pending is None:
+        return None, "/"
+    try:
+        agent_id = uuid.UUID(str(pending.get("a")))
+    except ValueError:
+        return None, "/"
+    agent = await db.get(Agent, agent_id)
+    if agent is None or not agent.active or not agent.totp_secret:
+        return None, "/"
+    return agent, safe_next(str(pending.get("n") or "/"))
+
+
+@router.get("/login/totp", response_class=HTMLResponse, include_in_schema=False)
+async def login_totp_form(request: Request, db: DbDep, settings: SettingsDep) -> Response:
+    agent, _ = await _pending_agent(request, db, settings)
+    if agent is None:
+        return RedirectResponse("/login", status_code=303)
+    return _totp_page(request, settings)
+
+
+@router.post("/login/totp", include_in_schema=False)
+async def login_totp_submit(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
+        return _totp_page(
+            request, settings, error="Your sign-in form expired. Please try again.", status_code=403
+        )
+    agent, next_url = await _pending_agent(request, db, settings)
+    if agent is None:
+        return RedirectResponse("/login", status_code=303)
+    lock = await get_throttle(request.app.state, settings).check(agent.email, audit.client_ip(request))
+    if lock is not None:
+        return _totp_page(request, settings, error=lock.message(), status_code=429)
+    if not totp.verify_for_agent(settings, agent, code):
+        return await _failed_login(
+            request,
+            db,
+            settings,
+            email=agent.email,
+            known=agent,
+            next_url=next_url,
+            factor="totp",
+            page="totp",
+        )
+    return await complete_login(request, db, settings, agent, method="password+totp", next_url=next_url)
 
 
 def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
@@ -192,18 +344,211 @@ async def admin_home(request: Request, principal: AdminPrincipal) -> HTMLRespons
 
 
 @router.get("/admin/agents", response_class=HTMLResponse, include_in_schema=False)
-async def admin_agents(request: Request, db: DbDep, principal: AdminPrincipal) -> HTMLResponse:
+async def admin_agents(
+    request: Request, db: DbDep, principal: AdminPrincipal, notice: str = "", error: str = ""
+) -> HTMLResponse:
     from sqlalchemy import select
 
-    from supportlens.auth.models import Agent
-
     agents = (await db.scalars(select(Agent).order_by(Agent.email))).all()
-    return render(request, "admin/agents.html", {"agents": agents})
+    return render(
+        request,
+        "admin/agents.html",
+        {
+            "agents": agents,
+            "roles": [r.value for r in Role],
+            "now": utcnow(),
+            "notice": notice[:200],
+            "error": error[:200],
+        },
+    )
+
+
+async def _admin_target(db: DbDep, agent_id: uuid.UUID) -> Agent:
+    target = await db.get(Agent, agent_id)
+    if target is None:
+        raise ProblemError(404, "Agent not found")
+    return target
+
+
+def _back(notice: str = "", error: str = "") -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
+    return RedirectResponse("/admin/agents" + (f"?{query}" if query else ""), status_code=303)
+
+
+@router.post("/admin/agents/{agent_id}/role", include_in_schema=False)
+async def admin_change_role(
+    request: Request,
+    agent_id: uuid.UUID,
+    db: DbDep,
+    principal: AdminPrincipal,
+    role: Annotated[str, Form(max_length=16)],
+) -> Response:
+    """Change an agent's role (audited); the last active administrator cannot be demoted."""
+    from sqlalchemy import func, select
+
+    if role not in {r.value for r in Role}:
+        raise ProblemError(
+            400, "Invalid role", f"role must be one of {', '.join(r.value for r in Role)}", field="role"
+        )
+    target = await _admin_target(db, agent_id)
+    old = target.role
+    if old == role:
+        return _back(notice=f"{target.email} already has the {role} role.")
+    if old == Role.admin.value:
+        admins = await db.scalar(
+            select(func.count())
+            .select_from(Agent)
+            .where(Agent.role == Role.admin.value, Agent.active.is_(True))
+        )
+        if (admins or 0) <= 1 and target.active:
+            await audit.record(
+                db,
+                "role_change",
+                request=request,
+                actor=principal.agent,
+                target_type="agent",
+                target=str(target.id),
+                outcome="denied",
+                detail={"from": old, "to": role, "reason": "last administrator"},
+            )
+            return _back(error="The last administrator cannot be demoted. Make someone else an admin first.")
+    target.role = role
+    await audit.record(
+        db,
+        "role_change",
+        request=request,
+        actor=principal.agent,
+        target_type="agent",
+        target=str(target.id),
+        detail={"from": old, "to": role, "agent": target.email},
+    )
+    return _back(notice=f"{target.email} is now {role}.")
+
+
+@router.post("/admin/agents/{agent_id}/unlock", include_in_schema=False)
+async def admin_unlock(
+    request: Request, agent_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+) -> Response:
+    target = await _admin_target(db, agent_id)
+    target.locked_until = None
+    target.failed_logins = 0
+    await get_throttle(request.app.state, settings).unlock(target.email)
+    await audit.record(
+        db,
+        "account_unlocked",
+        request=request,
+        actor=principal.agent,
+        target_type="agent",
+        target=str(target.id),
+    )
+    return _back(notice=f"{target.email} can sign in again.")
+
+
+@router.post("/admin/agents/{agent_id}/totp-reset", include_in_schema=False)
+async def admin_totp_reset(
+    request: Request, agent_id: uuid.UUID, db: DbDep, principal: AdminPrincipal
+) -> Response:
+    target = await _admin_target(db, agent_id)
+    target.totp_secret = None
+    target.totp_last_step = None
+    await audit.record(
+        db, "totp_reset", request=request, actor=principal.agent, target_type="agent", target=str(target.id)
+    )
+    return _back(notice=f"Two-step sign-in turned off for {target.email}.")
+
+
+@router.get("/account/security", response_class=HTMLResponse, include_in_schema=False)
+async def account_security(
+    request: Request, settings: SettingsDep, principal: CurrentPrincipal, notice: str = "", error: str = ""
+) -> HTMLResponse:
+    """Two-step sign-in (TOTP) for local accounts: enrol with an authenticator app, or turn it off."""
+    agent = principal.agent
+    ctx: dict[str, object] = {
+        "enrolled": bool(agent.totp_secret),
+        "local": agent.password_hash is not None,
+        "notice": notice[:200],
+        "error": error[:200],
+    }
+    if not agent.totp_secret and agent.password_hash is not None:
+        secret = totp.new_secret()
+        uri = totp.provisioning_uri(secret, agent.email)
+        ctx.update(
+            secret=secret,
+            secret_groups=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            otpauth_uri=uri,
+            qr=totp.qr_svg_data_uri(uri),
+            enrol_token=totp.sign(settings, "totp-enrol", {"a": str(agent.id), "s": secret}),
+        )
+    return render(request, "auth/account_security.html", ctx)
+
+
+def _account_back(notice: str = "", error: str = "") -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
+    return RedirectResponse("/account/security" + (f"?{query}" if query else ""), status_code=303)
+
+
+@router.post("/account/totp/enable", include_in_schema=False)
+async def account_totp_enable(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    enrol_token: Annotated[str, Form(max_length=2000)],
+    code: Annotated[str, Form(max_length=20)],
+) -> Response:
+    enrol = totp.unsign(settings, "totp-enrol", enrol_token, totp.ENROL_MAX_AGE)
+    agent = await db.get(Agent, principal.agent.id)
+    if enrol is None or agent is None or enrol.get("a") != str(agent.id):
+        return _account_back(error="The enrolment expired. Scan the new code and try again.")
+    if agent.password_hash is None:
+        return _account_back(error="Two-step sign-in is for password accounts; single sign-on has its own.")
+    secret = str(enrol.get("s", ""))
+    step = totp.verify_code(secret, code)
+    if step is None:
+        return _account_back(error="That code is not right. Check the time on your phone and try again.")
+    agent.totp_secret = totp.encrypt_secret(settings, secret)
+    agent.totp_last_step = step
+    await audit.record(
+        db, "totp_enabled", request=request, actor=agent, target_type="agent", target=str(agent.id)
+    )
+    return _account_back(notice="Two-step sign-in is on. You will be asked for a code at each sign-in.")
+
+
+@router.post("/account/totp/disable", include_in_schema=False)
+async def account_totp_disable(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+    code: Annotated[str, Form(max_length=20)],
+) -> Response:
+    agent = await db.get(Agent, principal.agent.id)
+    if agent is None or not totp.verify_for_agent(settings, agent, code):
+        return _account_back(error="That code is not right, so two-step sign-in stays on.")
+    agent.totp_secret = None
+    agent.totp_last_step = None
+    await audit.record(
+        db, "totp_disabled", request=request, actor=agent, target_type="agent", target=str(agent.id)
+    )
+    return _account_back(notice="Two-step sign-in is off.")
 
 
 # (title, path, description): other domains append their admin pages here.
 ADMIN_SECTIONS: list[tuple[str, str, str]] = [
     ("Agents", "/admin/agents", "Who can sign in, and with which role."),
+    ("Audit log", "/admin/audit", "Who did what and when; filter and export."),
+    ("Erase a customer", "/admin/erasure", "Delete everything held about one customer (GDPR erasure)."),
+    (
+        "Clarity connection",
+        "/admin/clarity",
+        "Token status, daily call budget, schedule and latest insights.",
+    ),
+    ("Conversion goals", "/admin/goals", "Pages and custom events that count as a conversion."),
+    ("Sites", "/admin/sites", "Websites that send sessions: site keys, allowed origins, revocation."),
 ]
 
 

@@ -1,10 +1,13 @@
-"""security: reserved for the security domain's schema changes (none yet)
+"""security: the last accepted TOTP time step of each agent (one use per code)
 
 Revision ID: 0007_security
 Revises: 0006_investigation
 """
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0007_security"
 down_revision: str | None = "0006_investigation"
@@ -13,8 +16,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # A plain ADD COLUMN (no table rebuild on SQLite, so foreign keys to agents are untouched).
+    op.add_column("agents", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    # SQLite >= 3.35 drops a column in place, like PostgreSQL.
+    op.drop_column("agents", "totp_last_step")

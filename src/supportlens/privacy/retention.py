@@ -1,0 +1,149 @@
+"""Retention: sessions and events older than `retention_days` go; client IPs after `ip_retention_days`.
+
+Runs daily as the job "retention" (supportlens.jobs.runner, one process at a time); callable directly
+as `await run_retention(engine, settings)`. On PostgreSQL whole days of events are dropped as
+partitions (supportlens.db.partitions), which is instant and leaves no dead rows; whatever is left
+(the default partition, or a plain table) is deleted row by row in batches.
+
+A session goes when it ended before the cut-off (a session still active keeps its events). Agents'
+own sign-in sessions lose their IP address after the same IP period and are deleted once expired for
+longer than the retention period. The audit log is append-only and is kept as it is (it holds no
+customer PII; see SECURITY.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from supportlens.auth.models import AgentSession
+from supportlens.config import Settings
+from supportlens.db.base import utcnow
+from supportlens.logging import get_logger
+from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+
+log = get_logger("supportlens.retention")
+BATCH = 1000
+DAY_SECONDS = 24 * 3600
+
+
+@dataclass
+class RetentionReport:
+    cutoff: datetime
+    ip_cutoff: datetime
+    partitions_dropped: list[str] = field(default_factory=list)
+    events_deleted: int = 0
+    sessions_deleted: int = 0
+    ips_cleared: int = 0
+    agent_sessions_deleted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cutoff"] = self.cutoff.isoformat()
+        d["ip_cutoff"] = self.ip_cutoff.isoformat()
+        return d
+
+
+async def _drop_partitions(engine: AsyncEngine, cutoff: datetime) -> list[str]:
+    if engine.dialect.name != "postgresql":
+        return []
+    try:
+        from supportlens.db import partitions
+    except ImportError:
+        return []
+    drop = getattr(partitions, "drop_event_partitions_before", None)
+    if drop is None:
+        return []
+    async with engine.begin() as conn:
+        # Only days that end before the cut-off: the partition of the cut-off day is handled row by row.
+        return list(await drop(conn, cutoff.date()))
+
+
+async def run_retention(
+    engine: AsyncEngine, settings: Settings, now: datetime | None = None
+) -> RetentionReport:
+    now = now or utcnow()
+    report = RetentionReport(
+        cutoff=now - timedelta(days=settings.retention_days),
+        ip_cutoff=now - timedelta(days=settings.ip_retention_days),
+    )
+    report.partitions_dropped = await _drop_partitions(engine, report.cutoff)
+
+    # Events older than the cut-off (whatever partitions did not cover), in batches.
+    while True:
+        async with engine.begin() as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        select(SessionEvent.id).where(SessionEvent.timestamp < report.cutoff).limit(BATCH)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                break
+            await conn.execute(
+                delete(SessionEvent).where(SessionEvent.id.in_(ids), SessionEvent.timestamp < report.cutoff)
+            )
+            report.events_deleted += len(ids)
+
+    # Sessions that ended before the cut-off, with what hangs off them.
+    while True:
+        async with engine.begin() as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        select(UserSession.id).where(UserSession.session_end < report.cutoff).limit(BATCH)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                break
+            await conn.execute(delete(SessionEvent).where(SessionEvent.session_id.in_(ids)))
+            await conn.execute(delete(SessionAnnotation).where(SessionAnnotation.session_id.in_(ids)))
+            await conn.execute(
+                delete(SessionCustomerMapping).where(SessionCustomerMapping.session_id.in_(ids))
+            )
+            await conn.execute(delete(UserSession).where(UserSession.id.in_(ids)))
+            report.sessions_deleted += len(ids)
+
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(UserSession)
+            .where(UserSession.session_start < report.ip_cutoff, UserSession.client_ip.is_not(None))
+            .values(client_ip=None)
+        )
+        report.ips_cleared = result.rowcount or 0
+        await conn.execute(
+            update(AgentSession)
+            .where(AgentSession.created_at < report.ip_cutoff, AgentSession.ip.is_not(None))
+            .values(ip=None)
+        )
+        result = await conn.execute(delete(AgentSession).where(AgentSession.expires_at < report.cutoff))
+        report.agent_sessions_deleted = result.rowcount or 0
+
+    log.info("retention", **report.as_dict())
+    return report
+
+
+async def retention_job(app: Any) -> None:
+    await run_retention(app.state.engine, app.state.settings)
+
+
+def _register() -> None:
+    try:
+        from supportlens.jobs.runner import register_job
+    except ImportError:  # pragma: no cover - the runner is part of the app
+        return
+    register_job("retention", DAY_SECONDS, retention_job, lease_seconds=3600)
+
+
+_register()

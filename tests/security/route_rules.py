@@ -1,0 +1,114 @@
+"""Who may call each route: the table the route x role test (test_route_matrix.py) checks.
+
+EVERY route of the app must have a row here; a route without one fails the build. Add one row per
+(method, path template) when you add a route, with the least role that may use it:
+
+    PUBLIC  - no sign-in (login, health, ingest, the SDK, static files, API docs)
+    VIEWER  - any signed-in agent (viewers see PII masked)
+    AGENT   - agents and admins: every write, opening recordings, exports
+    ADMIN   - administrators only (every /admin page and admin API)
+
+Paths are the route templates exactly as FastAPI lists them, e.g. "/api/clarity/sessions/{session_id}".
+SAMPLE_PARAMS gives the value used for a path parameter when the test calls the route; the test seeds a
+real session, event, annotation and customer so handlers reach their role checks.
+"""
+
+from __future__ import annotations
+
+PUBLIC, VIEWER, AGENT, ADMIN = "public", "viewer", "agent", "admin"
+
+RULES: dict[tuple[str, str], str] = {
+    # ---- app level (FastAPI docs, static files)
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("MOUNT", "/static"): PUBLIC,
+    # ---- health
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # ---- auth (security)
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/login/totp"): PUBLIC,
+    ("POST", "/login/totp"): PUBLIC,
+    ("GET", "/auth/oidc/login"): PUBLIC,
+    ("GET", "/auth/oidc/callback"): PUBLIC,
+    ("POST", "/logout"): VIEWER,
+    ("GET", "/api/me"): VIEWER,
+    ("GET", "/account/security"): VIEWER,
+    ("POST", "/account/totp/enable"): VIEWER,
+    ("POST", "/account/totp/disable"): VIEWER,
+    ("GET", "/admin"): ADMIN,
+    ("GET", "/admin/agents"): ADMIN,
+    ("POST", "/admin/agents/{agent_id}/role"): ADMIN,
+    ("POST", "/admin/agents/{agent_id}/unlock"): ADMIN,
+    ("POST", "/admin/agents/{agent_id}/totp-reset"): ADMIN,
+    # ---- audit and privacy (security)
+    ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/audit/export"): ADMIN,
+    ("DELETE", "/api/customers/{email}"): ADMIN,
+    ("GET", "/admin/erasure"): ADMIN,
+    ("POST", "/admin/erasure/preview"): ADMIN,
+    ("POST", "/admin/erasure"): ADMIN,
+    # ---- home and search
+    ("GET", "/"): VIEWER,
+    ("GET", "/api/search"): VIEWER,
+    ("GET", "/api/search/history"): VIEWER,
+    ("DELETE", "/api/search/history"): VIEWER,  # an agent's own history
+    ("GET", "/search/panel/{panel}"): VIEWER,
+    ("GET", "/search/history"): VIEWER,
+    ("DELETE", "/search/history"): VIEWER,
+    # ---- mapping
+    ("POST", "/api/clarity/sessions/map"): AGENT,
+    ("DELETE", "/api/clarity/sessions/map"): AGENT,
+    ("POST", "/partials/mapping/link"): AGENT,
+    ("POST", "/partials/mapping/unlink"): AGENT,
+    # ---- capture: public ingest and SDK, sessions API, sites admin
+    ("GET", "/sdk/v1/supportlens.js"): PUBLIC,
+    ("OPTIONS", "/api/ingest/v1/events"): PUBLIC,
+    ("POST", "/api/ingest/v1/events"): PUBLIC,
+    ("GET", "/api/clarity/sessions"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}/events"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}/recording"): AGENT,  # viewers cannot open recordings
+    ("GET", "/partials/sessions"): VIEWER,
+    ("GET", "/admin/sites"): ADMIN,
+    ("POST", "/admin/sites"): ADMIN,
+    ("POST", "/admin/sites/{site_id}/revoke"): ADMIN,
+    # ---- investigation
+    ("GET", "/api/clarity/sessions/{session_id}/timeline"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}/analytics"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}/heatmap"): VIEWER,
+    ("GET", "/api/clarity/sessions/{session_id}/annotations"): VIEWER,
+    ("POST", "/api/clarity/sessions/{session_id}/annotate"): AGENT,
+    ("PATCH", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
+    ("DELETE", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
+    ("GET", "/api/clarity/sessions/{session_id}/export"): AGENT,  # viewers cannot export
+    ("GET", "/api/customers/{email}/sessions"): VIEWER,
+    ("GET", "/api/customers/{email}/analytics"): VIEWER,
+    ("GET", "/api/customers/{email}/heatmap"): VIEWER,
+    ("GET", "/api/customers/{email}/export"): AGENT,  # viewers cannot export
+    ("GET", "/api/customers/{email}/journey"): VIEWER,
+    ("GET", "/sessions/{session_id}"): VIEWER,
+    ("GET", "/sessions/{session_id}/panel"): VIEWER,
+    ("GET", "/customers/{email}/journey"): VIEWER,
+    ("GET", "/customers/{email}/analytics"): VIEWER,
+    ("GET", "/admin/goals"): ADMIN,
+    ("POST", "/admin/goals"): ADMIN,
+    ("POST", "/admin/goals/{goal_id}/delete"): ADMIN,
+    # ---- clarity
+    ("GET", "/admin/clarity"): ADMIN,
+    ("POST", "/admin/clarity/pull"): ADMIN,
+    ("GET", "/api/admin/clarity/connection"): ADMIN,
+}
+
+# Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.
+SAMPLE_PARAMS: dict[str, str] = {
+    "session_id": "{seeded:session_id}",
+    "annotation_id": "{seeded:annotation_id}",
+    "email": "{seeded:email}",
+    "agent_id": "{seeded:agent_id}",
+    "panel": "hubspot",
+}
+# Any other parameter gets a fresh UUID.
