@@ -1,39 +1,90 @@
-"""Structured JSON logs carrying the request id of the request being served."""
+"""Structured JSON logs carrying the request id of the request being served.
+
+Our own loggers (structlog) and the standard-library loggers of Uvicorn, SQLAlchemy, httpx and the
+job runner all go through the same processors, so every line on stderr is one JSON object with
+`timestamp`, `level`, `logger`, `event`, the `request_id` when a request is being served, and the
+process id (several workers share one stream).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 import structlog
 
+from supportlens.redaction import redact_secrets
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def _add_request_id(_: object, __: str, event_dict: dict) -> dict:
+def _add_request_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     rid = request_id_var.get()
     if rid is not None:
         event_dict.setdefault("request_id", rid)
     return event_dict
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    shared: list[Any] = [
+def _add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
+def _shared_processors() -> list[Any]:
+    return [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
-        structlog.processors.add_log_level,
+        _add_pid,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    shared = _shared_processors()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    # Standard-library records (Uvicorn, SQLAlchemy, the job runner...) get the same treatment.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_secrets,  # just before rendering: no secret reaches a log line, whoever logged it
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("supportlens")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "supportlens"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -1,10 +1,16 @@
-"""Prometheus metrics. With several worker processes, PROMETHEUS_MULTIPROC_DIR aggregates them."""
+"""Prometheus metrics. With several worker processes, PROMETHEUS_MULTIPROC_DIR aggregates them.
+
+`supportlens serve --workers N` (N > 1) points PROMETHEUS_MULTIPROC_DIR at a fresh directory before
+the workers start: each worker writes its samples there and `/metrics`, whichever worker answers it,
+adds up all of them. Several hosts are scraped one by one (Prometheus sums them by label).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 HTTP_LATENCY = Histogram(
     "supportlens_http_request_duration_seconds",
@@ -26,11 +32,27 @@ UPSTREAM_LATENCY = Histogram(
 INGEST_EVENTS = Counter("supportlens_ingest_events_total", "Ingested events by outcome", ["outcome"])
 INGEST_BATCHES = Counter("supportlens_ingest_batches_total", "Ingest batches by HTTP status", ["status"])
 JOB_RUNS = Counter("supportlens_job_runs_total", "Background job runs by outcome", ["job", "outcome"])
+HTTP_IN_PROGRESS = Gauge(
+    "supportlens_http_requests_in_progress",
+    "Requests being served now (summed over live worker processes)",
+    multiprocess_mode="livesum",
+)
 
 
 def registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_enabled():
         reg = CollectorRegistry()
         multiprocess.MultiProcessCollector(reg)
         return reg
     return REGISTRY
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def startup_hook(_app: Any, stack: Any) -> None:
+    """When this worker stops, drop its live gauges from the shared directory."""
+    if multiprocess_enabled():
+        pid = os.getpid()
+        stack.callback(lambda: multiprocess.mark_process_dead(pid))

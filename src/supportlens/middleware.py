@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -10,7 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportlens.logging import get_logger, request_id_var
-from supportlens.metrics import HTTP_LATENCY
+from supportlens.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY
 
 log = get_logger("supportlens.http")
 _RID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -22,6 +23,38 @@ CSP = (
 )
 
 
+def _has_nul(scope: Scope) -> bool:
+    """A NUL character in the path or query: no text column can store it (PostgreSQL refuses it)."""
+    if "\x00" in scope.get("path", ""):
+        return True
+    query: bytes = scope.get("query_string") or b""
+    return b"%00" in query or b"\x00" in query
+
+
+async def _refuse_nul(scope: Scope, send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Invalid request",
+            "status": 400,
+            "detail": "NUL characters are not allowed",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-security-policy", CSP.encode()),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -30,6 +63,9 @@ class RequestContextMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            await _refuse_nul(scope, send)
             return
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
@@ -62,9 +98,11 @@ class RequestContextMiddleware:
                 message["headers"] = raw + [h for h in add if h[0] not in names]
             await send(message)
 
+        HTTP_IN_PROGRESS.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            HTTP_IN_PROGRESS.dec()
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

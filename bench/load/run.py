@@ -1,0 +1,408 @@
+"""Load test: 50 agents searching and opening sessions while 20 sites send events, for a fixed time.
+
+Sets up a dedicated PostgreSQL database (migrated), the HubSpot and Dwolla simulators
+(`supportlens sandbox`, demo world, added latency), an agent with an API token, 20 sites, seed
+sessions for the demo customers (through the real ingest API), then runs
+`supportlens serve --workers 2` with Redis and drives it with headless locust
+(bench/load/locustfile.py). While it runs it samples the resident memory of every app process
+(psutil). Prints the error rate and p95 per endpoint beside the targets:
+
+    0 errors; p95 of every agent endpoint <= 250 ms; every app process < 300 MB resident.
+
+    .venv/bin/python bench/load/run.py                        # 60 s, 50 agents, 20 sites
+    .venv/bin/python bench/load/run.py --duration 30 --agents 20 --sites 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+BIN = Path(sys.executable).parent
+SERVER = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+AGENT_TARGET_P95_MS = 250.0
+RSS_TARGET_MB = 300.0
+ORIGIN_FMT = "https://shop{}.example"
+SEED_EVENTS = ["navigation", "click", "scroll", "error", "click", "rage_click"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+
+
+async def create_db(name: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(SERVER.replace("+asyncpg", ""))
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return SERVER.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_db(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(SERVER.replace("+asyncpg", ""))
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+async def prepare(url: str, n_sites: int) -> dict[str, Any]:
+    """Migrate; create the agent (API token) and the sites; return the locust configuration."""
+    from supportlens.auth import service as auth_service
+    from supportlens.config import Settings
+    from supportlens.db import migrate
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.sandbox.crm_demo import today_world
+    from supportlens.sessions import sites
+
+    await migrate.upgrade_async(url)
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            agent = await auth_service.create_agent(
+                db, email="load.agent@example.com", role="agent", name="Load", password=uuid.uuid4().hex
+            )
+            token = await auth_service.create_api_token(db, agent)
+            site_list = []
+            for i in range(n_sites):
+                _site, key = await sites.create_site(
+                    db, name=f"Shop {i}", origins=[ORIGIN_FMT.format(i)], clarity_project_id="load1"
+                )
+                site_list.append({"key": key, "origin": ORIGIN_FMT.format(i)})
+    finally:
+        await engine.dispose()
+    world = today_world()
+    customers = [
+        {"email": c.email, "name": f"{c.first_name} {c.last_name}", "phone": c.phone_display}
+        for c in world.customers
+        if c.email
+    ]
+    return {"token": token, "sites": site_list, "customers": customers}
+
+
+def seed_sessions(base: str, config: dict[str, Any], per_customer: int = 3) -> int:
+    """A few sessions per demo customer through the ingest API, so that agents find some."""
+    sent = 0
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for n, customer in enumerate(config["customers"]):
+            site = config["sites"][n % len(config["sites"])]
+            for k in range(per_customer):
+                start = now - timedelta(days=k + 1, minutes=n)
+                batch = {
+                    "siteKey": site["key"],
+                    "clarity": {
+                        "projectId": "load1",
+                        "userId": f"seed{n}",
+                        "sessionId": f"seed{n}x{k}",
+                        "pageNum": 1,
+                    },
+                    "customer": {"email": customer["email"], "name": customer["name"]},
+                    "consent": {"analytics": True},
+                    "page": {
+                        "url": f"{site['origin']}/pay",
+                        "title": "Pay",
+                        "referrer": "",
+                        "viewport": {"w": 1280, "h": 800},
+                    },
+                    "events": [
+                        {
+                            "id": str(uuid.uuid4()),
+                            "type": t,
+                            "ts": (start + timedelta(seconds=5 * i)).isoformat(),
+                            "url": f"{site['origin']}/pay",
+                            "selector": "button#pay",
+                            "x": 100 + i,
+                            "y": 200,
+                            "data": {"text": "Pay"},
+                        }
+                        for i, t in enumerate(SEED_EVENTS * 5)
+                    ],
+                }
+                r = c.post(
+                    "/api/ingest/v1/events",
+                    json=batch,
+                    headers={"Origin": site["origin"], "X-Forwarded-For": f"10.9.{n % 250}.{k + 1}"},
+                )
+                r.raise_for_status()
+                sent += 1
+    return sent
+
+
+class MemorySampler(threading.Thread):
+    """Samples the resident memory of the serve process and each of its workers every second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.peak: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self.stop_flag = threading.Event()
+        self.cpu_start = self.cpu_seconds()
+        self.cpu_end = self.cpu_start
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in [self.root, *self.root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss / 1e6
+                except psutil.NoSuchProcess:
+                    continue
+                self.peak[p.pid] = max(self.peak.get(p.pid, 0.0), rss)
+                self.names.setdefault(p.pid, "supervisor" if p.pid == self.root.pid else "worker")
+            self.stop_flag.wait(1.0)
+
+
+def read_stats(prefix: str) -> list[dict[str, str]]:
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load")
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--sites", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--think", default="8,16", help="seconds between an agent's investigations: min,max")
+    parser.add_argument("--upstream-latency-ms", type=float, default=60.0, help="added by the simulators")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="supportlens-load-"))
+    db_name = f"supportlens_load_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(create_db(db_name))
+    procs: list[subprocess.Popen] = []
+    try:
+        config = asyncio.run(prepare(url, args.sites))
+        cfg_path = work / "config.json"
+        cfg_path.write_text(json.dumps(config))
+
+        sandbox_port, app_port = free_port(), free_port()
+        while app_port in (sandbox_port, sandbox_port + 1):
+            app_port = free_port()
+        sandbox_log = work / "sandbox.log"
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "supportlens"),
+                    "sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--latency-ms",
+                    str(args.upstream_latency_ms),
+                ],
+                stdout=sandbox_log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
+        from supportlens.sandbox.hubspot import HUBSPOT_TOKEN
+
+        env = {
+            **os.environ,
+            "SUPPORTLENS_ENVIRONMENT": "production",
+            "SUPPORTLENS_SECRET_KEY": uuid.uuid4().hex * 2,
+            "SUPPORTLENS_SECURE_COOKIES": "false",
+            "SUPPORTLENS_DATABASE_URL": url,
+            "SUPPORTLENS_REDIS_URL": REDIS,
+            "SUPPORTLENS_LOG_LEVEL": "WARNING",
+            "SUPPORTLENS_HUBSPOT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+            "SUPPORTLENS_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
+            "SUPPORTLENS_DWOLLA_BASE_URL": f"http://127.0.0.1:{sandbox_port + 1}",
+            "SUPPORTLENS_DWOLLA_KEY": DWOLLA_KEY,
+            "SUPPORTLENS_DWOLLA_SECRET": DWOLLA_SECRET,
+            "SUPPORTLENS_CLARITY_EXPORT_BASE_URL": "http://127.0.0.1:9",
+            "SUPPORTLENS_FORWARDED_ALLOW_IPS": "127.0.0.1",
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        app_log = work / "app.log"
+        serve = subprocess.Popen(
+            [str(BIN / "supportlens"), "serve", "--port", str(app_port), "--workers", str(args.workers)],
+            env=env,
+            stdout=app_log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(serve)
+        base = f"http://127.0.0.1:{app_port}"
+        wait_http(f"http://127.0.0.1:{sandbox_port}/__sandbox/knobs", procs[0], sandbox_log)
+        wait_http(f"{base}/readyz", serve, app_log)
+        t = time.perf_counter()
+        seeded = seed_sessions(base, config)
+        took = time.perf_counter() - t
+        print(f"seeded {seeded} sessions for {len(config['customers'])} demo customers in {took:.1f} s")
+
+        load_before = os.getloadavg()
+        sampler = MemorySampler(serve.pid)
+        sampler.start()
+        prefix = str(work / "locust")
+        users = args.agents + args.sites
+        locust_env = {
+            **os.environ,
+            "SUPPORTLENS_LOAD_CONFIG": str(cfg_path),
+            "SUPPORTLENS_LOAD_THINK": args.think,
+            "SUPPORTLENS_LOAD_AGENTS": str(args.agents),
+            "SUPPORTLENS_LOAD_SITES": str(args.sites),
+        }
+        print(
+            f"locust: {args.agents} agents + {args.sites} sites for {args.duration} s against {base} "
+            f"({args.workers} workers)"
+        )
+        run = subprocess.run(
+            [
+                str(BIN / "locust"),
+                "-f",
+                str(ROOT / "bench" / "load" / "locustfile.py"),
+                "--headless",
+                "--users",
+                str(users),
+                "--spawn-rate",
+                str(users),
+                "--run-time",
+                f"{args.duration}s",
+                "--host",
+                base,
+                "--csv",
+                prefix,
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+                "--stop-timeout",
+                "10",
+            ],
+            env=locust_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sampler.cpu_end = sampler.cpu_seconds()
+        sampler.stop_flag.set()
+        sampler.join()
+        load_after = os.getloadavg()
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+
+        rows = read_stats(prefix)
+        ok = True
+        print()
+        print(f"{'endpoint':<44} {'requests':>8} {'errors':>7} {'p50 ms':>7} {'p95 ms':>7}  target")
+        for row in rows:
+            name = row["Name"]
+            if name == "Aggregated":
+                continue
+            reqs, fails = int(row["Request Count"]), int(row["Failure Count"])
+            p95 = float(row["95%"]) if row["95%"] not in ("N/A", "") else 0.0
+            p50 = float(row["50%"]) if row["50%"] not in ("N/A", "") else 0.0
+            agent = "ingest" not in name
+            target = f"<= {AGENT_TARGET_P95_MS:.0f} ms" if agent else "(site, not an agent endpoint)"
+            good = fails == 0 and (p95 <= AGENT_TARGET_P95_MS or not agent)
+            ok = ok and good
+            print(
+                f"{row['Type'] + ' ' + name:<44} {reqs:>8} {fails:>7} {p50:>7.0f} {p95:>7.0f}  {target}"
+                f"  {'PASS' if good else 'FAIL'}"
+            )
+        total = next(r for r in rows if r["Name"] == "Aggregated")
+        reqs, fails = int(total["Request Count"]), int(total["Failure Count"])
+        rate = fails / reqs if reqs else 1.0
+        verdict = "PASS" if fails == 0 else "FAIL"
+        print(f"{'all':<44} {reqs:>8} {fails:>7}   error rate {rate:.3%} (target 0)  {verdict}")
+        ok = ok and fails == 0 and reqs > 0
+        if fails:
+            fpath = Path(f"{prefix}_failures.csv")
+            if fpath.exists():
+                print(fpath.read_text()[:3000])
+        print()
+        print("resident memory, peak while under load:")
+        for pid, peak in sorted(sampler.peak.items()):
+            good = peak < RSS_TARGET_MB
+            ok = ok and good
+            print(
+                f"  {sampler.names[pid]:<10} pid {pid:<8} {peak:7.1f} MB   target < {RSS_TARGET_MB:.0f} MB"
+                f"  {'PASS' if good else 'FAIL'}"
+            )
+        accepted = sum(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith('supportlens_ingest_events_total{outcome="accepted"}')
+        )
+        print(f"ingest: {accepted:.0f} events accepted during the run (from /metrics, summed over workers)")
+        cpu = sampler.cpu_end - sampler.cpu_start
+        print(
+            f"app CPU: {cpu:.1f} s over {args.duration} s = {cpu / max(reqs, 1) * 1000:.1f} ms per request; "
+            f"machine load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+            f"({os.cpu_count()} cores; figures above 1 per core mean the app waited for CPU)"
+        )
+        if run.returncode not in (0, 1):
+            print(run.stdout[-2000:], run.stderr[-3000:])
+            ok = False
+        print("RESULT:", "PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        if not args.keep:
+            asyncio.run(drop_db(db_name))
+        print(f"logs and locust CSVs in {work}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
