@@ -12,20 +12,38 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportlens import health, problems
+from supportlens import health, metrics, problems
+from supportlens.audit import views as audit_views
+from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
+from supportlens.clarity import views as clarity_views
 from supportlens.config import Settings, get_settings
 from supportlens.db.engine import make_engine, make_sessionmaker
+from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
+from supportlens.integrations.clients import startup_hook as integrations_startup_hook
+from supportlens.investigation import views as investigation_views
+from supportlens.jobs.runner import start_jobs
 from supportlens.logging import configure_logging
+from supportlens.mapping import views as mapping_views
 from supportlens.middleware import RequestContextMiddleware
+from supportlens.privacy import views as privacy_views
+from supportlens.search import service as search_service
+from supportlens.search import views as search_views
+from supportlens.sessions import views as sessions_views
 from supportlens.web import views as web_views
 from supportlens.web.pages import STATIC_DIR, wants_html
 
 # Other domains register startup work here (HTTP clients, job runner); each gets the app and
 # an exit stack for its cleanup. Keeps app.py free of domain knowledge.
 StartupHook = Callable[[FastAPI, AsyncExitStack], Any]
-STARTUP_HOOKS: list[StartupHook] = []
+STARTUP_HOOKS: list[StartupHook] = [
+    metrics.startup_hook,
+    ensure_event_partitions_hook,
+    integrations_startup_hook,
+    search_service.startup_hook,
+    start_jobs,
+]
 
 
 def routers() -> list[APIRouter]:
@@ -33,7 +51,15 @@ def routers() -> list[APIRouter]:
     return [
         health.router,
         auth_views.router,
+        auth_oidc.router,
+        audit_views.router,
+        privacy_views.router,
         web_views.router,
+        search_views.router,
+        mapping_views.router,
+        sessions_views.router,
+        investigation_views.router,
+        clarity_views.router,
     ]
 
 

@@ -22,6 +22,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agent accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
+sites_app = typer.Typer(help="Websites that send sessions (site keys).", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -139,6 +141,108 @@ def agents_create(
         typer.echo(token)
 
 
+@sites_app.command("create")
+def sites_create(
+    name: Annotated[str, typer.Option(help="the site's name")],
+    origin: Annotated[list[str], typer.Option(help="allowed origin, e.g. https://shop.example (repeatable)")],
+    clarity_project: Annotated[str, typer.Option(help="the site's Clarity project id")] = "",
+    require_consent: Annotated[bool, typer.Option(help="send nothing until the visitor consents")] = False,
+) -> None:
+    """Create a site and print its public site key (shown once; only its hash is stored)."""
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.sessions import sites
+
+    settings = load_settings()
+
+    async def go() -> tuple[str, str]:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                site, key = await sites.create_site(
+                    db,
+                    name=name,
+                    origins=origin,
+                    clarity_project_id=clarity_project,
+                    require_consent=require_consent,
+                )
+                from supportlens.audit import service as audit
+
+                await audit.record(
+                    db,
+                    "site_created",
+                    actor_email="cli",
+                    target_type="site",
+                    target=str(site.id),
+                    detail={"name": site.name, "origins": site.allowed_origins, "prefix": site.key_prefix},
+                )
+                return str(site.id), key
+        finally:
+            await engine.dispose()
+
+    try:
+        site_id, key = run_db(go, settings)
+    except sites.SiteError as exc:
+        fail(f"{exc.field}: {exc.message}")
+        return
+    typer.echo(f"created site {name} ({site_id})")
+    typer.echo("site key (public, shown once; put it in data-site-key):")
+    typer.echo(key)
+
+
+@sites_app.command("list")
+def sites_list() -> None:
+    """List sites: key prefix, allowed origins, status."""
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.sessions import sites
+
+    settings = load_settings()
+
+    async def go() -> list[str]:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                return [
+                    f"{s.key_prefix}…  {'revoked' if s.revoked_at else 'active '}  {s.name}  "
+                    f"{' '.join(s.allowed_origins)}"
+                    for s in await sites.list_sites(db)
+                ]
+        finally:
+            await engine.dispose()
+
+    for line in run_db(go, settings):
+        typer.echo(line)
+
+
+@sites_app.command("revoke")
+def sites_revoke(
+    key_prefix: Annotated[str, typer.Argument(help="the key prefix shown by `sites list`")],
+) -> None:
+    """Revoke a site's key: its events are refused from then on."""
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.sessions import sites
+
+    settings = load_settings()
+
+    async def go() -> bool:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                site = await sites.revoke_by_prefix(db, key_prefix.rstrip("…"))
+                if site is not None:
+                    from supportlens.audit import service as audit
+
+                    await audit.record(
+                        db, "site_revoked", actor_email="cli", target_type="site", target=str(site.id)
+                    )
+                return site is not None
+        finally:
+            await engine.dispose()
+
+    if not run_db(go, settings):
+        fail(f"no site with key prefix {key_prefix}")
+    typer.echo(f"revoked {key_prefix}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
@@ -149,6 +253,30 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
+    try:
+        _run_uvicorn(uvicorn, settings, host, port, workers)
+    finally:
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics_dir() -> str | None:
+    """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR so that /metrics, answered by
+    any one worker, adds up all of them. Made here (fresh, removed at exit) unless already set."""
+    import os
+    import tempfile
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="supportlens-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def _run_uvicorn(uvicorn: Any, settings: Settings, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "supportlens.app:create_app",
         factory=True,
@@ -174,6 +302,19 @@ def demo(
     from supportlens.sandbox.demo import run_demo
 
     run_demo(host=host, port=port, data_dir=data_dir, fresh=fresh)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(min=1, max=65534, help="HubSpot here, Dwolla on port + 1")] = 8100,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="demo world seed")] = 7,
+    latency_ms: Annotated[float, typer.Option(min=0, help="latency added to every call")] = 0.0,
+) -> None:
+    """Run only the HubSpot and Dwolla simulators (demo world), printing their URLs and credentials."""
+    from supportlens.sandbox.crm_demo import run_sandbox
+
+    run_sandbox(host=host, port=port, seed=seed, latency_ms=latency_ms)
 
 
 def main() -> None:

@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("supportlens.db")
+DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 (refused in production)
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test", "demo"] = "development"
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
     database_pool_size: int = Field(default=10, ge=1, le=200)
-    secret_key: SecretStr = SecretStr("dev-insecure-change-me")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool = True
@@ -54,14 +55,34 @@ class Settings(BaseSettings):
     clarity_export_base_url: str = "https://www.clarity.ms"
     clarity_recordings_base_url: str = "https://clarity.microsoft.com"
     clarity_recordings_enabled: bool = False
+    # Data Export API: 10 calls per project per day (shared by all replicas); the schedule spends them.
+    clarity_daily_call_budget: int = Field(default=10, ge=0, le=10)
+    clarity_url_pulls_per_day: int = Field(default=3, ge=0, le=10)  # URL x Device insights
+    clarity_traffic_pulls_per_day: int = Field(default=1, ge=0, le=10)  # site-wide totals
+    clarity_pull_num_of_days: int = Field(default=1, ge=1, le=3)
+    # Recordings list (undocumented): recent windows, within its own daily call budget
+    clarity_recordings_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    clarity_recordings_window_minutes: int = Field(default=120, ge=5, le=3 * 24 * 60)
+    clarity_recordings_daily_calls: int = Field(default=30, ge=0, le=1000)
 
     # Search
     search_source_deadline_seconds: float = Field(default=3.0, gt=0, le=30)
     search_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    # Upstream calls (integrations/http.py): read timeout, and our own limits under the vendors' ones
+    upstream_read_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    hubspot_search_per_second: int = Field(default=5, ge=1, le=100)
+    hubspot_requests_per_10s: int = Field(default=100, ge=1, le=10000)
 
     # Sessions and mapping
     mapping_min_confidence: float = Field(default=0.5, ge=0, le=1)
     recording_retention_days: int = 30
+    # Ingest (capture): limits per public site key and per client IP ("N/second|minute|hour", `limits` syntax)
+    ingest_rate_limit_per_site: str = "200/second"
+    ingest_rate_limit_per_ip: str = "120/minute"
+    ingest_site_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Event timestamps further in the past/future than this are refused (clock skew, replays)
+    ingest_max_event_age_days: int = Field(default=7, ge=1, le=365)
+    clarity_player_base_url: str = "https://clarity.microsoft.com"
 
     # Privacy
     retention_days: int = Field(default=30, ge=1)
@@ -69,6 +90,7 @@ class Settings(BaseSettings):
 
     # Jobs run inside the app unless turned off (e.g. for one-off CLI processes)
     run_jobs: bool = True
+    jobs_tick_seconds: float = Field(default=15.0, gt=0, le=600)
 
     # OIDC single sign-on (Microsoft Entra ID by default)
     oidc_enabled: bool = False
@@ -76,6 +98,35 @@ class Settings(BaseSettings):
     oidc_client_id: str = ""
     oidc_client_secret: SecretStr = SecretStr("")
     oidc_discovery_url: str = ""  # overrides the Entra URL derived from the tenant
+
+    # Login throttling: lock an account after this many failures within the lock-out window; an IP
+    # address after login_ip_max_failures (shared by all replicas through Redis when redis_url is set).
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_ip_max_failures: int = Field(default=20, ge=1, le=100000)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # SUPPORTLENS_<NAME>_FILE or SUPPORTLENS_SECRETS_DIR: secrets mounted as files (see secretfiles.py).
+        from supportlens.secretfiles import FileSettingsSource
+
+        files = FileSettingsSource(settings_cls)
+        return (init_settings, env_settings, files, dotenv_settings, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() in ("", DEV_SECRET_KEY):
+            raise ValueError(
+                "SUPPORTLENS_SECRET_KEY (or SUPPORTLENS_SECRET_KEY_FILE) must be set in production"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -2,8 +2,16 @@
 
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.models import Agent, AgentSession, ApiToken
+from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.db.base import Base
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.investigation.models import ConversionGoal
+from supportlens.jobs.models import JobLease
+from supportlens.mapping.models import (
+    MappingIdentity,
+    MappingIpCustomer,
+    MappingIpDevice,
+    SessionCustomerMapping,
+)
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEvent, UserSession
 
@@ -13,7 +21,15 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "ClarityCallBudget",
+    "ClarityConnection",
+    "ClaritySnapshot",
+    "ConversionGoal",
     "IngestSite",
+    "JobLease",
+    "MappingIdentity",
+    "MappingIpCustomer",
+    "MappingIpDevice",
     "SearchHistory",
     "SessionAnnotation",
     "SessionCustomerMapping",

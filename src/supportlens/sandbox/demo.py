@@ -61,7 +61,12 @@ def _plugins() -> list[Callable[[DemoContext], None]]:
 
 
 # Modules with a `configure(ctx: DemoContext)` function, in order.
-PLUGINS: list[str] = []
+PLUGINS: list[str] = [
+    "supportlens.sandbox.crm_demo",
+    "supportlens.sandbox.clarity_demo",
+    "supportlens.sandbox.sessions_demo",
+    "supportlens.investigation.demo",
+]
 
 
 def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:

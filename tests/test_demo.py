@@ -1,0 +1,73 @@
+"""`supportlens demo` serves a login page on the printed URL and the printed login works."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+
+import httpx
+
+from tests.support.agents import csrf_from
+from tests.support.live import free_port
+
+
+async def _read_until_ready(proc: asyncio.subprocess.Process, timeout: float) -> str:
+    out = ""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while "stop:" not in out:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"demo did not start in time; output so far:\n{out}"
+        line = await asyncio.wait_for(proc.stdout.readline(), remaining)
+        if not line:
+            raise AssertionError(f"demo exited early:\n{out}")
+        out += line.decode()
+    return out
+
+
+async def test_demo_prints_a_working_login(tmp_path):
+    port = free_port()
+    env = {**os.environ, "SUPPORTLENS_LOG_LEVEL": "WARNING"}
+    env.pop("SUPPORTLENS_DATABASE_URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "supportlens.cli",
+        "demo",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "demo"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        out = await _read_until_ready(proc, 240)
+        url = re.search(r"open:\s+(\S+)", out).group(1)
+        email, password = re.search(r"login:\s+(admin@\S+)\s+/\s+(\S+)", out).groups()
+        assert url == f"http://127.0.0.1:{port}/login"
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):
+                try:
+                    page = await client.get("/login")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            assert page.status_code == 200 and "Sign in to SupportLens" in page.text
+            resp = await client.post(
+                "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+            )
+            assert resp.status_code == 303
+            me = await client.get("/api/me")
+            assert me.status_code == 200 and me.json()["role"] == "admin"
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
