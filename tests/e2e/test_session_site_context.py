@@ -1,4 +1,4 @@
-"""The session view tells the agent whether the customer's pages are broken for everyone (Clarity site context)."""
+"""The session view tells the agent whether a page is broken for everyone (Clarity site context)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ async def test_session_view_shows_site_context_for_its_pages(
 ):
     for key in ("url_device", "traffic"):
         sched = next(s for s in service.SCHEDULES if s.key == key)
-        result = await service.pull_insights(sessionmaker, settings, schedule=key, dimensions=sched.dimensions)
+        result = await service.pull_insights(
+            sessionmaker, settings, schedule=key, dimensions=sched.dimensions
+        )
         assert result.ok, result.message
     seeded = await seed_checkout_session(sessionmaker)
     async with sessionmaker() as db:  # the session was recorded by the Clarity project the snapshots are for
