@@ -39,7 +39,7 @@ typecheck:
 	$(BIN)/mypy
 
 # pip-audit against PyPI's vulnerability data: fails on a known vulnerability; when the service cannot be
-# reached it says so loudly and fails only with AUDIT_STRICT=1 (CI). See scripts/audit_deps.py.
+# reached it says so loudly and fails only with AUDIT_STRICT=1 (set it where PyPI's vulnerability data is reachable). See scripts/audit_deps.py.
 audit:
 	$(BIN)/python scripts/audit_deps.py
 
