@@ -73,6 +73,12 @@ def _login_page(
     return response
 
 
+def login_csrf_ok(request: Request, sent: str) -> bool:
+    """The sign-in forms' CSRF check (before a session exists): the form echoes the cookie's token."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return bool(expected and sent) and hmac.compare_digest(expected, sent)
+
+
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_form(
     request: Request, settings: SettingsDep, next: str = "", expired: bool = False
@@ -93,8 +99,7 @@ async def login_submit(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
+    if not login_csrf_ok(request, csrf_token):
         return _login_page(
             request,
             settings,
@@ -275,8 +280,7 @@ async def login_totp_submit(
     code: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
+    if not login_csrf_ok(request, csrf_token):
         return _totp_page(
             request, settings, error="Your sign-in form expired. Please try again.", status_code=403
         )
