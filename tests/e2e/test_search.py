@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from supportlens.config import Settings
 from tests.e2e.conftest import browser_sign_in
@@ -136,8 +137,19 @@ async def test_dwolla_failing_shows_error_with_retry(
     assert "Dwolla is unavailable" in await error.inner_text()
     await page.screenshot(path=str(artifacts_dir / f"search-dwolla-down-{viewport}.png"), full_page=True)
     sims.dwolla.knobs(error_rate=0.0)
-    await error.locator("button[data-retry]").click()
-    await page.locator("#panel-dwolla [data-testid=dwolla-customer]").wait_for()
+    card = page.locator("#panel-dwolla [data-testid=dwolla-customer]")
+    # The failures may have opened the Dwolla circuit breaker, which fails fast until its cool-down
+    # (15 s) ends: keep pressing Retry, as an agent would, until the recovered upstream answers.
+    for _ in range(10):
+        retry = page.locator("#panel-dwolla .panel-error button[data-retry]")
+        if await retry.count():
+            await retry.first.click()
+        try:
+            await card.wait_for(timeout=3000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    await card.wait_for(timeout=1000)
     assert "R01" in await page.locator("#panel-dwolla").inner_text()
     await page.locator("#correlation [data-method=dwolla_id]").wait_for()  # compared again after the retry
     await page.screenshot(path=str(artifacts_dir / f"search-dwolla-retried-{viewport}.png"), full_page=True)
