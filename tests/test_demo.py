@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sys
 import time
 
 import httpx
 
 from tests.support.agents import csrf_from
-from tests.support.live import free_port
+from tests.support.live import free_port_block
 
 
 async def _read_until_ready(proc: asyncio.subprocess.Process, timeout: float) -> str:
@@ -28,8 +29,11 @@ async def _read_until_ready(proc: asyncio.subprocess.Process, timeout: float) ->
     return out
 
 
+DEMO_PORTS = 5  # the app, HubSpot, Dwolla, Clarity, the demo shop
+
+
 async def test_demo_prints_a_working_login(tmp_path):
-    port = free_port()
+    port = free_port_block(DEMO_PORTS)
     env = {**os.environ, "SUPPORTLENS_LOG_LEVEL": "WARNING"}
     env.pop("SUPPORTLENS_DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
@@ -51,12 +55,14 @@ async def test_demo_prints_a_working_login(tmp_path):
         email, password = re.search(r"login:\s+(admin@\S+)\s+/\s+(\S+)", out).groups()
         assert url == f"http://127.0.0.1:{port}/login"
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            page = None
             for _ in range(100):
                 try:
                     page = await client.get("/login")
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
+            assert page is not None, f"the app never answered; demo returncode {proc.returncode}:\n{out}"
             assert page.status_code == 200 and "Sign in to SupportLens" in page.text
             resp = await client.post(
                 "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
@@ -65,9 +71,26 @@ async def test_demo_prints_a_working_login(tmp_path):
             me = await client.get("/api/me")
             assert me.status_code == 200 and me.json()["role"] == "admin"
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 15)
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+async def test_demo_says_which_port_is_busy(tmp_path):
+    port = free_port_block(DEMO_PORTS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 2))
+        taken.listen()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "supportlens.cli", "demo", "--port", str(port),
+            "--data-dir", str(tmp_path / "demo"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 2
+    assert f"port {port + 2} on 127.0.0.1 is in use" in err.decode()
+    assert "Traceback" not in err.decode() and "login:" not in out.decode()

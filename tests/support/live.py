@@ -17,6 +17,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_block(n: int) -> int:
+    """A port p such that p .. p + n - 1 are all free now (for a process that listens on several)."""
+    for _ in range(200):
+        base = free_port()
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no block of {n} free ports")
+
+
 class LiveServer:
     def __init__(self, app: Any, port: int | None = None, **config: Any) -> None:
         self.port = port or free_port()

@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,19 @@ PLUGINS: list[str] = [
 ]
 
 
+def busy_ports(host: str, ports: list[int]) -> list[int]:
+    """The ports a server could not listen on now (bound the way uvicorn binds)."""
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
     """Set up the environment, database and seed data; returns what to serve."""
     directory = Path(data_dir).resolve()
@@ -92,6 +106,17 @@ def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
     )
     for configure in _plugins():
         configure(ctx)
+    busy = busy_ports(host, [port, *(server.port for server in ctx.servers)])
+    if busy:
+        # Said now, before seeding, rather than as a bind error from one of five servers later.
+        last = max([port, *(server.port for server in ctx.servers)])
+        typer.secho(
+            f"error: port {', '.join(map(str, busy))} on {host} is in use; "
+            f"the demo needs ports {port}-{last} (choose others with --port)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(2)
     os.environ.update(ctx.env)
 
     from supportlens.config import get_settings
