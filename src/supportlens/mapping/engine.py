@@ -320,7 +320,13 @@ async def on_ingest(
     scan_device = False
     ip_changed = False
     new_identity = False
+    # Ranges of session_start of the anonymous sessions at this IP whose "minutes apart" gap may change.
     windows: list[tuple[datetime, datetime]] = []
+    reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
+
+    def around(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        # every session that can come within `reach` of [start, end], given its own bounded length
+        return (start - reach - timedelta(hours=MAX_SESSION_HOURS), end + reach)
 
     identities = {
         row.customer_email: row
@@ -341,7 +347,7 @@ async def on_ingest(
             )
         )
         scan_device = new_identity = True
-        windows.append((session.session_start, session.session_end))
+        windows.append(around(session.session_start, session.session_end))
     for row in identities.values():
         if row.clarity_user_id != device or row.session_start != session.session_start:
             scan_device = True
@@ -350,10 +356,12 @@ async def on_ingest(
             session.session_start,
             session.session_end,
         ):
-            # A later end only moves the window forwards: anonymous sessions after the old end re-score.
-            windows.append((min(row.session_end, session.session_end), session.session_end))
             if row.session_start != session.session_start or row.ip_key != key:
-                windows.append((session.session_start, session.session_end))
+                windows.append(around(session.session_start, session.session_end))
+            else:
+                # Only the end moved on: the gap changes only for sessions that start after the old end
+                # (one that starts earlier overlaps, or ends before, either way), and only up to `reach`.
+                windows.append((min(row.session_end, session.session_end), session.session_end + reach))
             row.clarity_user_id = device
             row.ip_key = key
             row.session_start = session.session_start
@@ -380,16 +388,14 @@ async def on_ingest(
                 (await db.scalars(select(UserSession.id).where(UserSession.client_ip == ip))).all()
             )
         elif windows and not crowded:
-            reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
-            for start, end in windows:
+            for low, high in windows:
                 affected.update(
                     (
                         await db.scalars(
                             select(UserSession.id).where(
                                 UserSession.client_ip == ip,
-                                UserSession.session_start
-                                >= start - reach - timedelta(hours=MAX_SESSION_HOURS),
-                                UserSession.session_start <= end + reach,
+                                UserSession.session_start >= low,
+                                UserSession.session_start <= high,
                             )
                         )
                     ).all()
