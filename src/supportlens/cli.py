@@ -277,18 +277,24 @@ def _multiprocess_metrics_dir() -> str | None:
 
 
 def _run_uvicorn(uvicorn: Any, settings: Settings, host: str, port: int, workers: int) -> None:
-    uvicorn.run(
-        "supportlens.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        server_header=False,
-        log_config=None,
-        access_log=False,
-    )
+    from supportlens import serving
+
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "server_header": False,
+        "log_config": None,
+        "access_log": False,
+    }
+    if workers > 1 and serving.HAS_REUSEPORT:
+        # One listening socket per worker, so connections spread over the workers (see serving.py).
+        serving.run_workers(uvicorn.Config("supportlens.app:create_app", **options))
+    else:
+        uvicorn.run("supportlens.app:create_app", **options)
 
 
 @app.command()
