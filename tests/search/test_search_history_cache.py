@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.search import cache
+from supportlens.search import cache, history
+from supportlens.search.models import SearchHistory
+from supportlens.search.query import parse_query
 from tests.integrations.sims import Sims
 
 
@@ -66,3 +70,19 @@ async def test_cache_serves_repeats_and_refresh_bypasses_it(signed_in, settings_
     await cache.clear()
     again = (await agent.client.get("/api/search", params={"q": "jane@acme.io"})).json()
     assert again["hubspot"]["cached"] is False
+
+
+async def test_one_agents_searches_recorded_at_once_all_land(signed_in, sessionmaker) -> None:
+    # 30 searches of one agent recorded concurrently, each in its own transaction (several tabs, or
+    # an API token shared by many clients): none fails, and the history keeps the newest 20.
+    agent = await signed_in("agent")
+    queries = [parse_query(f"jane{i}@acme.io") for i in range(30)]
+
+    async def one(q) -> None:
+        async with sessionmaker() as s:
+            await history.record(s, agent.agent.id, q, {"hubspot": 1})
+
+    await asyncio.gather(*(one(q) for q in queries))
+    async with sessionmaker() as s:
+        kept = (await s.scalars(select(SearchHistory).where(SearchHistory.agent_id == agent.agent.id))).all()
+    assert len(kept) == history.SHOWN

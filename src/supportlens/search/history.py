@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.search.models import SearchHistory
@@ -23,6 +23,13 @@ async def record(
     commit: bool = True,
 ) -> SearchHistory:
     """Add a search; the same query searched again moves to the top instead of repeating."""
+    if db.get_bind().dialect.name == "postgresql":
+        # One agent searching from several tabs (or one API token used by many clients): two trims of
+        # the same agent's rows at once deadlock, so one agent's history is written one at a time.
+        await db.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"search-history:{agent_id}"},
+        )
     await db.execute(
         delete(SearchHistory).where(
             SearchHistory.agent_id == agent_id, SearchHistory.normalized_query == query.normalized[:256]
