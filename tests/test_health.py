@@ -33,3 +33,20 @@ async def test_readyz_reports_database_down(settings_factory):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         resp = await c.get("/readyz")
     assert resp.status_code == 503
+
+
+async def test_gc_freeze_moves_startup_objects_out_of_the_collector(settings_factory):
+    import gc
+
+    from supportlens.app import create_app
+
+    gc.unfreeze()
+    app = create_app(settings_factory(gc_freeze=True, run_jobs=False))
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 10_000  # routes, models, patterns made at startup
+    finally:
+        gc.unfreeze()
+    plain = create_app(settings_factory(run_jobs=False))
+    async with plain.router.lifespan_context(plain):
+        assert gc.get_freeze_count() == 0  # off unless `serve` turns it on

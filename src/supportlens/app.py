@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -74,6 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 result = hook(app, stack)
                 if hasattr(result, "__await__"):
                     await result
+            if settings.gc_freeze:
+                # A full collection of a worker's ~150,000 startup objects took 70 ms on the
+                # development machine, a pause every request in flight waited for.
+                gc.collect()
+                gc.freeze()
             try:
                 yield
             finally:

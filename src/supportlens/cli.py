@@ -250,8 +250,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
 ) -> None:
     """Run SupportLens for production; every setting comes from SUPPORTLENS_* or .env."""
+    import os
+
     import uvicorn
 
+    os.environ.setdefault("SUPPORTLENS_GC_FREEZE", "true")  # read by every worker's settings
     settings = load_settings()
     metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
     try:

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
 
     # Jobs run inside the app unless turned off (e.g. for one-off CLI processes)
     run_jobs: bool = True
+    # Move what startup made (routes, models, compiled patterns) out of the cyclic garbage collector's
+    # reach, so a full collection stops scanning it on every pass. `supportlens serve` turns it on.
+    gc_freeze: bool = False
     jobs_tick_seconds: float = Field(default=15.0, gt=0, le=600)
 
     # OIDC single sign-on (Microsoft Entra ID by default)
