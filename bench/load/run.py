@@ -20,6 +20,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -205,6 +206,40 @@ class MemorySampler(threading.Thread):
             self.stop_flag.wait(1.0)
 
 
+def _histogram(text: str) -> dict[tuple[str, str], dict[float, float]]:
+    """Cumulative bucket counts of supportlens_http_request_duration_seconds per (method, route)."""
+    out: dict[tuple[str, str], dict[float, float]] = {}
+    pattern = re.compile(r"supportlens_http_request_duration_seconds_bucket\{(.*?)\} (\S+)")
+    for m in pattern.finditer(text):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        key = (labels.get("method", ""), labels.get("route", ""))
+        le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+        buckets = out.setdefault(key, {})
+        buckets[le] = buckets.get(le, 0.0) + float(m.group(2))  # summed over status codes
+    return out
+
+
+def server_side(before: str, after: str) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """(requests, requests within 250 ms, p95 in ms interpolated within its bucket) per route."""
+    old, new = _histogram(before), _histogram(after)
+    result = {}
+    for key, buckets in new.items():
+        diff = {le: n - old.get(key, {}).get(le, 0.0) for le, n in buckets.items()}
+        edges = sorted(diff)
+        count = diff[float("inf")]
+        if count <= 0:
+            continue
+        rank, lower, below, p95 = 0.95 * count, 0.0, 0.0, float("inf")
+        for le in edges:
+            if diff[le] >= rank:
+                upper = le if le != float("inf") else lower * 2
+                p95 = (lower + (upper - lower) * (rank - below) / max(diff[le] - below, 1e-9)) * 1000
+                break
+            lower, below = le, diff[le]
+        result[key] = (count, diff.get(0.25, 0.0), p95)
+    return result
+
+
 def read_stats(prefix: str) -> list[dict[str, str]]:
     with open(f"{prefix}_stats.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -302,6 +337,7 @@ def main() -> int:
             f"locust: {args.agents} agents + {args.sites} sites for {args.duration} s against {base} "
             f"({args.workers} workers)"
         )
+        metrics_before = httpx.get(f"{base}/metrics", timeout=10).text
         run = subprocess.run(
             [
                 str(BIN / "locust"),
@@ -364,6 +400,14 @@ def main() -> int:
             fpath = Path(f"{prefix}_failures.csv")
             if fpath.exists():
                 print(fpath.read_text()[:3000])
+        print()
+        print("server side, from the app's own latency histogram (/metrics, both workers, this run only):")
+        print(f"{'route':<44} {'requests':>8} {'<= 250 ms':>10} {'p95 ms':>7}")
+        for (method, route), (count, within, p95) in sorted(server_side(metrics_before, metrics).items()):
+            if route.startswith(("/api/search", "/api/clarity/sessions", "/sessions/", "/api/ingest")):
+                share = within / count if count else 0.0
+                print(f"{method + ' ' + route:<44} {count:>8.0f} {share:>10.1%} {p95:>7.0f}")
+        print("(the locust figures above also hold the load generator's own delays: one process, 70 users)")
         print()
         print("resident memory, peak while under load:")
         for pid, peak in sorted(sampler.peak.items()):
