@@ -2,8 +2,8 @@
 
 The HubSpot and Dwolla simulators add 150 ms to every upstream call; N agents (default 20) search
 at once, each several times, for different demo customers (cache off). The same run then drives each
-source's own chain of calls alone (HubSpot: contacts search, then the contact's record with its
-associations, then batch reads of companies, deals and tickets; Dwolla: customers search, then funding
+source's own chain of calls alone (HubSpot: the contact read by its e-mail with its associations,
+then batch reads of companies, deals and tickets; Dwolla: customers search, then funding
 sources and transfers, then each failed transfer's failure) at the same concurrency, through the same
 clients and limits. Printed: p50/p95 of each, and the ratio of /api/search to the slowest chain
 (target <= 1.2).

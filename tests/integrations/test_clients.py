@@ -13,6 +13,7 @@ from supportlens.config import Settings
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamRateLimited, UpstreamUnavailable
 from supportlens.integrations.hubspot.client import HubSpotClient
+from supportlens.sandbox.world import demo_world
 from supportlens.search.query import parse_query
 from tests.integrations.sims import Sims
 
@@ -174,7 +175,9 @@ async def test_malformed_json_and_outage_map_to_upstream_errors(
 async def test_search_limit_is_shared_by_replicas_through_redis(settings_factory, sims: Sims) -> None:
     settings = settings_factory(**sims.settings(), redis_url="redis://127.0.0.1:6379/0")
     replicas = [HubSpotClient(settings), HubSpotClient(settings)]  # two app processes' clients
-    queries = [parse_query(e) for e in ("jane@acme.io", "john.smith@acme.io", "maria@globex.com")]
+    world = demo_world()
+    people = [world.by_email[e] for e in ("jane@acme.io", "john.smith@acme.io", "maria@globex.com")]
+    queries = [parse_query(f"{c.first_name} {c.last_name}") for c in people]  # names go through search
     started = time.monotonic()
     try:
         found = await asyncio.gather(*(r.search_contacts(q) for r in replicas for q in queries * 2))
@@ -182,7 +185,7 @@ async def test_search_limit_is_shared_by_replicas_through_redis(settings_factory
         for r in replicas:
             await r.aclose()
     elapsed = time.monotonic() - started
-    assert all(len(f) == 1 for f in found)
+    assert all(len(f) >= 1 for f in found)
     # Each replica alone paces at 4/s, so two unshared replicas would finish 12 searches in ~1.5 s;
     # sharing one Redis window of 4 per second takes at least 2 s.
     assert elapsed >= 2.0, elapsed
