@@ -240,6 +240,12 @@ def server_side(before: str, after: str) -> dict[tuple[str, str], tuple[float, f
     return result
 
 
+def upstream_calls(text: str, vendor: str = "hubspot") -> float:
+    """HubSpot calls made so far, whatever their outcome, summed over the workers."""
+    pattern = re.compile(r"supportlens_upstream_calls_total\{(.*?)\} (\S+)")
+    return sum(float(m.group(2)) for m in pattern.finditer(text) if f'vendor="{vendor}"' in m.group(1))
+
+
 def read_stats(prefix: str) -> list[dict[str, str]]:
     with open(f"{prefix}_stats.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -256,6 +262,9 @@ def main() -> int:
     parser.add_argument("--think", default="8,16", help="seconds between an agent's investigations: min,max")
     parser.add_argument("--upstream-latency-ms", type=float, default=60.0, help="added by the simulators")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=10, help="users started per second; measuring starts once all run"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="supportlens-load-"))
@@ -295,7 +304,7 @@ def main() -> int:
             "SUPPORTLENS_SECURE_COOKIES": "false",
             "SUPPORTLENS_DATABASE_URL": url,
             "SUPPORTLENS_REDIS_URL": REDIS,
-            "SUPPORTLENS_LOG_LEVEL": "WARNING",
+            "SUPPORTLENS_LOG_LEVEL": os.environ.get("SUPPORTLENS_BENCH_LOG_LEVEL", "WARNING"),
             "SUPPORTLENS_HUBSPOT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
             "SUPPORTLENS_HUBSPOT_TOKEN": HUBSPOT_TOKEN,
             "SUPPORTLENS_DWOLLA_BASE_URL": f"http://127.0.0.1:{sandbox_port + 1}",
@@ -337,8 +346,8 @@ def main() -> int:
             f"locust: {args.agents} agents + {args.sites} sites for {args.duration} s against {base} "
             f"({args.workers} workers)"
         )
-        metrics_before = httpx.get(f"{base}/metrics", timeout=10).text
-        run = subprocess.run(
+        ramp = users / args.spawn_rate
+        locust = subprocess.Popen(
             [
                 str(BIN / "locust"),
                 "-f",
@@ -347,9 +356,12 @@ def main() -> int:
                 "--users",
                 str(users),
                 "--spawn-rate",
-                str(users),
+                str(args.spawn_rate),
+                # A desk does not start 70 investigations in one second: users start over `ramp`
+                # seconds, and locust's figures (--reset-stats) and ours count only what follows.
+                "--reset-stats",
                 "--run-time",
-                f"{args.duration}s",
+                f"{args.duration + ramp:.0f}s",
                 "--host",
                 base,
                 "--csv",
@@ -361,10 +373,14 @@ def main() -> int:
                 "10",
             ],
             env=locust_env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
+        time.sleep(ramp)
+        metrics_before = httpx.get(f"{base}/metrics", timeout=10).text
+        sampler.cpu_start = sampler.cpu_seconds()
+        locust_out, locust_err = locust.communicate()
         sampler.cpu_end = sampler.cpu_seconds()
         sampler.stop_flag.set()
         sampler.join()
@@ -408,6 +424,14 @@ def main() -> int:
                 share = within / count if count else 0.0
                 print(f"{method + ' ' + route:<44} {count:>8.0f} {share:>10.1%} {p95:>7.0f}")
         print("(the locust figures above also hold the load generator's own delays: one process, 70 users)")
+        calls = upstream_calls(metrics) - upstream_calls(metrics_before)
+        searches = sum(int(r["Request Count"]) for r in rows if r["Name"] == "/api/search")
+        per_s = args.duration
+        print(
+            f"HubSpot: {calls:.0f} calls in {per_s} s = {calls / per_s:.1f}/s for {searches} searches "
+            f"({searches / per_s:.1f}/s); the account allows 5 searches/s plus 10 other calls/s; an "
+            "uncached search by e-mail needs 1-4 other calls, by name or phone 1 search and 1-4 others"
+        )
         print()
         print("resident memory, peak while under load:")
         for pid, peak in sorted(sampler.peak.items()):
@@ -429,8 +453,8 @@ def main() -> int:
             f"machine load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
             f"({os.cpu_count()} cores; figures above 1 per core mean the app waited for CPU)"
         )
-        if run.returncode not in (0, 1):
-            print(run.stdout[-2000:], run.stderr[-3000:])
+        if locust.returncode not in (0, 1):
+            print(locust_out[-2000:], locust_err[-3000:])
             ok = False
         print("RESULT:", "PASS" if ok else "FAIL")
         return 0 if ok else 1
