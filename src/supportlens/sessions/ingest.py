@@ -8,14 +8,15 @@ when a retry brought duplicates does a small correcting UPDATE take them back ou
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Table, case, cast, extract, func, update
+from sqlalchemy import Integer, Table, case, cast, extract, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -244,7 +245,10 @@ async def ingest_batch(
             }
             for e in events
         ]
-        inserted = {row[0] for row in (await db.execute(_events_statement(dialect), rows)).all()}
+        if dialect == "postgresql":
+            inserted = await _insert_events_pg(db, rows)
+        else:
+            inserted = {row[0] for row in (await db.execute(_events_statement(dialect), rows)).all()}
         if len(inserted) < len(events):
             dupes = [e for e in events if e.id not in inserted]
             duplicates = len(dupes)
@@ -258,6 +262,36 @@ async def ingest_batch(
     if duplicates:
         INGEST_EVENTS.labels("duplicate").inc(duplicates)
     return IngestResult(accepted=accepted, duplicates=duplicates)
+
+
+# One statement for any batch size: the rows travel as nine arrays, so PostgreSQL prepares it once
+# and no per-row SQL is built (a multi-row VALUES list is rebuilt, and re-prepared, per batch size).
+_UNNEST_EVENTS = text(
+    'INSERT INTO session_events (id, session_id, event_type, event_data, "timestamp", page_url, '
+    "element_selector, x, y) "
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:sessions AS uuid[]), CAST(:types AS text[]), "
+    "CAST(:data AS jsonb[]), CAST(:times AS timestamptz[]), CAST(:urls AS text[]), "
+    "CAST(:selectors AS text[]), CAST(:xs AS integer[]), CAST(:ys AS integer[])) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+async def _insert_events_pg(db: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    def utc(value: datetime) -> datetime:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+    params = {
+        "ids": [r["id"] for r in rows],
+        "sessions": [r["session_id"] for r in rows],
+        "types": [r["event_type"] for r in rows],
+        "data": [json.dumps(r["event_data"]) for r in rows],  # jsonb elements travel as JSON text
+        "times": [utc(r["timestamp"]) for r in rows],
+        "urls": [r["page_url"] for r in rows],
+        "selectors": [r["element_selector"] for r in rows],
+        "xs": [r["x"] for r in rows],
+        "ys": [r["y"] for r in rows],
+    }
+    return {row[0] for row in (await db.execute(_UNNEST_EVENTS, params)).all()}
 
 
 async def _take_back(db: AsyncSession, session: UserSession, dialect: str, dupes: list[EventIn]) -> None:
