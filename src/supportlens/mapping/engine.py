@@ -230,8 +230,13 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | No
 
 
 async def rescore_sessions(
-    db: AsyncSession, sessions: list[UserSession], ctx: _Context | None = None
+    db: AsyncSession,
+    sessions: list[UserSession],
+    ctx: _Context | None = None,
+    *,
+    identities: dict[uuid.UUID, list[str]] | None = None,
 ) -> None:
+    """`identities`: each session's signed-in e-mails when the caller already holds them."""
     ctx = ctx or _Context()
     if not sessions:
         return
@@ -242,14 +247,17 @@ async def rescore_sessions(
     ).all():
         existing_by[row.session_id][row.customer_email] = row
     identities_by: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    for sid, email in (
-        await db.execute(
-            select(MappingIdentity.session_id, MappingIdentity.customer_email).where(
-                MappingIdentity.session_id.in_(ids)
+    if identities is not None and set(identities) >= set(ids):
+        identities_by = {i: list(identities[i]) for i in ids}
+    else:
+        for sid, email in (
+            await db.execute(
+                select(MappingIdentity.session_id, MappingIdentity.customer_email).where(
+                    MappingIdentity.session_id.in_(ids)
+                )
             )
-        )
-    ).all():
-        identities_by[sid].append(email)
+        ).all():
+            identities_by[sid].append(email)
     for session in sorted(sessions, key=lambda x: x.id):
         await _rescore_one(db, session, existing_by[session.id], sorted(identities_by[session.id]), ctx)
 
@@ -405,7 +413,8 @@ async def on_ingest(
         ctx.device.clear()
         ctx.ip_sightings.clear()
     affected.discard(session.id)
-    await rescore_sessions(db, [session], ctx)
+    known = set(identities) | ({email} if email is not None else set())
+    await rescore_sessions(db, [session], ctx, identities={session.id: sorted(known)})
     if affected:
         await rescore_many(db, affected, ctx)
 
