@@ -218,6 +218,25 @@ def cpu_seconds(app_pid: int, db_name: str) -> tuple[float, float]:
     return app, db
 
 
+def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -> None:
+    """Until every worker listens: a worker still starting would get none of the senders' connections."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = 0
+        for child in psutil.Process(pid).children(recursive=True):
+            try:
+                sockets = child.net_connections()
+            except psutil.Error:
+                continue
+            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
+        if listening >= workers:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"only some of the {workers} workers listen on :{port}")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -267,6 +286,7 @@ async def main() -> int:
                 await asyncio.sleep(0.1)
             else:
                 raise SystemExit("the app did not start")
+        wait_all_listening(proc.pid, port, args.workers)
         db_name = url.rsplit("/", 1)[1]
         phases: list[tuple[str, float, float]] = [("sustained", args.rate, args.duration)]
         if args.ceiling_duration > 0:

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.live import free_port
@@ -58,6 +59,27 @@ async def _ready(proc: subprocess.Popen, url: str, log: Path) -> None:
             await asyncio.sleep(0.2)
 
 
+async def _all_listening(proc: subprocess.Popen, url: str, workers: int = 2) -> None:
+    """Until every worker listens: one that is still starting gets no connections (SO_REUSEPORT
+    spreads new connections over the sockets listening at that moment)."""
+    port = int(url.rsplit(":", 1)[1])
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        listening = set()
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if any(
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in child.net_connections()
+                ):
+                    listening.add(child.pid)
+            except psutil.Error:
+                continue
+        if len(listening) >= workers:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{len(listening)} of {workers} workers listen"
+        await asyncio.sleep(0.2)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -81,6 +103,7 @@ async def test_connections_opened_at_once_spread_over_the_workers(database_url, 
     proc, url, log = _start(database_url, tmp_path)
     try:
         await _ready(proc, url, log)
+        await _all_listening(proc, url)
         limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
         async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as c:
             for round_ in range(3):  # the same 40 connections, used three times
