@@ -58,16 +58,48 @@ def _serve_sim(kind: str, port: int) -> None:
 def _serve_app(port: int, env: dict[str, str], workers: int) -> None:
     import uvicorn
 
+    from supportlens import serving
+
     os.environ.update(env)
-    uvicorn.run(
-        "supportlens.app:create_app",
-        factory=True,
-        workers=workers,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    options: dict[str, Any] = {"factory": True, "workers": workers, "host": "127.0.0.1", "port": port}
+    options.update(log_level="warning", access_log=False)
+    if workers > 1:  # as `supportlens serve --workers N` runs them: one listening socket per worker
+        serving.run_workers(uvicorn.Config("supportlens.app:create_app", **options))
+    else:
+        uvicorn.run("supportlens.app:create_app", **options)
+
+
+REDIS_URL = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+async def _flush_redis() -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -> None:
+    """Until every worker listens: connections made while one is starting all go to the others."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = 0
+        root = psutil.Process(pid)
+        for child in [root, *root.children(recursive=True)]:
+            try:
+                sockets = child.net_connections()
+            except psutil.Error:
+                continue
+            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
+        if listening >= workers:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"only some of the {workers} workers listen on :{port}")
 
 
 def wait_up(url: str, timeout: float = 60) -> None:
@@ -121,6 +153,7 @@ async def run_profile(
     from supportlens.search.service import SearchService
 
     limited = name == "hubspot-limits"
+    await _flush_redis()  # no rate-limit windows left over from the profile before
     for url in sims.values():
         await aset_remote_knobs(url, latency_ms=args.latency_ms, rate_limits=limited)
 
@@ -137,6 +170,8 @@ async def run_profile(
         "SUPPORTLENS_DWOLLA_KEY": DWOLLA_KEY,
         "SUPPORTLENS_DWOLLA_SECRET": DWOLLA_SECRET,
         "SUPPORTLENS_SEARCH_CACHE_SECONDS": "0",
+        # Several workers share HubSpot's and Dwolla's limits only through Redis, as in production.
+        "SUPPORTLENS_REDIS_URL": REDIS_URL,
         # Long enough that every answer is timed to its end instead of being cut at the deadline.
         "SUPPORTLENS_SEARCH_SOURCE_DEADLINE_SECONDS": "30",
         "SUPPORTLENS_UPSTREAM_READ_TIMEOUT_SECONDS": "30",
@@ -166,6 +201,7 @@ async def run_profile(
     try:
         base = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(wait_up, f"{base}/healthz")
+        await asyncio.to_thread(wait_all_listening, app_proc.pid, port, args.workers)
         statuses: dict[str, int] = {}
         took: dict[str, list[float]] = {}
         limits = httpx.Limits(max_connections=4)
@@ -176,7 +212,10 @@ async def run_profile(
             for t in tokens
         ]
         try:
-            await clients[0].get("/api/search", params={"q": "warm.up@example.org"})
+            # Warm every worker (Dwolla's OAuth token and HubSpot's owners list are read once per
+            # process): one search on each agent's connection, which the kernel spreads over them.
+            await asyncio.gather(*(c.get("/api/search", params={"q": f"warm.up{i}@example.org"})
+                                   for i, c in enumerate(clients)))  # fmt: skip
 
             async def api_search(n: int, email: str) -> None:
                 response = await clients[n].get("/api/search", params={"q": email})
@@ -278,7 +317,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["fan-out", "hubspot-limits", "both"], default="both")
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument(
-        "--workers", type=int, default=1, help="app worker processes (supportlens serve --workers)"
+        "--workers", type=int, default=2, help="app worker processes (supportlens serve --workers)"
     )
     args = parser.parse_args()
 
@@ -310,19 +349,24 @@ def main() -> None:
             print(f"\nprofile {name}:")
             count = len(result["api"])
             print(f"  /api/search        p50 {api50 * 1000:7.0f} ms   p95 {api95 * 1000:7.0f} ms   n={count}")
-            slowest, slow50, slow95 = "", 0.0, 0.0
+            # /api/search waits for every source, so at each percentile it is held to the slowest
+            # chain at that percentile (which can be a different source at p50 and at p95).
+            chain50: dict[str, float] = {}
+            chain95: dict[str, float] = {}
             for source, values in result["chains"].items():
-                c50, c95 = summary(values)
-                print(f"  {source + ' chain alone':<18} p50 {c50 * 1000:7.0f} ms   p95 {c95 * 1000:7.0f} ms")
-                if c50 > slow50:
-                    slowest, slow50, slow95 = source, c50, c95
-            ratio50, ratio95 = api50 / slow50, api95 / slow95
-            verdict = "OK" if ratio50 <= TARGET_RATIO else "ABOVE TARGET"
-            if ratio50 > TARGET_RATIO:
+                chain50[source], chain95[source] = summary(values)
+                print(
+                    f"  {source + ' chain alone':<18} p50 {chain50[source] * 1000:7.0f} ms   "
+                    f"p95 {chain95[source] * 1000:7.0f} ms"
+                )
+            slow50, slow95 = max(chain50, key=chain50.__getitem__), max(chain95, key=chain95.__getitem__)
+            ratio50, ratio95 = api50 / chain50[slow50], api95 / chain95[slow95]
+            good = ratio50 <= TARGET_RATIO and ratio95 <= TARGET_RATIO
+            if not good:
                 missed.append(name)
             print(
-                f"  ratio to the slowest chain ({slowest}): p50 {ratio50:.2f}  p95 {ratio95:.2f}"
-                f"   target <= {TARGET_RATIO}  {verdict}"
+                f"  ratio to the slowest chain: p50 {ratio50:.2f} ({slow50})  p95 {ratio95:.2f} ({slow95})"
+                f"   target <= {TARGET_RATIO} at both  {'OK' if good else 'ABOVE TARGET'}"
             )
             print(f"  source statuses: {result['statuses']}")
             inside = ", ".join(
