@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,17 +34,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, wait_all_listening  # noqa: E402
 
 PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 ORIGIN = "https://bench.example"
 TARGET_EPS = 5000
 TARGET_P99_MS = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def create_db() -> str:
@@ -216,25 +212,6 @@ def cpu_seconds(app_pid: int, db_name: str) -> tuple[float, float]:
         if cmd.startswith("postgres:") and db_name in cmd:
             db += total(p)
     return app, db
-
-
-def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -> None:
-    """Until every worker listens: a worker still starting would get none of the senders' connections."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listening = 0
-        for child in psutil.Process(pid).children(recursive=True):
-            try:
-                sockets = child.net_connections()
-            except psutil.Error:
-                continue
-            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
-        if listening >= workers:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"only some of the {workers} workers listen on :{port}")
 
 
 def pct(values: list[float], p: float) -> float:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -35,14 +34,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, wait_all_listening  # noqa: E402
 
 TARGET_RATIO = 1.2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve_sim(kind: str, port: int) -> None:
@@ -80,26 +76,6 @@ async def _flush_redis() -> None:
         await client.flushdb()
     finally:
         await client.aclose()
-
-
-def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -> None:
-    """Until every worker listens: connections made while one is starting all go to the others."""
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listening = 0
-        root = psutil.Process(pid)
-        for child in [root, *root.children(recursive=True)]:
-            try:
-                sockets = child.net_connections()
-            except psutil.Error:
-                continue
-            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
-        if listening >= workers:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"only some of the {workers} workers listen on :{port}")
 
 
 def wait_up(url: str, timeout: float = 60) -> None:
