@@ -271,6 +271,7 @@ def session_rows(
                     r"\N",
                     s_iso,
                     s_iso,
+                    s_iso,
                 ]
             )
         elif clarity_user.startswith("u") and rng.random() < 0.5:
@@ -287,6 +288,7 @@ def session_rows(
                     r"\N",
                     r"\N",
                     r"\N",
+                    s_iso,
                     s_iso,
                     s_iso,
                 ]
@@ -340,6 +342,8 @@ MAPPING_COLUMNS = [
     "reason",
     "created_at",
     "updated_at",
+    # the copy of the session's start that an insert trigger keeps: triggers are off while loading
+    "session_start",
 ]
 EVENT_COLUMNS = [
     "id",
@@ -490,6 +494,12 @@ async def load(
             "(SELECT 1 FROM user_sessions s WHERE s.id = m.session_id)"
         )
         assert orphans == 0, "mapping rows without a session"
+        # the triggers were off: check what the fill trigger would have written is there
+        unfilled = await conn.fetchval(
+            "SELECT count(*) FROM session_customer_mapping m JOIN user_sessions s ON s.id = m.session_id "
+            "WHERE m.session_start IS DISTINCT FROM s.session_start"
+        )
+        assert unfilled == 0, "mapping rows whose session_start differs from their session's"
         # what autovacuum does after a load in production: statistics and the visibility map
         await conn.execute("SET maintenance_work_mem = '512MB'")
         await conn.execute("VACUUM (ANALYZE)")
