@@ -1,9 +1,38 @@
-"""Helpers the benchmark scripts share: a free port, and waiting until every worker listens."""
+"""Helpers the benchmark scripts share: a throwaway PostgreSQL database, a free port, and waiting
+until every worker listens."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+import uuid
+
+PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+async def create_db() -> str:
+    """A new, empty database on the bench server; returns its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"supportlens_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_db(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = url.rsplit("/", 1)[1]
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
 
 
 def free_port() -> int:

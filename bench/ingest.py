@@ -36,29 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_all_listening  # noqa: E402
+from bench.common import create_db, drop_db, free_port, wait_all_listening  # noqa: E402
 
-PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 ORIGIN = "https://bench.example"
 TARGET_EPS = 5000
 TARGET_P99_MS = 100
-
-
-async def create_db() -> str:
-    name = f"supportlens_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_db(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 async def prepare(url: str) -> str:

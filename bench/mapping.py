@@ -34,12 +34,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
+from bench.common import create_db, drop_db, free_port  # noqa: E402
 from supportlens.mapping import scoring  # noqa: E402
 from supportlens.mapping.evidence import gather  # noqa: E402
 from supportlens.mapping.world import World, WorldSession, build_world, offline_facts  # noqa: E402
 
-PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 TARGETS = {"precision": 0.98, "recall": 0.90, "ece": 0.05}
 FIT_SEED = 1000
 
@@ -194,35 +195,6 @@ def fit(seed: int, customers: int) -> list[float]:
 
 
 # ---- the real path: uvicorn + PostgreSQL + HTTP -----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _create_db() -> str:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"supportlens_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _drop_db(url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = url.rsplit("/", 1)[1]
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 def _env(url: str) -> dict[str, str]:
@@ -404,11 +376,11 @@ async def _read_links(base: str, world: World, token: str, min_confidence: float
 
 async def run_http(seed: int, customers: int, keep: bool = False) -> None:
     world = build_world(seed, customers)
-    url = await _create_db()
+    url = await create_db()
     proc = None
     try:
         site_key, token = await _prepare(url)
-        port = _free_port()
+        port = free_port()
         proc = _start_server(url, port)
         base = f"http://127.0.0.1:{port}"
         batches = sum(s.batches for s in world.sessions)
@@ -437,7 +409,7 @@ async def run_http(seed: int, customers: int, keep: bool = False) -> None:
             proc.terminate()
             proc.wait(timeout=30)
         if not keep:
-            await _drop_db(url)
+            await drop_db(url)
 
 
 async def run_direct(seed: int, customers: int) -> None:
@@ -445,7 +417,7 @@ async def run_direct(seed: int, customers: int) -> None:
     through the sessions service: for a quick run on a busy machine."""
     import json
 
-    url = await _create_db()
+    url = await create_db()
     try:
         await _prepare(url)
         from supportlens.config import get_settings
@@ -509,7 +481,7 @@ async def run_direct(seed: int, customers: int) -> None:
         print_report(f"in-process ingest service -> sessions service, seed {seed}", world, rep, threshold)
         await engine.dispose()
     finally:
-        await _drop_db(url)
+        await drop_db(url)
 
 
 PRELOAD_SQL = """
@@ -534,7 +506,7 @@ async def run_cost() -> None:
     from sqlalchemy import text
 
     for stored_events in (100_000, 1_000_000):
-        url = await _create_db()
+        url = await create_db()
         try:
             await _prepare(url)
             from supportlens.config import get_settings
@@ -676,7 +648,7 @@ async def run_cost() -> None:
             )
             await eng.dispose()
         finally:
-            await _drop_db(url)
+            await drop_db(url)
 
 
 def main() -> None:

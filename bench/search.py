@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_all_listening  # noqa: E402
+from bench.common import create_db, drop_db, free_port, wait_all_listening  # noqa: E402
 
 TARGET_RATIO = 1.2
 
@@ -243,34 +243,16 @@ async def run_profile(
     return {"api": api, "chains": chains, "statuses": statuses, "took": took}
 
 
-PG_ADMIN = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-
-
 async def create_database(kind: str) -> str:
     """A throwaway database: PostgreSQL (as in production) or the embedded SQLite."""
     if kind == "sqlite":
         return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='supportlens-bench-')) / 'bench.db'}"
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"supportlens_bench_{os.getpid()}_{int(time.time())}"
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    return await create_db()
 
 
 async def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    await admin.dispose()
+    if url.startswith("postgresql"):
+        await drop_db(url)
 
 
 async def _dwolla_chain_alone(dwolla: Any, query: Any) -> None:
