@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -22,6 +25,17 @@ async def test_record_writes_who_what_target_where(db):
     row = (await db.scalars(select(AuditEntry).where(AuditEntry.id == entry.id))).one()
     assert row.action == "customer_view" and row.occurred_at is not None and row.detail == {"k": 1}
     assert "jane" not in row.target and row.target == audit.customer_ref("jane@acme.io")
+
+
+async def test_a_session_action_names_the_session_and_the_customer_by_pseudonym(db):
+    named = SimpleNamespace(id=uuid.uuid4(), customer_email="Jane@Acme.io")
+    anonymous = SimpleNamespace(id=uuid.uuid4(), customer_email=None)
+    one = await audit.record_session(db, "session_viewed", named, request=None, actor=None, t=5000)
+    two = await audit.record_session(db, "session_exported", anonymous, request=None, actor=None, n=2)
+    assert (one.target_type, one.target) == ("session", str(named.id))
+    assert one.detail == {"t": 5000, "customer": audit.customer_ref("jane@acme.io")}
+    assert "jane" not in str(one.detail).lower()
+    assert (two.target, two.detail) == (str(anonymous.id), {"n": 2})
 
 
 @pytest.mark.postgres_only

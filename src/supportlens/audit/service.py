@@ -58,3 +58,31 @@ async def record(
     if commit:
         await db.commit()
     return entry
+
+
+async def record_session(
+    db: AsyncSession,
+    action: str,
+    session: Any,
+    *,
+    request: Request | None,
+    actor: Any | None,
+    outcome: str = "ok",
+    commit: bool = True,
+    **detail: Any,
+) -> AuditEntry:
+    """An agent's action on one session (a `UserSession`): targeted at the session, with the
+    pseudonym of the customer the site named on it, so "who looked at this customer" is answerable."""
+    if getattr(session, "customer_email", None):
+        detail["customer"] = customer_ref(session.customer_email)
+    return await record(
+        db,
+        action,
+        request=request,
+        actor=actor,
+        target_type="session",
+        target=str(session.id),
+        outcome=outcome,
+        detail=detail,
+        commit=commit,
+    )

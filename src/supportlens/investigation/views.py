@@ -67,15 +67,8 @@ async def _session_context(
         except Exception:  # the Clarity context is optional enrichment, never blocks the view
             await db.rollback()
             site_ctx = None
-    await audit.record(
-        db,
-        "session_viewed",
-        request=request,
-        actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail={"t": t} if t else {},
-    )
+    at: dict[str, Any] = {"t": t} if t else {}
+    await audit.record_session(db, "session_viewed", session, request=request, actor=principal.agent, **at)
     summary = svc.session_dict(session, customer, settings, viewer=viewer)
     duration_ms = max(
         svc.offset_ms(session.session_end, session.session_start),
@@ -170,15 +163,8 @@ async def _audited_session(
     request: Request, db: DbDep, principal: Principal, session_id: uuid.UUID, action: str, **detail: Any
 ) -> UserSession:
     session = await svc.get_session(db, session_id)
-    await audit.record(
-        db,
-        action,
-        request=request,
-        actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail=detail,
-        commit=False,
+    await audit.record_session(
+        db, action, session, request=request, actor=principal.agent, commit=False, **detail
     )
     return session
 
@@ -253,14 +239,15 @@ async def annotate(
     """Add a note at a moment of the session: {timestamp | offsetMs, note (≤ 2,000), category, severity}."""
     session = await svc.get_session(db, session_id)
     a = await notes.create(db, session, principal.agent, body)
-    await audit.record(
+    await audit.record_session(
         db,
         "annotation_created",
+        session,
         request=request,
         actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail={"annotation": str(a.id), "category": a.category, "severity": a.severity},
+        annotation=str(a.id),
+        category=a.category,
+        severity=a.severity,
     )
     return notes.annotation_json(a, session, principal.agent.name or principal.agent.email)
 
@@ -286,14 +273,14 @@ async def edit_annotation(
 ) -> dict[str, Any]:
     session, a = await _changeable(db, principal, session_id, annotation_id)
     changed = await notes.update(db, session, a, body)
-    await audit.record(
+    await audit.record_session(
         db,
         "annotation_updated",
+        session,
         request=request,
         actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail={"annotation": str(a.id), "changed": changed},
+        annotation=str(a.id),
+        changed=changed,
     )
     return notes.annotation_json(a, session, None)
 
@@ -304,14 +291,8 @@ async def delete_annotation(
 ) -> Response:
     session, a = await _changeable(db, principal, session_id, annotation_id)
     await notes.soft_delete(db, a)
-    await audit.record(
-        db,
-        "annotation_deleted",
-        request=request,
-        actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail={"annotation": str(a.id)},
+    await audit.record_session(
+        db, "annotation_deleted", session, request=request, actor=principal.agent, annotation=str(a.id)
     )
     return Response(status_code=204)
 
@@ -339,14 +320,8 @@ async def export_session(
 ) -> StreamingResponse:
     """The session's events as JSON or CSV, streamed page by page (agents and admins)."""
     session = await svc.get_session(db, session_id)
-    await audit.record(
-        db,
-        "session_exported",
-        request=request,
-        actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        detail={"format": format},
+    await audit.record_session(
+        db, "session_exported", session, request=request, actor=principal.agent, format=format
     )
     body = svc.export_session_events(request.app.state.sessionmaker, session, format)
     return _stream(body, format, f"session-{session.id}-events")

@@ -276,36 +276,13 @@ async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
     return session
 
 
-async def _audit_session(
-    db: DbDep,
-    request: Request,
-    principal: Principal,
-    action: str,
-    session: Any,
-    outcome: str = "ok",
-    **detail: Any,
-) -> None:
-    if session.customer_email:
-        detail["customer"] = audit.customer_ref(session.customer_email)
-    await audit.record(
-        db,
-        action,
-        request=request,
-        actor=principal.agent,
-        target_type="session",
-        target=str(session.id),
-        outcome=outcome,
-        detail=detail,
-    )
-
-
 @router.get("/api/clarity/sessions/{session_id}", response_model=SessionDetail, response_model_by_alias=True)
 async def get_session(
     request: Request, db: DbDep, principal: CurrentPrincipal, session_id: uuid.UUID
 ) -> SessionDetail:
     session = await _session_or_404(db, session_id)
     item = service.detail(session, await service.best_mapping(db, session))
-    await _audit_session(db, request, principal, "session_viewed", session)
+    await audit.record_session(db, "session_viewed", session, request=request, actor=principal.agent)
     shown = _shown(item, principal)
     assert isinstance(shown, SessionDetail)
     return shown
@@ -326,7 +303,9 @@ async def session_events(
     """Events in time order; continue with `?after=<nextAfter>&afterId=<nextAfterId>`."""
     session = await _session_or_404(db, session_id)
     page = await service.list_events(db, session.id, after=after, after_id=after_id, limit=limit)
-    await _audit_session(db, request, principal, "session_events_viewed", session, count=len(page.items))
+    await audit.record_session(
+        db, "session_events_viewed", session, request=request, actor=principal.agent, count=len(page.items)
+    )
     return page
 
 
@@ -339,7 +318,9 @@ async def session_recording(
     """The Clarity recording link, whether Clarity still keeps it, and until when (viewers: 403)."""
     session = await _session_or_404(db, session_id)
     info = service.recording(session)
-    await _audit_session(db, request, principal, "session_recording_viewed", session)
+    await audit.record_session(
+        db, "session_recording_viewed", session, request=request, actor=principal.agent
+    )
     return info
 
 
