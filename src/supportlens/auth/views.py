@@ -374,11 +374,16 @@ async def _admin_target(db: DbDep, agent_id: uuid.UUID) -> Agent:
     return target
 
 
-def _back(notice: str = "", error: str = "") -> RedirectResponse:
+def _redirect_with(path: str, notice: str = "", error: str = "") -> RedirectResponse:
+    """303 back to a page, with its one-line notice or error in the query string."""
     from urllib.parse import urlencode
 
     query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
-    return RedirectResponse("/admin/agents" + (f"?{query}" if query else ""), status_code=303)
+    return RedirectResponse(path + (f"?{query}" if query else ""), status_code=303)
+
+
+def _back(notice: str = "", error: str = "") -> RedirectResponse:
+    return _redirect_with("/admin/agents", notice, error)
 
 
 @router.post("/admin/agents/{agent_id}/role", include_in_schema=False)
@@ -489,10 +494,7 @@ async def account_security(
 
 
 def _account_back(notice: str = "", error: str = "") -> RedirectResponse:
-    from urllib.parse import urlencode
-
-    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
-    return RedirectResponse("/account/security" + (f"?{query}" if query else ""), status_code=303)
+    return _redirect_with("/account/security", notice, error)
 
 
 @router.post("/account/totp/enable", include_in_schema=False)
