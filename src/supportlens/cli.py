@@ -292,6 +292,10 @@ def _run_uvicorn(uvicorn: Any, settings: Settings, host: str, port: int, workers
         "server_header": False,
         "log_config": None,
         "access_log": False,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this many seconds
+        # (default 5). A busy 2-core host can starve a healthy worker that long, and each needless
+        # restart drops that worker's open connections; 30 s is gunicorn's worker timeout.
+        "timeout_worker_healthcheck": 30,
     }
     if workers > 1 and serving.HAS_REUSEPORT:
         # One listening socket per worker, so connections spread over the workers (see serving.py).
