@@ -1,7 +1,7 @@
 """Ingest benchmark against PostgreSQL: sustained events/s, p99 acknowledgement latency, nothing lost.
 
 Creates its own database, runs the app with `supportlens serve --workers 2` as a subprocess and loads it with
-20 concurrent senders of 50-event batches (httpx), then counts the stored events. Two phases:
+20 concurrent senders of 50-event batches (httpx2), then counts the stored events. Two phases:
 
 - sustained: the senders together offer --rate events/s (5,250: the 5,000 target plus 5 %) for
   --duration seconds, each on a fixed schedule; latency counts from when a batch was due. Targets:
@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import httpx2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -122,7 +122,7 @@ async def load(base: str, key: str, senders: int, batch: int, duration: float, r
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     accepted = duplicates = 0
-    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    limits = httpx2.Limits(max_connections=senders, max_keepalive_connections=senders)
     headers = {
         "Content-Type": "text/plain",
         "Origin": ORIGIN,
@@ -132,7 +132,7 @@ async def load(base: str, key: str, senders: int, batch: int, duration: float, r
     per_sender = int(duration / interval) if rate > 0 else int(duration * 400 / senders) + 20
     streams = [Sender(n, key, batch) for n in range(senders)]
     bodies = [[s.body() for _ in range(per_sender)] for s in streams]
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         # warm up both workers' pools and caches
         warm = Sender(10_000 + int(rate), key, batch)
         warmed = await asyncio.gather(
@@ -235,12 +235,12 @@ async def main() -> int:
             env=env, cwd=str(ROOT),
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as c:
+        async with httpx2.AsyncClient(base_url=base) as c:
             for _ in range(300):
                 try:
                     if (await c.get("/healthz")).status_code == 200:
                         break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 await asyncio.sleep(0.1)
             else:

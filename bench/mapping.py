@@ -293,7 +293,7 @@ async def _send_world(
 ) -> float:
     import random
 
-    import httpx
+    import httpx2
 
     items: list[tuple[datetime, WorldSession, dict[str, Any]]] = []
     for s in world.sessions:
@@ -311,7 +311,7 @@ async def _send_world(
     for _, s, body in items:
         lanes[zlib.crc32(s.device.encode()) % concurrency].append((s, body))
 
-    async def lane(client: httpx.AsyncClient, work: list[tuple[WorldSession, dict[str, Any]]]) -> None:
+    async def lane(client: httpx2.AsyncClient, work: list[tuple[WorldSession, dict[str, Any]]]) -> None:
         nonlocal done, retried
         for s, body in work:
             for attempt in range(8):
@@ -321,7 +321,7 @@ async def _send_world(
                         json=body,
                         headers={"Origin": "https://shop.example", "X-Forwarded-For": s.ip},
                     )
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     r = None
                 if r is not None and r.status_code == 202:
                     break
@@ -335,7 +335,7 @@ async def _send_world(
             if done % 5000 == 0:
                 print(f"  sent {done}/{len(items)} batches ({time.perf_counter() - t:.0f}s)", flush=True)
 
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base, timeout=60) as client:
         await asyncio.gather(*(lane(client, work) for work in lanes.values()))
     if retried:
         print(f"  {retried} batches were retried after a 5xx (concurrent transactions)")
@@ -343,11 +343,11 @@ async def _send_world(
 
 
 async def _read_links(base: str, world: World, token: str, min_confidence: float | None) -> list[Link]:
-    import httpx
+    import httpx2
 
     links: list[Link] = []
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
+    async with httpx2.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
         for email in world.customers:
             params: dict[str, Any] = {"customer": email, "limit": 100}
             if min_confidence is not None:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -82,9 +82,9 @@ def wait_up(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
+            httpx2.get(url, timeout=1)
             return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not start")
 
@@ -180,9 +180,9 @@ async def run_profile(
         await asyncio.to_thread(wait_all_listening, app_proc.pid, port, args.workers)
         statuses: dict[str, int] = {}
         took: dict[str, list[float]] = {}
-        limits = httpx.Limits(max_connections=4)
+        limits = httpx2.Limits(max_connections=4)
         clients = [
-            httpx.AsyncClient(
+            httpx2.AsyncClient(
                 base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=60, limits=limits
             )
             for t in tokens

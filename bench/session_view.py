@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SUPPORTLENS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("SUPPORTLENS_TEST_DB", "postgres")
 
-import httpx  # noqa: E402
+import httpx2  # noqa: E402
 from tests.investigation.seed import seed_big_session  # noqa: E402
 from tests.support import database  # noqa: E402
 from tests.support.agents import PASSWORD, make_agent, sign_in  # noqa: E402
@@ -54,7 +54,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-async def timed(client: httpx.AsyncClient, url: str, n: int, params: Any = None) -> list[float]:
+async def timed(client: httpx2.AsyncClient, url: str, n: int, params: Any = None) -> list[float]:
     out = []
     for i in range(n):
         p = params(i) if callable(params) else params
@@ -149,7 +149,7 @@ async def main() -> int:
         sid = str(session.id)
         dur_ms = args.events * 1000
         with LiveServer(create_app(settings)) as server:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async with httpx2.AsyncClient(base_url=server.url, timeout=30) as client:
                 await sign_in(client, agent.email)
                 client.headers["Accept"] = "text/html"
                 await timed(client, f"/sessions/{sid}", 3)

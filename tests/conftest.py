@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.app import create_app
@@ -108,21 +108,21 @@ async def app(settings: Settings, engine: Any) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client(app: Any) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 
 @pytest.fixture
 def signed_in(app: Any, sessionmaker: Any) -> Callable[..., Any]:
     """Factory: `await signed_in("viewer")` gives a client signed in as a new agent of that role."""
-    clients: list[httpx.AsyncClient] = []
+    clients: list[httpx2.AsyncClient] = []
 
     async def factory(role: str = "agent", email: str | None = None) -> SignedIn:
         agent = await make_agent(sessionmaker, role=role, email=email)
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
-        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 50001))
+        c = httpx2.AsyncClient(transport=transport, base_url="http://testserver")
         clients.append(c)
         csrf = await sign_in(c, agent.email)
         return SignedIn(client=c, agent=agent, csrf=csrf)

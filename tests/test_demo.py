@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 
-import httpx
+import httpx2
 
 from tests.support.agents import csrf_from
 from tests.support.live import free_port_block
@@ -54,13 +54,13 @@ async def test_demo_prints_a_working_login(tmp_path):
         url = re.search(r"open:\s+(\S+)", out).group(1)
         email, password = re.search(r"login:\s+(admin@\S+)\s+/\s+(\S+)", out).groups()
         assert url == f"http://127.0.0.1:{port}/login"
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             page = None
             for _ in range(100):
                 try:
                     page = await client.get("/login")
                     break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     await asyncio.sleep(0.1)
             assert page is not None, f"the app never answered; demo returncode {proc.returncode}:\n{out}"
             assert page.status_code == 200 and "Sign in to SupportLens" in page.text

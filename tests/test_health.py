@@ -25,12 +25,12 @@ async def test_security_headers_and_request_id(client):
 
 
 async def test_readyz_reports_database_down(settings_factory):
-    import httpx
+    import httpx2
 
     from supportlens.app import create_app
 
     app = create_app(settings_factory(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t") as c:
         resp = await c.get("/readyz")
     assert resp.status_code == 503
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +58,9 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) 
         if proc.poll() is not None:
             raise RuntimeError(f"{url} exited:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx2.get(url, timeout=2).status_code < 500:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
@@ -123,7 +123,7 @@ def seed_sessions(base: str, config: dict[str, Any], per_customer: int = 3) -> i
     """A few sessions per demo customer through the ingest API, so that agents find some."""
     sent = 0
     now = datetime.now(UTC)
-    with httpx.Client(base_url=base, timeout=30) as c:
+    with httpx2.Client(base_url=base, timeout=30) as c:
         for n, customer in enumerate(config["customers"]):
             site = config["sites"][n % len(config["sites"])]
             for k in range(per_customer):
@@ -390,14 +390,14 @@ def main() -> int:
             text=True,
         )
         time.sleep(ramp)
-        metrics_before = httpx.get(f"{base}/metrics", timeout=10).text
+        metrics_before = httpx2.get(f"{base}/metrics", timeout=10).text
         sampler.cpu_start = sampler.cpu_seconds()
         locust_out, locust_err = locust.communicate()
         sampler.cpu_end = sampler.cpu_seconds()
         sampler.stop_flag.set()
         sampler.join()
         load_after = os.getloadavg()
-        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+        metrics = httpx2.get(f"{base}/metrics", timeout=10).text
 
         rows = read_stats(prefix)
         ok = True

@@ -65,21 +65,21 @@ async def test_success_resets_the_account_counter(client, sessionmaker, settings
 
 async def test_one_ip_spraying_many_accounts_is_locked(settings_factory, sessionmaker, engine):
     """Credential stuffing: few tries per account, many accounts, one address."""
-    import httpx
+    import httpx2
 
     from supportlens.app import create_app
 
     app = create_app(settings_factory(login_ip_max_failures=4, login_max_failures=5))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        transport = httpx2.ASGITransport(app=app, client=("203.0.113.9", 4000))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
             codes = [(await _attempt(c, f"user{i}@example.com", "guess")).status_code for i in range(5)]
         assert codes[:3] == [401] * 3 and codes[3] == 429 and codes[4] == 429
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c2:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c2:
             refused = await _attempt(c2, "x@example.com", "guess")
         assert refused.status_code == 429 and "sign-ins from your network" in refused.text
-        other = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
-        async with httpx.AsyncClient(transport=other, base_url="http://testserver") as c3:
+        other = httpx2.ASGITransport(app=app, client=("198.51.100.7", 4000))
+        async with httpx2.AsyncClient(transport=other, base_url="http://testserver") as c3:
             assert (await _attempt(c3, "user0@example.com", "guess")).status_code == 401
 
 

@@ -107,7 +107,7 @@ async def test_unreachable_clarity_is_an_error_status_not_a_crash(settings_facto
 
 async def test_two_app_servers_pressing_pull_now_together_send_at_most_ten(sim, settings_factory, engine):
     """Two separate apps (own engines) behind HTTP, one admin pressing "pull now" on both at once."""
-    import httpx
+    import httpx2
 
     from supportlens.app import create_app
     from tests.support.agents import make_agent, sign_in
@@ -117,7 +117,7 @@ async def test_two_app_servers_pressing_pull_now_together_send_at_most_ten(sim, 
     await make_agent(make_sessionmaker(engine), "admin", email="ops@example.com")
     async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
         clients = [
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://testserver")
+            httpx2.AsyncClient(transport=httpx2.ASGITransport(app=a), base_url="http://testserver")
             for a in apps
         ]
         csrf = await sign_in(clients[0], "ops@example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import func, select
 
 from supportlens.sandbox.shop.app import DEMO_PASSWORD, create_shop_app
@@ -142,7 +142,7 @@ async def test_a_consent_site_refuses_batches_without_consent(live_server, sessi
     origin = f"http://127.0.0.1:{port}"
     async with sessionmaker() as db:
         _, key = await sites.create_site(db, name="Shop", origins=[origin], require_consent=True)
-    async with httpx.AsyncClient(base_url=live_server.url) as c:
+    async with httpx2.AsyncClient(base_url=live_server.url) as c:
         for consent in (None, {"analytics": False}):
             body = {**hostile.batch(key), "consent": consent}
             body["page"]["url"] = f"{origin}/pay"

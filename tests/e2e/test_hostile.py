@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import select
 
 from supportlens.auth import service
@@ -33,7 +33,7 @@ async def _plant(server_url: str, sessionmaker: Any, agent_email: str) -> dict[s
     async with sessionmaker() as db:
         _, key = await create_site(db, name=XSS[0], origins=[ORIGIN], clarity_project_id="p1")
         token = await service.create_api_token(db, await service.get_agent_by_email(db, agent_email))
-    async with httpx.AsyncClient(base_url=server_url, timeout=30) as c:
+    async with httpx2.AsyncClient(base_url=server_url, timeout=30) as c:
         resp = await c.post("/api/ingest/v1/events", json=hostile.xss_batch(key), headers={"Origin": ORIGIN})
         assert resp.status_code == 202, resp.text
         async with sessionmaker() as db:

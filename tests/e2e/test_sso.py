@@ -99,11 +99,11 @@ async def test_sso_lands_signed_in_and_refuses_strangers(browser, sso, sessionma
 
 
 async def test_callback_without_our_state_is_refused(sso, db, sessionmaker):
-    import httpx
+    import httpx2
 
     server, _ = sso
     await make_agent(sessionmaker, "agent", email="pw@example.com")
-    async with httpx.AsyncClient(base_url=server.url) as c:
+    async with httpx2.AsyncClient(base_url=server.url) as c:
         forged = await c.get("/auth/oidc/callback?code=abc&state=forged")
         assert forged.status_code == 403 and "did not complete" in forged.text
         start = await c.get("/auth/oidc/login?next=//evil.example")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens import metrics
@@ -92,7 +92,7 @@ async def test_dwolla_token_renewed_once_after_401(client_settings: Settings, si
         await dwolla.get_customer(JANE_DWOLLA)
         assert dwolla.token_fetches == 1
         before = _unauthorized_count()
-        async with httpx.AsyncClient() as raw:
+        async with httpx2.AsyncClient() as raw:
             (await raw.post(f"{sims.dwolla.url}/__sandbox/expire-tokens")).raise_for_status()
         # Several calls at once meet the expired token: exactly one renewal serves them all.
         results = await asyncio.gather(*(dwolla.get_customer(JANE_DWOLLA) for _ in range(5)))

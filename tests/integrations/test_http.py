@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.integrations.errors import (
@@ -22,19 +22,19 @@ from supportlens.integrations.http import RateLimit, VendorHTTP, VendorPolicy, p
 def make(handler, **policy) -> VendorHTTP:
     values = {"vendor": "testvendor", "base_url": "http://upstream.test", "backoff_multiplier": 0.01}
     values.update(policy)
-    return VendorHTTP(VendorPolicy(**values), transport=httpx.MockTransport(handler))
+    return VendorHTTP(VendorPolicy(**values), transport=httpx2.MockTransport(handler))
 
 
 async def test_429_with_retry_after_then_success() -> None:
     calls: list[float] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         calls.append(time.monotonic())
         if len(calls) == 1:
-            return httpx.Response(
+            return httpx2.Response(
                 429, json={"status": "error", "errorType": "RATE_LIMIT"}, headers={"Retry-After": "0.3"}
             )
-        return httpx.Response(200, json={"ok": True})
+        return httpx2.Response(200, json={"ok": True})
 
     http = make(handler)
     assert await http.request("GET", "/x") == {"ok": True}
@@ -46,10 +46,10 @@ async def test_429_with_retry_after_then_success() -> None:
 async def test_retry_after_longer_than_the_budget_fails_at_once() -> None:
     calls = 0
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(429, json={"code": "TooManyRequests"}, headers={"Retry-After": "300"})
+        return httpx2.Response(429, json={"code": "TooManyRequests"}, headers={"Retry-After": "300"})
 
     http = make(handler, retry_budget_seconds=2)
     started = time.monotonic()
@@ -65,9 +65,9 @@ async def test_retry_after_longer_than_the_budget_fails_at_once() -> None:
 async def test_5xx_retried_with_backoff_then_success() -> None:
     statuses = [503, 502, 200]
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         status = statuses.pop(0)
-        return httpx.Response(status, json={"n": 1} if status == 200 else {"message": "down"})
+        return httpx2.Response(status, json={"n": 1} if status == 200 else {"message": "down"})
 
     http = make(handler)
     assert await http.request("GET", "/x") == {"n": 1}
@@ -78,10 +78,10 @@ async def test_5xx_retried_with_backoff_then_success() -> None:
 async def test_persistent_failure_opens_the_circuit_no_retry_storm() -> None:
     calls = 0
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(500, text="boom")
+        return httpx2.Response(500, text="boom")
 
     http = make(handler, max_attempts=3, breaker_threshold=4, breaker_reset_seconds=60)
     with pytest.raises(UpstreamUnavailable):
@@ -101,8 +101,8 @@ async def test_persistent_failure_opens_the_circuit_no_retry_storm() -> None:
 async def test_circuit_half_opens_and_closes_on_success() -> None:
     healthy = False
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={}) if healthy else httpx.Response(503)
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={}) if healthy else httpx2.Response(503)
 
     http = make(handler, max_attempts=1, breaker_threshold=2, breaker_reset_seconds=0.2)
     for _ in range(2):
@@ -120,10 +120,10 @@ async def test_circuit_half_opens_and_closes_on_success() -> None:
 async def test_malformed_json_is_a_bad_response_and_not_retried() -> None:
     calls = 0
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(200, content=b'{"results": [', headers={"content-type": "application/json"})
+        return httpx2.Response(200, content=b'{"results": [', headers={"content-type": "application/json"})
 
     http = make(handler)
     with pytest.raises(UpstreamBadResponse, match="malformed JSON"):
@@ -135,10 +135,10 @@ async def test_malformed_json_is_a_bad_response_and_not_retried() -> None:
 async def test_4xx_is_not_retried_and_names_the_vendor_code() -> None:
     calls = 0
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(
+        return httpx2.Response(
             404, json={"code": "NotFound", "message": "The requested resource was not found."}
         )
 
@@ -152,8 +152,8 @@ async def test_4xx_is_not_retried_and_names_the_vendor_code() -> None:
 
 
 async def test_connection_refused_is_unavailable_and_timeout_is_timeout() -> None:
-    def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+    def refused(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("refused", request=request)
 
     http = make(refused, max_attempts=2)
     with pytest.raises(UpstreamUnavailable, match="connection failed"):
@@ -162,10 +162,10 @@ async def test_connection_refused_is_unavailable_and_timeout_is_timeout() -> Non
 
     reads = 0
 
-    def slow(request: httpx.Request) -> httpx.Response:
+    def slow(request: httpx2.Request) -> httpx2.Response:
         nonlocal reads
         reads += 1
-        raise httpx.ReadTimeout("slow", request=request)
+        raise httpx2.ReadTimeout("slow", request=request)
 
     http = make(slow)
     with pytest.raises(UpstreamTimeout):
@@ -179,11 +179,11 @@ async def test_401_renews_credentials_once() -> None:
     tokens = iter(["t1", "t2", "t3"])
     current = {"token": next(tokens)}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request.headers["authorization"])
         if request.headers["authorization"] == "Bearer t1":
-            return httpx.Response(401, json={"code": "ExpiredAccessToken"})
-        return httpx.Response(200, json={"ok": 1})
+            return httpx2.Response(401, json={"code": "ExpiredAccessToken"})
+        return httpx2.Response(200, json={"ok": 1})
 
     async def headers():
         return {"Authorization": f"Bearer {current['token']}"}
@@ -223,9 +223,9 @@ def _max_in_window(times: list[float], window: float) -> int:
 async def test_client_side_rate_limit_holds_under_a_burst(storage: str) -> None:
     stamps: list[float] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         stamps.append(time.monotonic())
-        return httpx.Response(200, json={})
+        return httpx2.Response(200, json={})
 
     redis_url = "redis://127.0.0.1:6379/0" if storage == "redis" else None
     http = make(

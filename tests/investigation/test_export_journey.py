@@ -155,7 +155,7 @@ async def test_journey_with_the_dwolla_and_hubspot_simulators(
 ):
     """Jane's $225 R01 failure (demo world) sits beside a JavaScript error a minute earlier; HubSpot adds
     her contact, deal and ticket; then HubSpot failing leaves a note and the rest of the stream."""
-    import httpx
+    import httpx2
 
     from supportlens.app import create_app
     from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
@@ -181,8 +181,8 @@ async def test_journey_with_the_dwolla_and_hubspot_simulators(
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50002))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 50002))
+            async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 await sign_in(c, agent.email)
                 return (await c.get("/api/customers/jane@acme.io/journey")).json()
 

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from supportlens.sandbox import crm_demo
 from supportlens.sandbox.demo import PLUGINS, DemoContext
@@ -27,7 +27,7 @@ async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> 
     servers = {s.name: s for s in ctx.servers}
     assert servers["HubSpot sandbox"].port == 9001 and servers["Dwolla sandbox"].port == 9002
     hubspot = servers["HubSpot sandbox"].app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hubspot), base_url="http://h") as client:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=hubspot), base_url="http://h") as client:
         r = await client.post(
             "/crm/v3/objects/contacts/search",
             json={"query": "jane@acme.io"},
@@ -35,7 +35,7 @@ async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> 
         )
         assert r.json()["total"] == 1
     dwolla = servers["Dwolla sandbox"].app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dwolla), base_url="http://d") as client:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=dwolla), base_url="http://d") as client:
         token = await client.post(
             "/token",
             auth=(ctx.env["SUPPORTLENS_DWOLLA_KEY"], ctx.env["SUPPORTLENS_DWOLLA_SECRET"]),
@@ -76,7 +76,7 @@ async def test_sandbox_command_prints_working_urls_and_credentials() -> None:
         values = dict(re.findall(r"(SUPPORTLENS_\w+)=(\S+)", out))
         assert values["SUPPORTLENS_HUBSPOT_BASE_URL"] == f"http://127.0.0.1:{port}"
         assert values["SUPPORTLENS_DWOLLA_BASE_URL"] == f"http://127.0.0.1:{port + 1}"
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx2.AsyncClient(timeout=5) as client:
             for _ in range(100):
                 try:
                     r = await client.post(
@@ -85,7 +85,7 @@ async def test_sandbox_command_prints_working_urls_and_credentials() -> None:
                         headers={"authorization": f"Bearer {values['SUPPORTLENS_HUBSPOT_TOKEN']}"},
                     )
                     break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     await asyncio.sleep(0.1)
             assert (
                 r.status_code == 200 and r.json()["results"][0]["properties"]["email"] == "robert@initech.com"

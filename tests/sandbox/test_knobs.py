@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
@@ -40,7 +40,7 @@ async def reset(hubspot: LiveServer, dwolla: LiveServer) -> None:
 
 
 async def test_added_latency(hubspot: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         start = time.perf_counter()
         assert (await client.get(CONTACT)).status_code == 200
         fast = time.perf_counter() - start
@@ -58,7 +58,7 @@ async def test_added_latency(hubspot: LiveServer) -> None:
 async def test_error_rate_is_seeded_and_deterministic(hubspot: LiveServer) -> None:
     async def statuses() -> list[int]:
         await aset_remote_knobs(hubspot.url, error_rate=0.3, seed=42)
-        async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+        async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
             return [(await client.get(CONTACT)).status_code for _ in range(30)]
 
     first, second = await statuses(), await statuses()
@@ -68,28 +68,28 @@ async def test_error_rate_is_seeded_and_deterministic(hubspot: LiveServer) -> No
 
 async def test_fail_next_and_forced_429(hubspot: LiveServer) -> None:
     await aset_remote_knobs(hubspot.url, fail_next=2, error_status=500, force_429_next=1)
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         answers = [await client.get(CONTACT) for _ in range(4)]
     assert [r.status_code for r in answers] == [429, 500, 500, 200]
     assert answers[0].json()["errorType"] == "RATE_LIMIT"
     assert answers[1].json()["category"] == "INTERNAL_ERROR"
     await aset_remote_knobs(hubspot.url, force_429_always=True)
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         assert {(await client.get(CONTACT)).status_code for _ in range(3)} == {429}
 
 
 async def test_gateway_errors_are_html_like_the_real_edge(hubspot: LiveServer) -> None:
     await aset_remote_knobs(hubspot.url, fail_next=1, error_status=502)
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         r = await client.get(CONTACT)
     assert r.status_code == 502 and r.headers["content-type"].startswith("text/html")
 
 
 async def test_hang_until_the_client_gives_up_then_recovers(hubspot: LiveServer) -> None:
     await aset_remote_knobs(hubspot.url, hang=True)
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         start = time.perf_counter()
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await client.post("/crm/v3/objects/contacts/search", json={"query": "jane"}, timeout=0.3)
         assert time.perf_counter() - start < 2
         # A held request is released (with its body intact) once hang is switched off.
@@ -105,14 +105,14 @@ async def test_hang_until_the_client_gives_up_then_recovers(hubspot: LiveServer)
 
 async def test_malformed_json(hubspot: LiveServer, dwolla: LiveServer) -> None:
     await aset_remote_knobs(hubspot.url, malformed_next=1)
-    async with httpx.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url, headers=AUTH) as client:
         broken = await client.get(CONTACT)
         assert broken.status_code == 200 and broken.headers["content-type"].startswith("application/json")
         with pytest.raises(json.JSONDecodeError):
             json.loads(broken.content)
         assert (await client.get(CONTACT)).json()["id"] == "101"
     await aset_remote_knobs(dwolla.url, malformed_always=True)
-    async with httpx.AsyncClient(base_url=dwolla.url) as client:
+    async with httpx2.AsyncClient(base_url=dwolla.url) as client:
         r = await client.post(
             "/token", auth=(DWOLLA_KEY, DWOLLA_SECRET), data={"grant_type": "client_credentials"}
         )
@@ -123,7 +123,7 @@ async def test_malformed_json(hubspot: LiveServer, dwolla: LiveServer) -> None:
 
 async def test_path_prefix_limits_the_knobs(dwolla: LiveServer) -> None:
     await aset_remote_knobs(dwolla.url, path_prefix="/customers", force_429_always=True)
-    async with httpx.AsyncClient(base_url=dwolla.url) as client:
+    async with httpx2.AsyncClient(base_url=dwolla.url) as client:
         token = await client.post(
             "/token", auth=(DWOLLA_KEY, DWOLLA_SECRET), data={"grant_type": "client_credentials"}
         )
@@ -137,7 +137,7 @@ async def test_path_prefix_limits_the_knobs(dwolla: LiveServer) -> None:
 
 async def test_dwolla_token_ttl_and_rate_limit(dwolla: LiveServer) -> None:
     await aset_remote_knobs(dwolla.url, token_ttl_seconds=1, requests_per_second=3)
-    async with httpx.AsyncClient(base_url=dwolla.url) as client:
+    async with httpx2.AsyncClient(base_url=dwolla.url) as client:
         token = await client.post(
             "/token", auth=(DWOLLA_KEY, DWOLLA_SECRET), data={"grant_type": "client_credentials"}
         )
@@ -154,7 +154,7 @@ async def test_dwolla_token_ttl_and_rate_limit(dwolla: LiveServer) -> None:
 
 
 async def test_admin_endpoint_validates_and_reports(hubspot: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=hubspot.url) as client:
+    async with httpx2.AsyncClient(base_url=hubspot.url) as client:
         bad = await client.post("/__sandbox/knobs", json={"latency": 5})
         assert bad.status_code == 400 and "unknown knob" in bad.json()["error"]
         assert (await client.post("/__sandbox/knobs", json={"error_rate": 2})).status_code == 400

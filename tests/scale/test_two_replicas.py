@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import text
 
@@ -42,14 +42,14 @@ class Replica:
         )
 
     async def wait_ready(self, deadline: float) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=2) as c:
+        async with httpx2.AsyncClient(base_url=self.url, timeout=2) as c:
             while True:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
                 try:
                     if (await c.get("/readyz")).status_code == 200:
                         return
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"replica {self.name} not ready:\n{self.log.read_text()[-3000:]}")
@@ -98,7 +98,7 @@ async def replicas(database_url, engine, tmp_path) -> AsyncIterator[tuple[Replic
 
 async def _sign_in(base_url: str, email: str) -> tuple[str, str]:
     """Sign in through A's login form; returns (session cookie value, CSRF token of the session)."""
-    async with httpx.AsyncClient(base_url=base_url) as c:
+    async with httpx2.AsyncClient(base_url=base_url) as c:
         page = await c.get("/login")
         resp = await c.post(
             "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)}
@@ -121,9 +121,9 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
     # 1. a login made on A is a valid session on B (server-side sessions in the database)
     cookie, _csrf = await _sign_in(a.url, agent.email)
     jar = {"sl_session": cookie}
-    async with httpx.AsyncClient(base_url=b.url, cookies=jar, timeout=10) as on_b:
+    async with httpx2.AsyncClient(base_url=b.url, cookies=jar, timeout=10) as on_b:
         assert (await on_b.get("/api/search/history")).status_code == 200
-    async with httpx.AsyncClient(base_url=b.url, timeout=10) as anonymous:
+    async with httpx2.AsyncClient(base_url=b.url, timeout=10) as anonymous:
         assert (await anonymous.get("/api/search/history")).status_code == 401
 
     # 2. ingest on A ...
@@ -149,7 +149,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
             for i in range(5)
         ],
     }
-    async with httpx.AsyncClient(base_url=a.url, timeout=10) as c:
+    async with httpx2.AsyncClient(base_url=a.url, timeout=10) as c:
         resp = await c.post("/api/ingest/v1/events", json=batch, headers={"Origin": ORIGIN})
         assert resp.status_code == 202, resp.text
         assert resp.json()["accepted"] == 5
@@ -158,7 +158,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
 
     # ... is visible on B, and B's search finds the session while HubSpot/Dwolla are down (per-source status)
     for replica in (b, a):
-        async with httpx.AsyncClient(base_url=replica.url, cookies=jar, timeout=10) as c:
+        async with httpx2.AsyncClient(base_url=replica.url, cookies=jar, timeout=10) as c:
             listed = await c.get("/api/clarity/sessions", params={"customer": email})
             assert listed.status_code == 200, listed.text
             items = listed.json()["items"]
@@ -210,7 +210,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
         assert ahead in await partitions.list_event_partitions(conn)
     runs = 0.0
     for replica in (a, b):
-        async with httpx.AsyncClient(base_url=replica.url, timeout=10) as c:
+        async with httpx2.AsyncClient(base_url=replica.url, timeout=10) as c:
             metrics = (await c.get("/metrics")).text
         m = re.search(r'supportlens_job_runs_total\{job="event_partitions",outcome="ok"\} (\S+)', metrics)
         runs += float(m.group(1)) if m else 0.0

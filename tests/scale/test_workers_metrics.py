@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import httpx2
 import psutil
 import pytest
 
@@ -49,14 +49,14 @@ def _start(database_url: str, tmp_path) -> tuple[subprocess.Popen, str, Path]:
 
 
 async def _ready(proc: subprocess.Popen, url: str, log: Path) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as c:
+    async with httpx2.AsyncClient(base_url=url, timeout=5) as c:
         deadline = asyncio.get_running_loop().time() + 30
         while True:
             assert proc.poll() is None, log.read_text()[-3000:]
             try:
                 if (await c.get("/readyz")).status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             assert asyncio.get_running_loop().time() < deadline, log.read_text()[-3000:]
             await asyncio.sleep(0.2)
@@ -161,7 +161,7 @@ async def test_two_workers_share_metrics_and_log_request_ids(database_url, engin
 
         async def one(i: int) -> None:
             # a new connection each time, so that both workers accept some of them
-            async with httpx.AsyncClient(base_url=url, timeout=5) as c:
+            async with httpx2.AsyncClient(base_url=url, timeout=5) as c:
                 r = await c.get("/readyz", headers={"X-Request-Id": f"scale-{i}"})
                 assert r.status_code == 200
                 assert r.headers["x-request-id"] == f"scale-{i}"
@@ -182,7 +182,7 @@ async def test_two_workers_share_metrics_and_log_request_ids(database_url, engin
 
         totals = set()
         for _ in range(8):
-            async with httpx.AsyncClient(base_url=url, timeout=5) as c:
+            async with httpx2.AsyncClient(base_url=url, timeout=5) as c:
                 text = (await c.get("/metrics")).text
             m = re.search(
                 r"supportlens_http_request_duration_seconds_count"

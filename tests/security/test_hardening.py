@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -37,8 +37,8 @@ async def test_production_sends_hsts_and_secure_cookies(settings_factory, sessio
     app = create_app(settings)
     agent = await make_agent(sessionmaker, "agent")
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 1))
+        async with httpx2.AsyncClient(transport=transport, base_url="https://testserver") as c:
             page = await c.get("/login")
             assert page.headers["strict-transport-security"].startswith("max-age=63072000")
             assert "Secure" in page.headers["set-cookie"]
@@ -86,8 +86,8 @@ async def test_no_secret_is_logged_during_requests(settings_factory, sessionmake
         _, site_key = await create_site(db, name="Shop", origins=["https://shop.example"])
     capsys.readouterr()
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 1))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
             page = await c.get("/login")
             login = await c.post(
                 "/login",
@@ -155,3 +155,4 @@ def test_the_log_redactor_masks_secret_shapes():
     )
     assert event["password"] == "[redacted]" and event["headers"]["Authorization"] == "[redacted]"
     assert event["event"] == "login"
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import func, select
 
@@ -39,9 +39,9 @@ async def _stored(db) -> tuple[int, int]:
     return int(sessions or 0), int(events or 0)
 
 
-def _raw_client(app) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.50", 1234), raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+def _raw_client(app) -> httpx2.AsyncClient:
+    transport = httpx2.ASGITransport(app=app, client=("192.0.2.50", 1234), raise_app_exceptions=False)
+    return httpx2.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 async def test_the_base_batch_is_accepted(app, site_key, db):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 
 from supportlens.app import create_app, routers
 from supportlens.db.base import utcnow
@@ -125,7 +125,7 @@ def concrete(path: str, seeded: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", fill, path)
 
 
-def _asks_for_sign_in(resp: httpx.Response) -> bool:
+def _asks_for_sign_in(resp: httpx2.Response) -> bool:
     # The sign-in demand is a redirect carrying ?next= (a plain /login redirect ends a login step).
     if resp.status_code == 303 and resp.headers.get("location", "").startswith("/login?next="):
         return True
@@ -145,13 +145,13 @@ def _order(route: tuple[str, str]) -> tuple[int, str, str]:
 
 
 async def test_route_role_matrix(app, settings, sessionmaker):
-    clients: dict[str, httpx.AsyncClient] = {}
+    clients: dict[str, httpx2.AsyncClient] = {}
     csrf: dict[str, str] = {}
     emails: dict[str, str] = {}
 
-    def new_client() -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50010), raise_app_exceptions=False),
+    def new_client() -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app, client=("127.0.0.1", 50010), raise_app_exceptions=False),
             base_url="http://testserver",
         )
 

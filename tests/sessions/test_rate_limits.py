@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import func, select
 
@@ -17,8 +17,8 @@ async def _client(settings_factory, ip: str = "198.51.100.7", **limits):
     app = create_app(settings_factory(**limits))
     ctx = app.router.lifespan_context(app)
     await ctx.__aenter__()
-    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-    return app, ctx, httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    transport = httpx2.ASGITransport(app=app, client=(ip, 40000))
+    return app, ctx, httpx2.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 @pytest.mark.parametrize(

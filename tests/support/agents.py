@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 
 from supportlens.auth import service
 from supportlens.auth.models import Agent
@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery staple"
 
 @dataclass
 class SignedIn:
-    client: httpx.AsyncClient
+    client: httpx2.AsyncClient
     agent: Agent
     csrf: str
 
@@ -40,7 +40,7 @@ def csrf_from(html: str) -> str:
     return m.group(1)
 
 
-async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+async def sign_in(client: httpx2.AsyncClient, email: str, password: str = PASSWORD) -> str:
     """Sign in through the real login form; returns the page's CSRF token for later writes."""
     page = await client.get("/login")
     token = csrf_from(page.text)

@@ -1,6 +1,6 @@
 """The resilient HTTP layer every vendor client shares.
 
-One `httpx.AsyncClient` per vendor with timeouts; retries with exponential backoff and full jitter on
+One `httpx2.AsyncClient` per vendor with timeouts; retries with exponential backoff and full jitter on
 429, 5xx and connection errors (tenacity), honouring `Retry-After` when present; client-side rate limits
 per bucket (aiolimiter in-process, or `limits` on Redis when a Redis URL is given, so every replica shares
 them); a circuit breaker so a failing upstream gets fast failures instead of a retry storm; Prometheus
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -285,18 +285,18 @@ class _WaitRetryAfter:
 class VendorHTTP:
     """A vendor's HTTP client. `request()` returns parsed JSON or raises an UpstreamError."""
 
-    def __init__(self, policy: VendorPolicy, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, policy: VendorPolicy, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.policy = policy
         self.vendor = policy.vendor
-        timeout = httpx.Timeout(
+        timeout = httpx2.Timeout(
             policy.read_timeout, connect=policy.connect_timeout, pool=policy.limit_wait_seconds
         )
-        self.client = httpx.AsyncClient(
+        self.client = httpx2.AsyncClient(
             base_url=policy.base_url.rstrip("/"),
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": policy.user_agent},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
             follow_redirects=False,
         )
         self.breaker = CircuitBreaker(policy.vendor, policy.breaker_threshold, policy.breaker_reset_seconds)
@@ -414,11 +414,11 @@ class VendorHTTP:
                 response = await self.client.request(
                     method, path, params=params, json=json_body, data=data, headers=all_headers
                 )
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout):
+            except httpx2.TimeoutException as exc:
+                if isinstance(exc, httpx2.ConnectTimeout):
                     raise UpstreamUnavailable(self.vendor, "could not connect in time") from exc
                 raise UpstreamTimeout(self.vendor, "no answer in time") from exc
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 raise UpstreamUnavailable(self.vendor, f"connection failed ({type(exc).__name__})") from exc
             result = self._handle(response, expect_json)
         except _Unauthorized:
@@ -442,7 +442,7 @@ class VendorHTTP:
         self.breaker.on_success()
         return result
 
-    def _handle(self, response: httpx.Response, expect_json: bool) -> Any:
+    def _handle(self, response: httpx2.Response, expect_json: bool) -> Any:
         status = response.status_code
         if status == 401:
             raise _Unauthorized()
@@ -472,7 +472,7 @@ class _Unauthorized(Exception):
     pass
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: httpx2.Response) -> str:
     """The vendor's error code (e.g. Dwolla `NotFound`, HubSpot `VALIDATION_ERROR`), never its message."""
     try:
         body = response.json()

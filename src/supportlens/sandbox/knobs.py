@@ -356,27 +356,27 @@ def wrap(app: Any, control: SandboxControl, error_body: ErrorBody, malformed_bod
 
 
 def set_remote_knobs(base_url: str, **changes: Any) -> dict[str, Any]:
-    import httpx
+    import httpx2
 
-    response = httpx.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/knobs", json=changes, timeout=10)
+    response = httpx2.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/knobs", json=changes, timeout=10)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
 
 
 def reset_remote(base_url: str) -> dict[str, Any]:
-    import httpx
+    import httpx2
 
-    response = httpx.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/reset", timeout=10)
+    response = httpx2.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/reset", timeout=10)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
 
 
 async def aset_remote_knobs(base_url: str, **changes: Any) -> dict[str, Any]:
-    import httpx
+    import httpx2
 
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx2.AsyncClient(timeout=10) as client:
         response = await client.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/knobs", json=changes)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
@@ -384,9 +384,9 @@ async def aset_remote_knobs(base_url: str, **changes: Any) -> dict[str, Any]:
 
 
 async def areset_remote(base_url: str) -> dict[str, Any]:
-    import httpx
+    import httpx2
 
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx2.AsyncClient(timeout=10) as client:
         response = await client.post(f"{base_url.rstrip('/')}{ADMIN_PREFIX}/reset")
         response.raise_for_status()
         result: dict[str, Any] = response.json()

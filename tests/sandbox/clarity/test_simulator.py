@@ -6,7 +6,7 @@ import gzip
 import json
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 
 from tests.clarity.support import TOKEN, running_simulator
@@ -22,7 +22,7 @@ def sim():
 
 
 async def test_export_auth_validation_shape_and_quota(sim):
-    async with httpx.AsyncClient(base_url=sim.url) as http:
+    async with httpx2.AsyncClient(base_url=sim.url) as http:
         assert (await http.get(EXPORT, params={"numOfDays": 1})).status_code == 401
         bad = await http.get(EXPORT, params={"numOfDays": 1}, headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
@@ -84,7 +84,7 @@ async def test_recordings_need_a_date_filter_and_list_uploaded_sessions(sim):
         "a": [[10, 9, 100, 200], [20, 9, 110, 210], [30, 4, 1]],
         "p": [],
     }
-    async with httpx.AsyncClient(base_url=sim.url) as http:
+    async with httpx2.AsyncClient(base_url=sim.url) as http:
         assert (await http.post("/mcp/recordings/sample", json={"count": 10})).status_code == 401
         missing = await http.post(
             "/mcp/recordings/sample", json={"sortBy": 0, "count": 10, "filters": {}}, headers=AUTH

@@ -124,11 +124,11 @@ async def test_sdk_errors_map_to_dwolla_codes(server: LiveServer, token: Any) ->
 
 
 async def test_expired_token_and_renewal(server: LiveServer) -> None:
-    import httpx
+    import httpx2
 
     client = sdk_client(server.url)
     old = await call(client.Auth.client)
-    async with httpx.AsyncClient() as http:
+    async with httpx2.AsyncClient() as http:
         await http.post(f"{server.url}/__sandbox/expire-tokens")
     with pytest.raises(dwollav2.error.ExpiredAccessTokenError):
         await call(old.get, "customers")

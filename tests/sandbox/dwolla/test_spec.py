@@ -6,7 +6,7 @@ import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
@@ -18,10 +18,10 @@ WORLD = demo_world()
 
 
 @pytest.fixture
-async def dwolla() -> AsyncIterator[httpx.AsyncClient]:
+async def dwolla() -> AsyncIterator[httpx2.AsyncClient]:
     app = create_dwolla_app(WORLD, Knobs())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://dwolla.test"
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://dwolla.test"
     ) as client:
         token = await client.post(
             "/token", auth=(DWOLLA_KEY, DWOLLA_SECRET), data={"grant_type": "client_credentials"}
@@ -32,13 +32,13 @@ async def dwolla() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def get(client: httpx.AsyncClient, url: str, **params: Any) -> httpx.Response:
+async def get(client: httpx2.AsyncClient, url: str, **params: Any) -> httpx2.Response:
     r = await client.get(url, params=params or None)
     spec.validate("GET", r.url.path, r.status_code, r.headers["content-type"], r.json())
     return r
 
 
-async def test_every_customer_and_its_money_matches_the_spec(dwolla: httpx.AsyncClient) -> None:
+async def test_every_customer_and_its_money_matches_the_spec(dwolla: httpx2.AsyncClient) -> None:
     listed: list[dict[str, Any]] = []
     url: str | None = "/customers?limit=100"
     while url:
@@ -65,7 +65,7 @@ async def test_every_customer_and_its_money_matches_the_spec(dwolla: httpx.Async
     assert checked == len(WORLD.dwolla_customers)
 
 
-async def test_error_answers_match_the_spec(dwolla: httpx.AsyncClient) -> None:
+async def test_error_answers_match_the_spec(dwolla: httpx2.AsyncClient) -> None:
     jane = WORLD.customer("jane@acme.io")
     assert (await get(dwolla, "/customers/not-a-uuid")).json()["code"] == "NotFound"
     assert (await get(dwolla, "/transfers/00000000-0000-4000-8000-000000000000")).status_code == 404
@@ -86,7 +86,7 @@ async def test_error_answers_match_the_spec(dwolla: httpx.AsyncClient) -> None:
     assert (await get(dwolla, "/customers")).status_code == 200
 
 
-async def test_transfer_filters_and_paging(dwolla: httpx.AsyncClient) -> None:
+async def test_transfer_filters_and_paging(dwolla: httpx2.AsyncClient) -> None:
     busiest = max(WORLD.dwolla_customers, key=lambda c: len(c.transfers))
     path = f"/customers/{busiest.dwolla_id}/transfers"
     first = (await get(dwolla, path, limit=2)).json()
@@ -108,7 +108,7 @@ async def test_transfer_filters_and_paging(dwolla: httpx.AsyncClient) -> None:
     assert [t["id"] for t in by_correlation["_embedded"]["transfers"]] == [one.id]
 
 
-async def test_the_validator_rejects_what_the_spec_forbids(dwolla: httpx.AsyncClient) -> None:
+async def test_the_validator_rejects_what_the_spec_forbids(dwolla: httpx2.AsyncClient) -> None:
     body = (await get(dwolla, f"/customers/{WORLD.customer('jane@acme.io').dwolla_id}")).json()
     for broken_change in (
         lambda b: b.update(status="sleeping"),  # not a status of a personal customer

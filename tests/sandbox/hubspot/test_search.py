@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
@@ -19,8 +19,10 @@ APP = create_hubspot_app(WORLD, Knobs(rate_limits=False))
 
 
 @pytest.fixture
-async def hs() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=APP), base_url="http://hubspot") as client:
+async def hs() -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=APP), base_url="http://hubspot"
+    ) as client:
         yield client
 
 
@@ -32,7 +34,7 @@ def f(prop: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:
     return out
 
 
-async def search(hs: httpx.AsyncClient, *groups: list[dict[str, Any]], kind: str = "contacts",
+async def search(hs: httpx2.AsyncClient, *groups: list[dict[str, Any]], kind: str = "contacts",
                  **body: Any) -> dict[str, Any]:  # fmt: skip
     payload = {"filterGroups": [{"filters": g} for g in groups], "limit": 200, **body}
     r = await hs.post(f"/crm/v3/objects/{kind}/search", json=payload, headers=AUTH)
@@ -49,7 +51,7 @@ def ms(dt: Any) -> int:
     return int(dt.timestamp() * 1000)
 
 
-async def test_eq_neq_in_not_in(hs: httpx.AsyncClient) -> None:
+async def test_eq_neq_in_not_in(hs: httpx2.AsyncClient) -> None:
     assert emails(await search(hs, [f("email", "EQ", "Maria@Globex.com")])) == {"maria@globex.com"}
     leads = {c.email for c in WORLD.hubspot_customers if c.lifecycle_stage == "lead"}
     assert emails(await search(hs, [f("lifecyclestage", "EQ", "lead")], properties=["email"])) == leads
@@ -61,7 +63,7 @@ async def test_eq_neq_in_not_in(hs: httpx.AsyncClient) -> None:
     assert rest["total"] == len(WORLD.hubspot_customers) - len(either)
 
 
-async def test_has_property_and_tokens(hs: httpx.AsyncClient) -> None:
+async def test_has_property_and_tokens(hs: httpx2.AsyncClient) -> None:
     linked = {c.email for c in WORLD.hubspot_customers if c.hubspot_dwolla_id}
     assert 0 < len(linked) < len(WORLD.hubspot_customers)
     assert emails(await search(hs, [f("dwolla_id", "HAS_PROPERTY")])) == linked
@@ -77,7 +79,7 @@ async def test_has_property_and_tokens(hs: httpx.AsyncClient) -> None:
     assert no_acme["total"] == len(WORLD.hubspot_customers) - 2
 
 
-async def test_ranges_on_dates_and_numbers(hs: httpx.AsyncClient) -> None:
+async def test_ranges_on_dates_and_numbers(hs: httpx2.AsyncClient) -> None:
     cutoff = WORLD.now.replace(microsecond=0) - (WORLD.now - WORLD.customers[0].created)
     newer = {c.email for c in WORLD.hubspot_customers if c.created > cutoff}
     assert emails(await search(hs, [f("createdate", "GT", str(ms(cutoff)))])) == newer
@@ -92,7 +94,7 @@ async def test_ranges_on_dates_and_numbers(hs: httpx.AsyncClient) -> None:
     assert gte["total"] == len(WORLD.hubspot_customers) - 20
 
 
-async def test_groups_or_filters_and(hs: httpx.AsyncClient) -> None:
+async def test_groups_or_filters_and(hs: httpx2.AsyncClient) -> None:
     both = await search(hs, [f("email", "EQ", "jane@acme.io")], [f("email", "EQ", "maria@globex.com")])
     assert emails(both) == {"jane@acme.io", "maria@globex.com"}
     anded = await search(hs, [f("company", "EQ", "Acme Inc"), f("firstname", "EQ", "John")])
@@ -101,7 +103,7 @@ async def test_groups_or_filters_and(hs: httpx.AsyncClient) -> None:
     assert emails(combined) == {"jane@acme.io"}
 
 
-async def test_properties_sorts_and_string_values(hs: httpx.AsyncClient) -> None:
+async def test_properties_sorts_and_string_values(hs: httpx2.AsyncClient) -> None:
     data = await search(
         hs,
         [f("company", "EQ", "Acme Inc")],
@@ -122,7 +124,7 @@ async def test_properties_sorts_and_string_values(hs: httpx.AsyncClient) -> None
     assert dates == sorted(dates, reverse=True)
 
 
-async def test_other_object_types(hs: httpx.AsyncClient) -> None:
+async def test_other_object_types(hs: httpx2.AsyncClient) -> None:
     acme = WORLD.companies_by_id["9700000101"]
     companies = await search(
         hs, [f("dwolla_id", "EQ", acme.dwolla_id)], kind="companies", properties=["name"]
@@ -153,7 +155,7 @@ async def test_other_object_types(hs: httpx.AsyncClient) -> None:
         ({"after": "9950", "limit": 100}, "at most 10000"),
     ],
 )
-async def test_invalid_searches_are_400(hs: httpx.AsyncClient, body: dict[str, Any], fragment: str) -> None:
+async def test_invalid_searches_are_400(hs: httpx2.AsyncClient, body: dict[str, Any], fragment: str) -> None:
     r = await hs.post("/crm/v3/objects/contacts/search", json=body, headers=AUTH)
     assert r.status_code == 400
     data = r.json()
@@ -161,15 +163,15 @@ async def test_invalid_searches_are_400(hs: httpx.AsyncClient, body: dict[str, A
     assert fragment in data["message"]
 
 
-async def test_malformed_json_request_is_400(hs: httpx.AsyncClient) -> None:
+async def test_malformed_json_request_is_400(hs: httpx2.AsyncClient) -> None:
     r = await hs.post("/crm/v3/objects/contacts/search", content=b"{nope", headers=AUTH)
     assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"
 
 
 async def test_search_limit_is_five_per_second_per_token() -> None:
     app = create_hubspot_app(WORLD, Knobs())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hubspot") as hs:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://hubspot") as hs:
         results = await asyncio.gather(
             *(hs.post("/crm/v3/objects/contacts/search", json={}, headers=AUTH) for _ in range(8))
         )
@@ -179,7 +181,7 @@ async def test_search_limit_is_five_per_second_per_token() -> None:
         assert body["status"] == "error" and body["correlationId"]
         # A different token has its own budget; reads are not counted against search.
         other = create_hubspot_app(WORLD, Knobs(), tokens=(HUBSPOT_TOKEN, "pat-second"))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://h") as two:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=other), base_url="http://h") as two:
             for token in (HUBSPOT_TOKEN, "pat-second"):
                 for _ in range(5):
                     r = await two.post("/crm/v3/objects/contacts/search", json={},
@@ -196,7 +198,7 @@ async def test_search_limit_is_five_per_second_per_token() -> None:
 
 async def test_general_ten_secondly_limit_on_reads() -> None:
     app = create_hubspot_app(WORLD, Knobs(general_per_10s=3))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hubspot") as hs:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://hubspot") as hs:
         statuses = []
         for _ in range(4):
             r = await hs.get("/crm/v3/objects/contacts/101", headers=AUTH)
@@ -206,7 +208,7 @@ async def test_general_ten_secondly_limit_on_reads() -> None:
         assert r.json()["message"] == "You have reached your ten_secondly_rolling limit."
 
 
-async def test_get_by_email_id_property_and_owners(hs: httpx.AsyncClient) -> None:
+async def test_get_by_email_id_property_and_owners(hs: httpx2.AsyncClient) -> None:
     r = await hs.get("/crm/v3/objects/contacts/JANE@ACME.IO", params={"idProperty": "email"}, headers=AUTH)
     assert r.json()["id"] == "101"
     owner_id = WORLD.customer("jane@acme.io").owner.id  # type: ignore[union-attr]

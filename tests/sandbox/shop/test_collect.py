@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from supportlens.sandbox import clarity_demo
@@ -20,9 +20,9 @@ def upload(session_id: str) -> bytes:
     return gzip.compress(json.dumps({"e": envelope, "a": [[10, 9, 100, 200]], "p": []}).encode())
 
 
-def shop() -> httpx.AsyncClient:
+def shop() -> httpx2.AsyncClient:
     app = create_shop_app(supportlens_url="http://127.0.0.1:1", site_key="k", clarity_project="demo123")
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shop.test")
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://shop.test")
 
 
 async def test_uploads_reach_the_simulator_in_process(monkeypatch: pytest.MonkeyPatch):

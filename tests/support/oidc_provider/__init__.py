@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from tests.support.live import free_port
 
@@ -56,9 +56,9 @@ class OidcProvider:
                     f"OpenID Provider exited: {self.proc.stdout.read() if self.proc.stdout else ''}"
                 )
             try:
-                if httpx.get(self.discovery_url, timeout=1).status_code == 200:
+                if httpx2.get(self.discovery_url, timeout=1).status_code == 200:
                     return self
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from supportlens.config import Settings
 from supportlens.integrations.clarity.models import DIMENSIONS, canonical_dimension
@@ -82,7 +82,7 @@ class ClarityExportClient:
         self,
         settings: Settings,
         timeout: float = 20.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = settings.clarity_export_base_url.rstrip("/")
         self.token = settings.clarity_api_token.get_secret_value()
@@ -123,7 +123,7 @@ async def clarity_call(
     json_body: Any = None,
     read_timeout: float = 20.0,
     vendor: str = VENDOR,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Any:
     """One call through the shared HTTP layer with NO retries (every call spends a daily quota).
 

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import httpx
+import httpx2
 
 from supportlens.config import Settings
 from supportlens.integrations.clarity.export_api import clarity_call
@@ -58,7 +58,7 @@ class ClarityRecordingsClient:
         self,
         settings: Settings,
         timeout: float = 20.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = settings.clarity_recordings_base_url.rstrip("/")
         self.token = settings.clarity_api_token.get_secret_value()

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from pydantic import BaseModel, ValidationError
 
 from supportlens.config import Settings
@@ -64,7 +64,7 @@ class DwollaClient:
         self,
         settings: Settings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         policy: VendorPolicy | None = None,
     ) -> None:
         self.http = VendorHTTP(policy or policy_from_settings(settings), transport=transport)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
+import httpx2
 from pydantic import BaseModel, ValidationError
 
 from supportlens.config import Settings
@@ -116,7 +116,7 @@ class HubSpotClient:
         self,
         settings: Settings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         policy: VendorPolicy | None = None,
     ) -> None:
         self.http = VendorHTTP(policy or policy_from_settings(settings), transport=transport)

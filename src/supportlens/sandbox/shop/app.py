@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import httpx
+import httpx2
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -42,7 +42,7 @@ async def forward_to_clarity(body: bytes) -> None:
             return
         url = os.environ.get("SUPPORTLENS_DEMO_CLARITY_UPLOAD_URL")
         if url:
-            async with httpx.AsyncClient(timeout=2.0) as client:
+            async with httpx2.AsyncClient(timeout=2.0) as client:
                 await client.post(url, content=body, headers={"Content-Type": "text/plain"})
     except Exception:  # best effort: the demo shop never fails because the simulator did
         log.debug("clarity upload not forwarded", exc_info=True)
