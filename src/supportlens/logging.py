@@ -1,6 +1,6 @@
 """Structured JSON logs carrying the request id of the request being served.
 
-Our own loggers (structlog) and the standard-library loggers of Uvicorn, SQLAlchemy, httpx and the
+Our own loggers (structlog) and the standard-library loggers of Uvicorn, SQLAlchemy, httpx2 and the
 job runner all go through the same processors, so every line on stderr is one JSON object with
 `timestamp`, `level`, `logger`, `event`, the `request_id` when a request is being served, and the
 process id (several workers share one stream).
@@ -18,6 +18,8 @@ from typing import Any
 import structlog
 
 from supportlens.redaction import redact_secrets
+
+TRANSPORT_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -85,6 +87,11 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # The HTTP client logs every request's full URL at INFO, and vendors' URLs carry customers' e-mail
+    # addresses (Dwolla's `?email=`, HubSpot's read by e-mail): our own upstream metrics and logs say
+    # what an operator needs without them.
+    for name in TRANSPORT_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

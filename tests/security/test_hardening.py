@@ -156,3 +156,22 @@ def test_the_log_redactor_masks_secret_shapes():
     assert event["password"] == "[redacted]" and event["headers"]["Authorization"] == "[redacted]"
     assert event["event"] == "login"
 
+
+async def test_upstream_urls_with_customer_emails_stay_out_of_the_logs(capsys):
+    # The HTTP client logs each request's URL at INFO; Dwolla's `?email=` and HubSpot's read by e-mail
+    # put a customer's address in it.
+    from supportlens.integrations.http import VendorHTTP, VendorPolicy
+    from supportlens.logging import configure_logging
+
+    configure_logging("INFO", json=True)
+    http = VendorHTTP(
+        VendorPolicy(vendor="dwolla", base_url="http://upstream.test"),
+        transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json={"ok": True})),
+    )
+    try:
+        await http.request("GET", "/customers", params={"email": "jane.private@example.com"})
+        await http.request("GET", "/crm/v3/objects/contacts/jane.private@example.com")
+    finally:
+        await http.aclose()
+    logged = "".join(capsys.readouterr())
+    assert "jane.private" not in logged
