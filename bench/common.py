@@ -63,3 +63,18 @@ def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -
             return
         time.sleep(0.2)
     raise SystemExit(f"only some of the {workers} workers listen on :{port}")
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each process in the tree under `pid`, by pid."""
+    import psutil
+
+    root = psutil.Process(pid)
+    seconds: dict[int, float] = {}
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[proc.pid] = times.user + times.system
+    return seconds

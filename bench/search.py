@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_db, drop_db, free_port, wait_all_listening  # noqa: E402
+from bench.common import create_db, drop_db, free_port, tree_cpu_seconds, wait_all_listening  # noqa: E402
 
 TARGET_RATIO = 1.2
 
@@ -206,7 +206,14 @@ async def run_profile(
                 for source in ("hubspot", "dwolla", "sessions"):
                     took.setdefault(source, []).append(body[source]["tookMs"] / 1000)
 
+            cpu_before, wall_before = tree_cpu_seconds(app_proc.pid), time.perf_counter()
             api = await drive(args.agents, args.rounds, emails[: args.agents * args.rounds], api_search)
+            cpu_after = tree_cpu_seconds(app_proc.pid)
+            # Per worker, to show how evenly the kernel spread the agents' connections.
+            wall = time.perf_counter() - wall_before
+            cpu_by_worker = sorted(
+                (cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after), reverse=True
+            )
         finally:
             for c in clients:
                 await c.aclose()
@@ -240,7 +247,14 @@ async def run_profile(
         app_proc.terminate()
         app_proc.join(10)
         await drop_database(database_url)
-    return {"api": api, "chains": chains, "statuses": statuses, "took": took}
+    return {
+        "api": api,
+        "chains": chains,
+        "statuses": statuses,
+        "took": took,
+        "cpu": cpu_by_worker,
+        "wall": wall,
+    }
 
 
 async def create_database(kind: str) -> str:
@@ -331,6 +345,11 @@ def main() -> None:
                 f"{k} p50 {summary(v)[0] * 1000:.0f} ms" for k, v in result["took"].items() if v
             )
             print(f"  time per source inside /api/search (tookMs): {inside}")
+            print(
+                f"  app CPU: {sum(result['cpu']) / count * 1000:.1f} ms per search; "
+                "busy share of each process: "
+                + ", ".join(f"{s / result['wall']:.0%}" for s in result["cpu"] if s > 0.05)
+            )
     finally:
         for p in procs:
             p.terminate()

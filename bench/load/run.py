@@ -37,6 +37,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.common import tree_cpu_seconds  # noqa: E402
+
 BIN = Path(sys.executable).parent
 SERVER = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -181,14 +185,7 @@ class MemorySampler(threading.Thread):
         self.cpu_end = self.cpu_start
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for p in [self.root, *self.root.children(recursive=True)]:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                continue
-        return total
+        return sum(tree_cpu_seconds(self.root.pid).values())
 
     def run(self) -> None:
         while not self.stop_flag.is_set():
