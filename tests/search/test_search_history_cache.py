@@ -74,7 +74,8 @@ async def test_cache_serves_repeats_and_refresh_bypasses_it(signed_in, settings_
 
 async def test_one_agents_searches_recorded_at_once_all_land(signed_in, sessionmaker) -> None:
     # 30 searches of one agent recorded concurrently, each in its own transaction (several tabs, or
-    # an API token shared by many clients): none fails, and the history keeps the newest 20.
+    # an API token shared by many clients): none fails or waits on another, the history shows the
+    # newest 20, and the next search trims the table back to what is shown.
     agent = await signed_in("agent")
     queries = [parse_query(f"jane{i}@acme.io") for i in range(30)]
 
@@ -84,5 +85,22 @@ async def test_one_agents_searches_recorded_at_once_all_land(signed_in, sessionm
 
     await asyncio.gather(*(one(q) for q in queries))
     async with sessionmaker() as s:
+        assert len(await history.recent(s, agent.agent.id)) == history.SHOWN
+        await history.record(s, agent.agent.id, parse_query("jane@acme.io"), {"hubspot": 1})
         kept = (await s.scalars(select(SearchHistory).where(SearchHistory.agent_id == agent.agent.id))).all()
     assert len(kept) == history.SHOWN
+    assert "jane@acme.io" in {row.normalized_query for row in kept}
+
+
+async def test_the_same_query_recorded_at_once_keeps_one_row(signed_in, sessionmaker) -> None:
+    agent = await signed_in("agent")
+    query = parse_query("Jane@Acme.io")
+
+    async def one(n: int) -> None:
+        async with sessionmaker() as s:
+            await history.record(s, agent.agent.id, query, {"hubspot": n})
+
+    await asyncio.gather(*(one(n) for n in range(10)))
+    async with sessionmaker() as s:
+        kept = (await s.scalars(select(SearchHistory).where(SearchHistory.agent_id == agent.agent.id))).all()
+    assert [row.normalized_query for row in kept] == ["jane@acme.io"]

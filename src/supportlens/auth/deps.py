@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.auth import service
 from supportlens.auth.models import ROLE_RANK, Agent, AgentSession, Role
 from supportlens.config import Settings
+from supportlens.db.engine import autocommit
 from supportlens.problems import ProblemError
 
 SESSION_COOKIE = "sl_session"
@@ -73,6 +74,7 @@ async def get_principal(request: Request, db: DbDep, settings: SettingsDep) -> P
     if cached is not None:
         return cached
     principal: Principal | None = None
+    await autocommit(db)  # one SELECT (and at times one UPDATE): no BEGIN/COMMIT round trips
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         agent = await service.resolve_api_token(db, auth[7:].strip())

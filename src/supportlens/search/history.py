@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.db.base import utcnow
 from supportlens.search.models import SearchHistory
 from supportlens.search.query import SearchQuery
 
@@ -21,43 +24,53 @@ async def record(
     counts: dict[str, Any] | None = None,
     *,
     commit: bool = True,
-) -> SearchHistory:
-    """Add a search; the same query searched again moves to the top instead of repeating."""
+) -> None:
+    """Add a search; the same query searched again moves to the top instead of repeating.
+
+    Only what is shown survives: the agent's other entries beyond the newest SHOWN - 1 are removed.
+    On PostgreSQL it is one statement (the upsert with the trim as a data-modifying CTE), so a
+    search costs one round trip. The trim skips rows another search of the same agent is removing
+    at that moment instead of waiting for them: two at once never deadlock, and the next search
+    finishes the trim.
+    """
+    table = cast(Table, SearchHistory.__table__)
+    normalized = query.normalized[:256]
+    values = {
+        "id": uuid.uuid4(),
+        "agent_id": agent_id,
+        "query": query.text[:256],
+        "normalized_query": normalized,
+        "kind": query.kind,
+        "result_counts": counts or {},
+        "created_at": utcnow(),
+    }
+    beyond_shown = (
+        select(table.c.id)
+        .where(table.c.agent_id == agent_id, table.c.normalized_query != normalized)
+        .order_by(table.c.created_at.desc())
+        .offset(SHOWN - 1)
+    )
+    moved = ("query", "kind", "result_counts", "created_at")
     if db.get_bind().dialect.name == "postgresql":
-        # One agent searching from several tabs (or one API token used by many clients): two trims of
-        # the same agent's rows at once deadlock, so one agent's history is written one at a time.
+        upsert = pg_insert(table).values(values)
+        trim = delete(table).where(table.c.id.in_(beyond_shown.with_for_update(skip_locked=True)))
         await db.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"search-history:{agent_id}"},
+            upsert.on_conflict_do_update(
+                index_elements=[table.c.agent_id, table.c.normalized_query],
+                set_={name: upsert.excluded[name] for name in moved},
+            ).add_cte(trim.cte("trimmed"))
         )
-    await db.execute(
-        delete(SearchHistory).where(
-            SearchHistory.agent_id == agent_id, SearchHistory.normalized_query == query.normalized[:256]
+    else:  # SQLite runs one writer at a time
+        sqlite_upsert = sqlite_insert(table).values(values)
+        await db.execute(
+            sqlite_upsert.on_conflict_do_update(
+                index_elements=[table.c.agent_id, table.c.normalized_query],
+                set_={name: sqlite_upsert.excluded[name] for name in moved},
+            )
         )
-    )
-    row = SearchHistory(
-        agent_id=agent_id,
-        query=query.text[:256],
-        normalized_query=query.normalized[:256],
-        kind=query.kind,
-        result_counts=counts or {},
-    )
-    db.add(row)
-    await db.flush()
-    # Keep the table small: only what is shown survives.
-    kept = (
-        select(SearchHistory.id)
-        .where(SearchHistory.agent_id == agent_id)
-        .order_by(SearchHistory.created_at.desc())
-        .limit(SHOWN)
-        .scalar_subquery()
-    )
-    await db.execute(
-        delete(SearchHistory).where(SearchHistory.agent_id == agent_id, SearchHistory.id.not_in(kept))
-    )
+        await db.execute(delete(table).where(table.c.id.in_(beyond_shown)))
     if commit:
         await db.commit()
-    return row
 
 
 async def update_counts(

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import structlog
 from fastapi import FastAPI
 
+from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustomerDetail
 from supportlens.integrations.errors import UpstreamError
@@ -260,6 +261,7 @@ class SearchService:
 
         async def run() -> list[dict[str, Any]]:
             async with self.sessionmaker() as db:
+                await autocommit(db)  # read only: no BEGIN/ROLLBACK round trips
                 found = await search_sessions(db, query, limit=SESSIONS_LIMIT)
             return [_dump(s) for s in found]
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.db.engine import autocommit
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history
 from supportlens.search.query import SearchQuery, parse_query
@@ -90,6 +91,7 @@ async def api_search(
     service = get_service(request.app)
     searching = asyncio.create_task(service.search(query, refresh=refresh))
     try:
+        await autocommit(db)  # the audit row is one INSERT
         await audit_search(db, request, principal, query, "api")  # written while the sources answer
     except BaseException:
         searching.cancel()
@@ -112,6 +114,7 @@ async def _record_history(
 ) -> None:
     try:
         async with sessionmaker() as db:
+            await autocommit(db)  # one statement
             await history.record(db, agent_id, query, counts)
     except Exception as exc:  # history is a convenience; the search itself has been answered and audited
         log.warning("search.history_failed", error=type(exc).__name__)
