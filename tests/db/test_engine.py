@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from sqlalchemy import exc, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -30,31 +32,36 @@ def postgres(settings) -> None:
         pytest.skip("SQLite has no server to drop a connection")
 
 
+@asynccontextmanager
+async def _one_connection_pool(settings_factory, ping_after_idle_seconds: float):
+    engine = make_engine(
+        settings_factory(database_pool_size=1, database_ping_after_idle_seconds=ping_after_idle_seconds)
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.usefixtures("postgres")
 async def test_an_idle_connection_is_pinged_and_replaced(settings_factory, database_url) -> None:
-    engine = make_engine(settings_factory(database_pool_size=1, database_ping_after_idle_seconds=0))
-    try:
+    async with _one_connection_pool(settings_factory, 0) as engine:
         dead = await _pid(engine)
         await _terminate(database_url, dead)
         assert await _pid(engine) != dead  # the ping failed, the pool connected afresh, no error
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.usefixtures("postgres")
 async def test_a_connection_used_moments_ago_is_not_pinged(settings_factory, database_url) -> None:
     # The trade-off, shown: within the idle limit a dropped connection is found by the query itself,
     # which fails once; SQLAlchemy then invalidates the pool and the next query reconnects.
-    engine = make_engine(settings_factory(database_pool_size=1, database_ping_after_idle_seconds=3600))
-    try:
+    async with _one_connection_pool(settings_factory, 3600) as engine:
         dead = await _pid(engine)
         await _terminate(database_url, dead)
         with pytest.raises(exc.DBAPIError) as failed:
             await _pid(engine)
         assert failed.value.connection_invalidated
         assert await _pid(engine) != dead
-    finally:
-        await engine.dispose()
 
 
 async def test_autocommit_writes_each_statement_at_once(sessionmaker, signed_in) -> None:

@@ -50,24 +50,17 @@ async def record(
         .order_by(table.c.created_at.desc())
         .offset(SHOWN - 1)
     )
-    moved = ("query", "kind", "result_counts", "created_at")
-    if db.get_bind().dialect.name == "postgresql":
-        upsert = pg_insert(table).values(values)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    inserted = (pg_insert if postgres else sqlite_insert)(table).values(values)
+    upsert = inserted.on_conflict_do_update(
+        index_elements=[table.c.agent_id, table.c.normalized_query],
+        set_={name: inserted.excluded[name] for name in ("query", "kind", "result_counts", "created_at")},
+    )
+    if postgres:
         trim = delete(table).where(table.c.id.in_(beyond_shown.with_for_update(skip_locked=True)))
-        await db.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[table.c.agent_id, table.c.normalized_query],
-                set_={name: upsert.excluded[name] for name in moved},
-            ).add_cte(trim.cte("trimmed"))
-        )
+        await db.execute(upsert.add_cte(trim.cte("trimmed")))
     else:  # SQLite runs one writer at a time
-        sqlite_upsert = sqlite_insert(table).values(values)
-        await db.execute(
-            sqlite_upsert.on_conflict_do_update(
-                index_elements=[table.c.agent_id, table.c.normalized_query],
-                set_={name: sqlite_upsert.excluded[name] for name in moved},
-            )
-        )
+        await db.execute(upsert)
         await db.execute(delete(table).where(table.c.id.in_(beyond_shown)))
     if commit:
         await db.commit()
