@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import gevent
 from locust import HttpUser, between, task
 
 CONFIG = json.loads(Path(os.environ["SUPPORTLENS_LOAD_CONFIG"]).read_text())
@@ -41,6 +42,15 @@ EVENT_TYPES = [
 PAGES = ["/", "/pricing", "/login", "/account", "/pay", "/checkout", "/transfers", "/help"]
 
 
+def time_left_of_a_think(rng: random.Random) -> float:
+    """How long an agent seen at a random instant still reads before its next search. A random instant
+    falls in a longer think more often (in proportion to its length), then anywhere inside it; this
+    keeps the desk's search rate at its steady value from the first second."""
+    low, high = THINK
+    think = (low * low + rng.random() * (high * high - low * low)) ** 0.5  # density in proportion to t
+    return rng.random() * think
+
+
 class Agent(HttpUser):
     fixed_count = N_AGENTS
     wait_time = between(*THINK)
@@ -49,6 +59,10 @@ class Agent(HttpUser):
         token = CONFIG["token"]
         self.client.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         self.rng = random.Random()
+        # A desk mid-shift: each agent joins at a random point of its reading time, not with a search
+        # the moment it starts (ten such searches a second while agents ramp up would be a burst no
+        # desk makes, queued behind HubSpot's 5 searches per second into the measured window).
+        gevent.sleep(time_left_of_a_think(self.rng))
 
     @task
     def investigate(self) -> None:

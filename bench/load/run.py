@@ -212,22 +212,30 @@ def _role(p: psutil.Process) -> str:
         return "worker"
 
 
-def _histogram(text: str) -> dict[tuple[str, str], dict[float, float]]:
-    """Cumulative bucket counts of supportlens_http_request_duration_seconds per (method, route)."""
+Histogram = tuple[str, tuple[str, str]]  # metric name, the two labels figures are kept apart by
+HTTP_HISTOGRAM: Histogram = ("supportlens_http_request_duration_seconds", ("method", "route"))
+LIMIT_WAIT_HISTOGRAM: Histogram = ("supportlens_upstream_rate_limit_wait_seconds", ("vendor", "bucket"))
+
+
+def _histogram(text: str, histogram: Histogram) -> dict[tuple[str, str], dict[float, float]]:
+    """Cumulative bucket counts of a histogram per pair of labels (other labels summed)."""
+    name, (first, second) = histogram
     out: dict[tuple[str, str], dict[float, float]] = {}
-    pattern = re.compile(r"supportlens_http_request_duration_seconds_bucket\{(.*?)\} (\S+)")
+    pattern = re.compile(name + r"_bucket\{(.*?)\} (\S+)")
     for m in pattern.finditer(text):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        key = (labels.get("method", ""), labels.get("route", ""))
+        key = (labels.get(first, ""), labels.get(second, ""))
         le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
         buckets = out.setdefault(key, {})
         buckets[le] = buckets.get(le, 0.0) + float(m.group(2))  # summed over status codes
     return out
 
 
-def server_side(before: str, after: str) -> dict[tuple[str, str], tuple[float, float, float]]:
-    """(requests, requests within 250 ms, p95 in ms interpolated within its bucket) per route."""
-    old, new = _histogram(before), _histogram(after)
+def server_side(
+    before: str, after: str, histogram: Histogram = HTTP_HISTOGRAM
+) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """(count, count within 250 ms, p95 in ms interpolated within its bucket) per pair of labels."""
+    old, new = _histogram(before, histogram), _histogram(after, histogram)
     result = {}
     for key, buckets in new.items():
         diff = {le: n - old.get(key, {}).get(le, 0.0) for le, n in buckets.items()}
@@ -440,6 +448,14 @@ def main() -> int:
             f"HubSpot: {calls:.0f} calls in {per_s} s = {calls / per_s:.1f}/s for {searches} searches "
             f"({searches / per_s:.1f}/s); the account allows 5 searches/s plus 19 other calls/s; an "
             "uncached search by e-mail needs 1-4 other calls, by name or phone 1 search and 1-4 others"
+        )
+        waits = server_side(metrics_before, metrics, LIMIT_WAIT_HISTOGRAM)
+        print(
+            "waits under our own rate limits (client side, all workers): "
+            + ", ".join(
+                f"{vendor} {bucket} n={count:.0f} p95 {p95:.0f} ms"
+                for (vendor, bucket), (count, _within, p95) in sorted(waits.items())
+            )
         )
         print()
         print("resident memory, peak while under load:")

@@ -29,6 +29,12 @@ UPSTREAM_LATENCY = Histogram(
     ["vendor"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
 )
+UPSTREAM_LIMIT_WAIT = Histogram(
+    "supportlens_upstream_rate_limit_wait_seconds",
+    "Time a call waited for room under our own client-side rate limit, by vendor and bucket",
+    ["vendor", "bucket"],
+    buckets=(0.001, 0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 INGEST_EVENTS = Counter("supportlens_ingest_events_total", "Ingested events by outcome", ["outcome"])
 INGEST_BATCHES = Counter("supportlens_ingest_batches_total", "Ingest batches by HTTP status", ["status"])
 JOB_RUNS = Counter("supportlens_job_runs_total", "Background job runs by outcome", ["job", "outcome"])

@@ -241,3 +241,57 @@ async def test_client_side_rate_limit_holds_under_a_burst(storage: str) -> None:
     assert _max_in_window(times, 1.0) <= 5
     assert time.monotonic() - started >= 0.8  # the burst really was spread out
     await http.aclose()
+
+
+async def _acquire_times(limiter, bucket: str, n: int) -> list[float]:
+    started = time.monotonic()
+    times = []
+    for _ in range(n):
+        await limiter.acquire(bucket)
+        times.append(time.monotonic() - started)
+    return times
+
+
+async def test_behind_redis_a_short_window_is_only_paced_a_long_one_keeps_the_vendor_pace() -> None:
+    from supportlens.integrations.http import LocalLimiter
+
+    limits = {"search": RateLimit(5, 1.0), "general": RateLimit(20, 10.0)}
+    alone = LocalLimiter("v", limits, wait_seconds=5)
+    paced = LocalLimiter("v", limits, wait_seconds=5, pace_only=True)
+    # Alone it must hold HubSpot's 5 per second by itself: 255 ms between searches. Behind Redis, which
+    # holds the limit for every replica, 100 ms (twice the vendor's rate) is enough.
+    assert (await _acquire_times(alone, "search", 3))[-1] >= 0.45
+    assert 0.15 <= (await _acquire_times(paced, "search", 3))[-1] < 0.4
+    # A 10 s window keeps the pace that spreads it over the window (2 at once, then 1.8 per second).
+    assert (await _acquire_times(paced, "general", 4))[-1] >= 0.9
+
+
+async def test_a_full_shared_window_is_handed_out_in_arrival_order_by_one_caller_at_a_time() -> None:
+    from supportlens.integrations.http import RedisLimiter
+
+    limiter = RedisLimiter(
+        f"fifo-{uuid.uuid4().hex[:8]}", {"b": RateLimit(3, 1.0)}, 10, "redis://127.0.0.1:6379/0"
+    )  # Redis allows 2 per second
+    asks = 0
+    hit = limiter.strategy.hit
+
+    async def counted_hit(*args, **kwargs):
+        nonlocal asks
+        asks += 1
+        return await hit(*args, **kwargs)
+
+    limiter.strategy.hit = counted_hit  # type: ignore[method-assign]
+    admitted: list[int] = []
+
+    async def caller(n: int) -> None:
+        await asyncio.sleep(n * 0.01)  # arrive in order 0, 1, 2, ...
+        await limiter.acquire("b")
+        admitted.append(n)
+
+    started = time.monotonic()
+    await asyncio.gather(*(caller(n) for n in range(6)))
+    assert admitted == list(range(6))
+    assert time.monotonic() - started >= 1.9  # 2, then 2 a second later, then 2 more
+    # Six successful asks, and while four callers waited about 2 s only the one whose turn it was asked
+    # again, at most every 250 ms (all four polling at once came to about 30).
+    assert asks <= 20, asks

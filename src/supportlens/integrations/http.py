@@ -137,15 +137,26 @@ class Limiter(Protocol):
 class LocalLimiter:
     """In-process limits with aiolimiter (a leaky bucket). A bucket of capacity C draining at r/s lets
     through at most C + r*T calls in any window T, so C + r*seconds <= requests keeps every window of
-    `seconds` at or under `requests`."""
+    `seconds` at or under `requests`.
 
-    def __init__(self, vendor: str, limits: Mapping[str, RateLimit], wait_seconds: float) -> None:
+    With `pace_only`, Redis keeps the vendor's limit for every replica and this bucket paces one
+    process's calls. A window of a second or less (HubSpot's 5 searches per second) drains at twice the
+    vendor's rate: 100 ms between two searches of a process instead of the 255 ms that enforcing the
+    limit alone needs, still more than the jitter of the trip to the vendor, which is what must keep
+    the Redis window's stamps apart. Longer windows keep the vendor-rate pace: a process that spent a
+    10 s window in its first seconds would stall its callers for the rest of it."""
+
+    def __init__(
+        self, vendor: str, limits: Mapping[str, RateLimit], wait_seconds: float, *, pace_only: bool = False
+    ) -> None:
         self.vendor = vendor
         self.wait_seconds = wait_seconds
         self._limiters: dict[str, AsyncLimiter] = {}
         for name, lim in limits.items():
             capacity = max(1, lim.requests // 10)
             drain_per_second = max(lim.requests - capacity, 1) / lim.seconds * 0.98
+            if pace_only and lim.seconds <= 1:
+                drain_per_second = 2 * lim.requests / lim.seconds
             self._limiters[name] = AsyncLimiter(capacity, capacity / drain_per_second)
 
     async def acquire(self, bucket: str) -> None:
@@ -179,6 +190,10 @@ class RedisLimiter:
         self.storage = storage_from_string(url, implementation="redispy")
         self.strategy = MovingWindowRateLimiter(self.storage)
         self._warm = False
+        # Once a bucket is full, its callers queue for their turn in arrival order and one at a time
+        # asks Redis: the window is handed out first come, first served instead of to whichever poller
+        # wakes at the right moment (polling alone starved some callers past their wait limit).
+        self._turns: dict[str, asyncio.Lock] = {}
         # One below the vendor's figure: an entry is stamped before its round trip to Redis and to the
         # vendor, so the vendor's window edge can fall a few milliseconds away from ours.
         self.items = {
@@ -196,24 +211,26 @@ class RedisLimiter:
             await self.storage.check()  # type: ignore[misc]
             await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
             self._warm = True
-        deadline = time.monotonic() + self.wait_seconds
-        while not await self.strategy.hit(item, "supportlens", self.vendor, bucket):
-            stats = await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
-            pause = min(max(stats.reset_time - time.time(), 0.01), 0.25)
-            if time.monotonic() + pause > deadline:
-                raise UpstreamRateLimited(
-                    self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
-                )
-            await asyncio.sleep(pause)
+        turn = self._turns.setdefault(bucket, asyncio.Lock())
+        if not turn.locked() and await self.strategy.hit(item, "supportlens", self.vendor, bucket):
+            return  # room, and nobody queued before us: no need to take a turn
+        try:
+            async with asyncio.timeout(self.wait_seconds), turn:
+                while not await self.strategy.hit(item, "supportlens", self.vendor, bucket):
+                    stats = await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
+                    await asyncio.sleep(min(max(stats.reset_time - time.time(), 0.01), 0.25))
+        except TimeoutError:
+            raise UpstreamRateLimited(
+                self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
+            ) from None
 
     async def aclose(self) -> None:
         return None
 
 
 class SharedLimiter:
-    """Replicas share the Redis window; inside one process calls are also paced by the local limiter, so
-    a burst never reaches Redis all at once (an entry's timestamp is taken before its Redis round trip,
-    and a burst of concurrent round trips would blur the window's edge by their queueing time)."""
+    """Replicas share the Redis window; inside one process calls are also spaced by the local limiter
+    (see `LocalLimiter`'s `pace_only`)."""
 
     def __init__(self, local: LocalLimiter, shared: RedisLimiter) -> None:
         self.local = local
@@ -228,12 +245,12 @@ class SharedLimiter:
 
 
 def make_limiter(policy: VendorPolicy) -> Limiter:
-    local = LocalLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds)
     if policy.redis_url:
         return SharedLimiter(
-            local, RedisLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds, policy.redis_url)
+            LocalLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds, pace_only=True),
+            RedisLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds, policy.redis_url),
         )
-    return local
+    return LocalLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -400,7 +417,11 @@ class VendorHTTP:
             raise
         try:
             if bucket:
+                waited_from = time.perf_counter()
                 await self.limiter.acquire(bucket)
+                metrics.UPSTREAM_LIMIT_WAIT.labels(self.vendor, bucket).observe(
+                    time.perf_counter() - waited_from
+                )
             all_headers: dict[str, str] = dict(headers or {})
             if headers_factory is not None:
                 all_headers.update(await headers_factory())
