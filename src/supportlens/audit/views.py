@@ -89,7 +89,7 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def audit_filter(
+async def audit_filter(
     action: Annotated[str, Query(max_length=64)] = "",
     actor: Annotated[str, Query(max_length=254)] = "",
     target: Annotated[str, Query(max_length=256)] = "",

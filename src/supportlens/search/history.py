@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Executable, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from supportlens.search.models import SearchHistory
 from supportlens.search.query import SearchQuery
 
 SHOWN = 20
+RECORD_COLUMNS = ("id", "agent_id", "query", "normalized_query", "kind", "result_counts", "created_at")
 
 
 async def record(
@@ -33,37 +35,42 @@ async def record(
     at that moment instead of waiting for them: two at once never deadlock, and the next search
     finishes the trim.
     """
-    table = cast(Table, SearchHistory.__table__)
-    normalized = query.normalized[:256]
-    values = {
+    params = {
         "id": uuid.uuid4(),
         "agent_id": agent_id,
         "query": query.text[:256],
-        "normalized_query": normalized,
+        "normalized_query": query.normalized[:256],
         "kind": query.kind,
         "result_counts": counts or {},
         "created_at": utcnow(),
     }
+    for statement in _record_statements(db.get_bind().dialect.name == "postgresql"):
+        await db.execute(statement, params)
+    if commit:
+        await db.commit()
+
+
+@functools.cache
+def _record_statements(postgres: bool) -> tuple[Executable, ...]:
+    """`record`'s statements, built once (with bound parameters) rather than on every search."""
+    table = cast(Table, SearchHistory.__table__)
+    value = {name: bindparam(name, type_=table.c[name].type) for name in RECORD_COLUMNS}
     beyond_shown = (
         select(table.c.id)
-        .where(table.c.agent_id == agent_id, table.c.normalized_query != normalized)
+        .where(table.c.agent_id == value["agent_id"], table.c.normalized_query != value["normalized_query"])
         .order_by(table.c.created_at.desc())
         .offset(SHOWN - 1)
     )
-    postgres = db.get_bind().dialect.name == "postgresql"
-    inserted = (pg_insert if postgres else sqlite_insert)(table).values(values)
+    inserted = (pg_insert if postgres else sqlite_insert)(table).values(value)
     upsert = inserted.on_conflict_do_update(
         index_elements=[table.c.agent_id, table.c.normalized_query],
         set_={name: inserted.excluded[name] for name in ("query", "kind", "result_counts", "created_at")},
     )
     if postgres:
         trim = delete(table).where(table.c.id.in_(beyond_shown.with_for_update(skip_locked=True)))
-        await db.execute(upsert.add_cte(trim.cte("trimmed")))
-    else:  # SQLite runs one writer at a time
-        await db.execute(upsert)
-        await db.execute(delete(table).where(table.c.id.in_(beyond_shown)))
-    if commit:
-        await db.commit()
+        return (upsert.add_cte(trim.cte("trimmed")),)
+    # SQLite runs one writer at a time
+    return upsert, delete(table).where(table.c.id.in_(beyond_shown))
 
 
 async def update_counts(
