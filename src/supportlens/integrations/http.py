@@ -190,10 +190,6 @@ class RedisLimiter:
         self.storage = storage_from_string(url, implementation="redispy")
         self.strategy = MovingWindowRateLimiter(self.storage)
         self._warm = False
-        # Once a bucket is full, its callers queue for their turn in arrival order and one at a time
-        # asks Redis: the window is handed out first come, first served instead of to whichever poller
-        # wakes at the right moment (polling alone starved some callers past their wait limit).
-        self._turns: dict[str, asyncio.Lock] = {}
         # One below the vendor's figure: an entry is stamped before its round trip to Redis and to the
         # vendor, so the vendor's window edge can fall a few milliseconds away from ours.
         self.items = {
@@ -211,18 +207,15 @@ class RedisLimiter:
             await self.storage.check()  # type: ignore[misc]
             await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
             self._warm = True
-        turn = self._turns.setdefault(bucket, asyncio.Lock())
-        if not turn.locked() and await self.strategy.hit(item, "supportlens", self.vendor, bucket):
-            return  # room, and nobody queued before us: no need to take a turn
-        try:
-            async with asyncio.timeout(self.wait_seconds), turn:
-                while not await self.strategy.hit(item, "supportlens", self.vendor, bucket):
-                    stats = await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
-                    await asyncio.sleep(min(max(stats.reset_time - time.time(), 0.01), 0.25))
-        except TimeoutError:
-            raise UpstreamRateLimited(
-                self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
-            ) from None
+        deadline = time.monotonic() + self.wait_seconds
+        while not await self.strategy.hit(item, "supportlens", self.vendor, bucket):
+            stats = await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
+            pause = min(max(stats.reset_time - time.time(), 0.01), 0.25)
+            if time.monotonic() + pause > deadline:
+                raise UpstreamRateLimited(
+                    self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
+                )
+            await asyncio.sleep(pause)
 
     async def aclose(self) -> None:
         return None
@@ -313,7 +306,10 @@ class VendorHTTP:
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": policy.user_agent},
-            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
+            # Idle connections are dropped after 4 s, before a server's keep-alive timeout (uvicorn's is
+            # 5 s) can close one just as a request goes out on it: a ReadError that says nothing about
+            # the vendor's health, yet five at once opened the circuit breaker.
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0),
             follow_redirects=False,
         )
         self.breaker = CircuitBreaker(policy.vendor, policy.breaker_threshold, policy.breaker_reset_seconds)
