@@ -6,6 +6,7 @@ shares)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 
@@ -64,6 +65,20 @@ def test_a_worker_alone_or_beside_a_dead_one_keeps_its_connections(tmp_path) -> 
     me._scanned_at -= WorkerLoad.RESCAN
     assert not me.hand_back()
     ghost.close()
+    me.close()
+
+
+def test_the_directory_gone_at_shutdown_means_no_siblings(tmp_path, sibling_pid) -> None:
+    directory = tmp_path / "load"
+    directory.mkdir()
+    me, sibling = WorkerLoad(directory), WorkerLoad(directory, pid=sibling_pid)
+    _set(me, 5)
+    assert me.hand_back()
+    shutil.rmtree(directory)  # as run_workers does once its workers have stopped
+    me._scanned_at -= WorkerLoad.RESCAN
+    me._handed_back_at -= WorkerLoad.INTERVAL
+    assert not me.hand_back()
+    sibling.close()
     me.close()
 
 

@@ -112,7 +112,11 @@ class WorkerLoad:
     def _scan(self, now: float) -> None:
         self._scanned_at = now
         alive: set[int] = set()
-        for entry in os.scandir(self.directory):
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:  # the supervisor removed the directory on its way out
+            entries = []
+        for entry in entries:
             stem, _, suffix = entry.name.partition(".")
             if suffix != "load" or not stem.isdigit() or int(stem) == self.pid or not _alive(int(stem)):
                 continue  # a crashed worker's file stays behind; its successor writes its own
