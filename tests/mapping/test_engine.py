@@ -102,3 +102,46 @@ async def test_crowded_ip_scores_lower_and_saturates(db):
     for i in range(MAX_IP_CUSTOMERS):
         await send(db, Batch(f"o{i}", "s", 800 + i, 10, ip="81.2.3.4", email=f"o{i}@x.io"))
     assert await link_of(db, "phone", "near") == {}
+
+
+async def test_browser_networks_tell_household_members_apart(db):
+    # Jane and John share a home address; Jane also signs in at her office. A tablet nobody ever
+    # signed in on visits from home and from that office: it is more likely Jane's than John's.
+    home, office = "81.2.3.4", "62.1.1.1"
+    await send(db, Batch("jane-laptop", "h1", 0, 10, ip=home, email=JANE))
+    await send(db, Batch("john-laptop", "h2", 200, 10, ip=home, email=JOHN))
+    await send(db, Batch("tablet", "at-home", 3 * 24 * 60, 10, ip=home))
+    before = {e: r.confidence_score for e, r in (await link_of(db, "tablet", "at-home")).items()}
+    assert abs(before[JANE] - before[JOHN]) < 1e-6
+    # The office sign-in and the tablet's office visit come later; the home visit is claimed retroactively.
+    await send(db, Batch("jane-laptop", "o1", 24 * 60, 10, ip=office, email=JANE))
+    await send(db, Batch("tablet", "at-office", 4 * 24 * 60, 10, ip=office))
+    after = await link_of(db, "tablet", "at-home")
+    assert after[JANE].confidence_score > before[JANE]
+    assert after[JANE].confidence_score > after[JOHN].confidence_score
+    assert after[JOHN].confidence_score < before[JOHN]
+    reasons = [e["reason"] for e in after[JANE].evidence if e["method"] == "ip_match"]
+    assert (
+        reasons
+        and "this browser also visited from 1 other network where this customer signed in" in (reasons[0])
+    )
+    assert not any("other network" in str(e["reason"]) for e in after[JOHN].evidence)
+
+
+async def test_browser_visit_minutes_from_a_sign_in_elsewhere(db):
+    # The phone was on the office Wi-Fi minutes after Jane signed in there; its visit from a carrier
+    # address (no evidence of its own) is linked through that other visit.
+    office = "62.1.1.1"
+    await send(db, Batch("jane-laptop", "o1", 0, 10, ip=office, email=JANE))
+    await send(db, Batch("phone", "on-carrier", 2 * 24 * 60, 10, ip=None))
+    assert await link_of(db, "phone", "on-carrier") == {}
+    await send(db, Batch("phone", "at-office", 15, 5, ip=office))
+    row = (await link_of(db, "phone", "on-carrier"))[JANE]
+    assert row.mapping_method == "ip_match"
+    assert "1 other visit of this browser came minutes from this customer's sign-in" in str(
+        row.evidence[0]["reason"]
+    )
+    # A crowded office carries no evidence, for this session's address or for the browser's others.
+    for i in range(MAX_IP_CUSTOMERS):
+        await send(db, Batch(f"w{i}", "s", 600 + i, 10, ip=office, email=f"w{i}@x.io"))
+    assert await link_of(db, "phone", "on-carrier") == {}

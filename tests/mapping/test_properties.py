@@ -15,12 +15,18 @@ EMAILS = [None, None, "a@x.io", "b@x.io", "c@x.io"]
 
 
 @st.composite
-def worlds(draw: st.DrawFn, span_minutes: int = 6 * 24 * 60, ips: list[str | None] = IPS) -> list[Batch]:
+def worlds(
+    draw: st.DrawFn,
+    span_minutes: int = 6 * 24 * 60,
+    ips: list[str | None] = IPS,
+    devices: list[str] = DEVICES,
+    sessions: int = 6,
+) -> list[Batch]:
     """Sessions with a fixed browser and IP, each sent as 1-3 batches, some of them signed in,
     starting within `span_minutes` of each other."""
     batches: list[Batch] = []
-    for n in range(draw(st.integers(2, 6))):
-        device = draw(st.sampled_from(DEVICES))
+    for n in range(draw(st.integers(2, sessions))):
+        device = draw(st.sampled_from(devices))
         ip = draw(st.sampled_from(ips))
         start = draw(st.integers(0, span_minutes))
         for k in range(draw(st.integers(1, 3))):
@@ -83,6 +89,23 @@ async def test_arrival_order_does_not_change_the_links(db, small_caps, data, bat
 async def test_arrival_order_does_not_change_the_links_minutes_apart(db, small_caps, data, batches):
     # Sessions close in time behind one IP: every batch that moves a signed-in session's end re-scores
     # only the anonymous sessions whose gap to it can change, and that must be all of them.
+    await wipe(db)
+    for b in batches:
+        await send(db, b)
+    in_order = await _snapshot(db)
+    await wipe(db)
+    for b in data.draw(st.permutations(batches)):
+        await send(db, b)
+    assert await _snapshot(db) == in_order
+
+
+@settings(PROPERTY, max_examples=40)
+@given(data=st.data(), batches=worlds(span_minutes=600, devices=["d0", "d1"], sessions=9))
+async def test_arrival_order_does_not_change_the_links_across_a_browsers_networks(
+    db, small_caps, data, batches
+):
+    # Few browsers, each visiting several addresses within hours: the evidence a browser's other
+    # visits give must be re-scored whenever any of those addresses or visits changes.
     await wipe(db)
     for b in batches:
         await send(db, b)

@@ -31,7 +31,9 @@ from supportlens.mapping.evidence import (
     NEAR_WINDOW_MINUTES,
     SessionFacts,
     Sighting,
+    Visit,
     gather,
+    interval_gap_minutes,
 )
 from supportlens.mapping.models import (
     MappingIdentity,
@@ -84,7 +86,14 @@ class _Context:
     device: dict[str, list[Sighting]] = field(default_factory=dict)
     ip_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     ip_sightings: dict[str, list[Sighting]] = field(default_factory=dict)
+    visits: dict[str, list[Visit]] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
+
+    def forget_facts(self) -> None:
+        """Drop what was read before this transaction's own changes were flushed."""
+        self.device.clear()
+        self.ip_sightings.clear()
+        self.visits.clear()
 
 
 async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
@@ -194,6 +203,39 @@ async def _ip_sightings(db: AsyncSession, ctx: _Context, key: str) -> list[Sight
     return ctx.ip_sightings[key]
 
 
+async def _network_sightings(db: AsyncSession, ctx: _Context, key: str | None) -> list[Sighting] | None:
+    """Signed-in sessions behind an address, or None when it is unknown or too crowded to mean anything."""
+    if key is None or _crowded(await _ip_counts(db, ctx, key)):
+        return None
+    return await _ip_sightings(db, ctx, key)
+
+
+async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> list[Visit]:
+    """Every session of a browser with the sign-ins behind its network (one small query per network)."""
+    if device not in ctx.visits:
+        rows = (
+            await db.execute(
+                select(
+                    UserSession.id, UserSession.client_ip, UserSession.session_start, UserSession.session_end
+                ).where(UserSession.clarity_user_id == device)
+            )
+        ).all()
+        visits = []
+        for row in sorted(rows, key=lambda r: r.id):
+            key = ip_key(row.client_ip)
+            visits.append(
+                Visit(
+                    session_id=row.id,
+                    start=row.session_start,
+                    end=row.session_end,
+                    ip_key=key,
+                    sightings=await _network_sightings(db, ctx, key),
+                )
+            )
+        ctx.visits[device] = visits
+    return ctx.visits[device]
+
+
 async def session_facts(db: AsyncSession, session: UserSession, ctx: _Context | None = None) -> SessionFacts:
     ctx = ctx or _Context()
     facts = SessionFacts(session_id=session.id, start=session.session_start, end=session.session_end)
@@ -202,8 +244,9 @@ async def session_facts(db: AsyncSession, session: UserSession, ctx: _Context | 
     if key is not None:
         counts = await _ip_counts(db, ctx, key)
         facts.ip_customers, facts.ip_devices = counts
-        if not _crowded(counts):
-            facts.ip_sightings = await _ip_sightings(db, ctx, key)
+        facts.ip_key = key
+        facts.ip_sightings = await _network_sightings(db, ctx, key)
+    facts.browser_visits = await _browser_visits(db, ctx, session.clarity_user_id)
     return facts
 
 
@@ -375,48 +418,70 @@ async def on_ingest(
             row.session_start = session.session_start
             row.session_end = session.session_end
 
+    new_network = False
     if key is not None:
-        ip_changed |= await _add_to_counter(db, ctx, key, device=device, email=None)
+        new_network = await _add_to_counter(db, ctx, key, device=device, email=None)
+        ip_changed |= new_network
         if new_identity:
             ip_changed |= await _add_to_counter(db, ctx, key, device=None, email=email)
 
     affected: set[uuid.UUID] = set()
-    if scan_device:
-        affected.update(
-            (await db.scalars(select(UserSession.id).where(UserSession.clarity_user_id == device))).all()
-        )
+    # Browsers all of whose sessions are re-scored: their own sign-ins, or the networks they visit, changed.
+    browsers: set[str] = {device} if scan_device else set()
     if ip is not None and key is not None:
         counts = await _ip_counts(db, ctx, key)
         crowded = _crowded(counts)
         just_crowded = counts[0] == MAX_IP_CUSTOMERS + 1 or counts[1] == MAX_IP_DEVICES + 1
+        at_ip = select(UserSession.id, UserSession.clarity_user_id).where(UserSession.client_ip == ip)
+        touched: list[Any] = []
         if (ip_changed and (not crowded or just_crowded)) or (new_identity and not crowded):
             # The people count of a small address changed, or a customer signed in behind it:
-            # the IP evidence of all its sessions changed.
-            affected.update(
-                (await db.scalars(select(UserSession.id).where(UserSession.client_ip == ip))).all()
-            )
+            # the IP evidence of all its sessions changed, and so did the browser evidence of every
+            # browser that visits it.
+            touched.extend((await db.execute(at_ip)).all())
         elif windows and not crowded:
             for low, high in windows:
-                affected.update(
+                touched.extend(
                     (
-                        await db.scalars(
-                            select(UserSession.id).where(
-                                UserSession.client_ip == ip,
-                                UserSession.session_start >= low,
-                                UserSession.session_start <= high,
-                            )
+                        await db.execute(
+                            at_ip.where(UserSession.session_start >= low, UserSession.session_start <= high)
                         )
                     ).all()
                 )
+        affected.update(row.id for row in touched)
+        browsers.update(row.clarity_user_id for row in touched)
+        if not crowded and (new_network or await _near_a_sign_in(db, ctx, key, session)):
+            # This visit is new on this browser's list of networks, or may have come closer to a
+            # sign-in there: the browser evidence of this browser's other sessions changed.
+            browsers.add(device)
     if scan_device or new_identity or windows:
         # The sightings were read before this batch's changes were flushed: read them again.
-        ctx.device.clear()
-        ctx.ip_sightings.clear()
+        ctx.forget_facts()
+    if browsers:
+        affected.update(
+            (
+                await db.scalars(
+                    select(UserSession.id).where(UserSession.clarity_user_id.in_(sorted(browsers)))
+                )
+            ).all()
+        )
     affected.discard(session.id)
     known = set(identities) | ({email} if email is not None else set())
     await rescore_sessions(db, [session], ctx, identities={session.id: sorted(known)})
     if affected:
         await rescore_many(db, affected, ctx)
+
+
+async def _near_a_sign_in(db: AsyncSession, ctx: _Context, key: str, session: UserSession) -> bool:
+    """Whether another browser's sign-in behind this address is within minutes of this session.
+
+    A session only grows, so when none is near now, none was near before this batch either.
+    """
+    for s in await _ip_sightings(db, ctx, key):
+        gap = interval_gap_minutes(session.session_start, session.session_end, s.start, s.end)
+        if s.session_id != session.id and gap <= NEAR_WINDOW_MINUTES:
+            return True
+    return False
 
 
 # ---- manual decisions ----------------------------------------------------------------------------

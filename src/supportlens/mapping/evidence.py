@@ -18,6 +18,9 @@ NEAR_WINDOW_MINUTES = 60.0
 # VPN exits, big offices); counting stops one above the cap so the work per address stays bounded.
 MAX_IP_CUSTOMERS = 10
 MAX_IP_DEVICES = 25
+# A browser's other networks count as evidence only when few browsers use them: a phone hops between
+# a carrier's shared addresses, and sharing those with a customer says nothing about whose phone it is.
+BROWSER_MAX_IP_DEVICES = 8
 
 
 @dataclass(frozen=True, order=True)
@@ -28,6 +31,19 @@ class Sighting:
     end: datetime
     session_id: uuid.UUID
     email: str
+
+
+@dataclass(frozen=True)
+class Visit:
+    """Another session of the same browser, with the signed-in sessions behind its network."""
+
+    session_id: uuid.UUID
+    start: datetime
+    end: datetime
+    ip_key: str | None
+    # None when the network is unknown or too crowded to mean anything (as for `ip_sightings`).
+    sightings: list[Sighting] | None
+    ip_devices: int = 0
 
 
 @dataclass
@@ -42,6 +58,9 @@ class SessionFacts:
     ip_sightings: list[Sighting] | None = None
     ip_customers: int = 0
     ip_devices: int = 0
+    ip_key: str | None = None
+    # Every session of this browser (this one included): where else the browser goes tells whose it is.
+    browser_visits: list[Visit] = field(default_factory=list)
 
 
 @dataclass
@@ -58,10 +77,19 @@ class Candidate:
     home_n: int = 0
     ip_customers: int = 0
     ip_devices: int = 0
+    # The browser's other visits: on how many of its other networks c signed in (out of how many
+    # networks that carry evidence), and how many of its visits were minutes from c's sign-in there.
+    browser_networks: int = 0
+    browser_networks_total: int = 0
+    browser_near: int = 0
 
     @property
     def has_device(self) -> bool:
         return self.dev_n > 0
+
+    @property
+    def has_browser(self) -> bool:
+        return self.browser_networks > 0 or self.browser_near > 0
 
     @property
     def has_near(self) -> bool:
@@ -113,7 +141,41 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
             if gap <= NEAR_WINDOW_MINUTES and (c.near_gap_minutes is None or gap < c.near_gap_minutes):
                 c.near_gap_minutes = gap
                 c.near_after = facts.start >= s.start
+    _gather_browser(facts, out, excluded)
     return out
+
+
+def _gather_browser(facts: SessionFacts, out: dict[str, Candidate], excluded: set[str]) -> None:
+    """Evidence from the browser's other visits: the networks it shares with a customer's sign-ins.
+
+    A laptop seen at a home address and at an office tells its owner apart from the other people
+    of that home; sign-ins on this browser itself are device evidence and are left out here.
+    """
+    own = {v.session_id for v in facts.browser_visits} | {facts.session_id}
+    networks: set[str] = set()
+    shared: dict[str, set[str]] = {}
+    near: dict[str, int] = {}
+    for v in facts.browser_visits:
+        if v.session_id == facts.session_id or v.sightings is None or v.ip_key is None:
+            continue
+        elsewhere = v.ip_key != facts.ip_key and v.ip_devices <= BROWSER_MAX_IP_DEVICES
+        if elsewhere:
+            networks.add(v.ip_key)
+        near_here: set[str] = set()
+        for s in v.sightings:
+            if s.session_id in own or s.email in excluded:
+                continue
+            if elsewhere:
+                shared.setdefault(s.email, set()).add(v.ip_key)
+            if interval_gap_minutes(v.start, v.end, s.start, s.end) <= NEAR_WINDOW_MINUTES:
+                near_here.add(s.email)
+        for email in near_here:
+            near[email] = near.get(email, 0) + 1
+    for email in sorted(set(shared) | set(near)):
+        c = out.setdefault(email, Candidate(email=email))
+        c.browser_networks = len(shared.get(email, ()))
+        c.browser_networks_total = len(networks)
+        c.browser_near = near.get(email, 0)
 
 
 def _day(value: datetime | None) -> str:
@@ -151,6 +213,23 @@ def ip_reason(c: Candidate) -> str:
         return f"same IP {when}; {crowd}"
     sessions = "1 signed-in session" if c.home_n == 1 else f"{c.home_n} signed-in sessions"
     return f"same IP as {sessions} of this customer; {crowd}"
+
+
+def browser_reason(c: Candidate) -> str:
+    parts = []
+    if c.browser_networks:
+        n = c.browser_networks
+        parts.append(
+            f"this browser also visited from {n} other network{'s' if n != 1 else ''} "
+            f"where this customer signed in"
+        )
+    if c.browser_near:
+        n = c.browser_near
+        parts.append(
+            f"{n} other visit{'s' if n != 1 else ''} of this browser came minutes from this customer's "
+            f"sign-in on the same network"
+        )
+    return "; ".join(parts)
 
 
 def log_count(n: int) -> float:

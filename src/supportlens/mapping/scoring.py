@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from supportlens.mapping.evidence import NEAR_WINDOW_MINUTES, Candidate, device_reason, ip_reason, log_count
+from supportlens.mapping.evidence import (
+    NEAR_WINDOW_MINUTES,
+    Candidate,
+    browser_reason,
+    device_reason,
+    ip_reason,
+    log_count,
+)
 
 FEATURES = (
     "device",  # signed in as c in another session of this browser
@@ -21,32 +28,48 @@ FEATURES = (
     "device_log_share",  # log(share of the browser's signed-in sessions that are c's), <= 0
     "device_log_gap_days",  # log(1 + days to the nearest of them)
     "device_shared",  # the browser was signed in as >= 2 customers
+    # This session's network, for a candidate without device evidence (a crowd penalty fitted for
+    # IP-only candidates would otherwise drag down a browser's own sign-in seen at an office):
     "near",  # same IP within NEAR_WINDOW_MINUTES of a signed-in session of c
     "near_gap",  # that gap as a fraction of the window
     "home",  # c signed in behind this IP at some other time
     "home_log_sessions",  # log(1 + signed-in sessions of c behind this IP)
-    "ip_log_customers",  # log(distinct customers behind this IP), when there is IP evidence
-    "ip_log_devices",  # log(distinct browsers behind this IP), when there is IP evidence
-    "device_and_ip",  # both kinds of evidence agree
+    "ip_log_customers",  # log(distinct customers behind this IP)
+    "ip_log_devices",  # log(distinct browsers behind this IP)
+    # ... and for a candidate with device evidence:
+    "device_and_near",
+    "device_and_home",
+    # The browser's other visits:
+    "browser_log_networks",  # log(1 + other networks of this browser where c signed in)
+    "browser_log_networks_home",  # the same, when c also signed in behind this session's IP
+    "browser_log_near",  # log(1 + other visits of this browser minutes from c's sign-in)
+    "browser_only",  # c is a candidate only through the browser's other visits
+    "browser_network_share",  # share of the browser's other (informative) networks where c signed in
 )
 
-DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4})
-IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10})
+DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12})
+IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17})
 
 # Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures).
 WEIGHTS: tuple[float, ...] = (
-    1.6111,  # device
-    2.3492,  # device_log_sessions
-    -1.1588,  # device_log_share
-    0.1885,  # device_log_gap_days
-    -3.7855,  # device_shared
-    4.7893,  # near
-    -2.8175,  # near_gap
-    3.3122,  # home
-    0.0250,  # home_log_sessions
-    0.7933,  # ip_log_customers
-    -3.4607,  # ip_log_devices
-    -0.5123,  # device_and_ip
+    2.9433,  # device
+    0.9931,  # device_log_sessions
+    1.0748,  # device_log_share
+    0.0222,  # device_log_gap_days
+    -3.8739,  # device_shared
+    5.2492,  # near
+    -3.2425,  # near_gap
+    2.2060,  # home
+    -0.2555,  # home_log_sessions
+    0.2906,  # ip_log_customers
+    -2.8545,  # ip_log_devices
+    5.6982,  # device_and_near
+    -1.5234,  # device_and_home
+    0.2347,  # browser_log_networks
+    -2.1990,  # browser_log_networks_home
+    2.8325,  # browser_log_near
+    -3.5351,  # browser_only
+    1.6525,  # browser_network_share
 )
 
 # Links below this are not stored (they would never be shown and only cost writes).
@@ -55,24 +78,36 @@ STORE_FLOOR = 0.05
 
 def features(c: Candidate) -> list[float]:
     dev = 1.0 if c.has_device else 0.0
+    alone = 1.0 - dev
     share = c.dev_n / c.dev_total if c.dev_total else 0.0
     near = 1.0 if c.has_near else 0.0
     home = 1.0 if c.home_n > 0 else 0.0
     ip = 1.0 if c.has_ip else 0.0
+    networks = math.log1p(c.browser_networks)
     return [
         dev,
         dev * math.log1p(c.dev_n),
         dev * (math.log(share) if share > 0 else 0.0),
         dev * math.log1p((c.dev_gap_hours or 0.0) / 24.0),
         dev * (1.0 if c.dev_customers > 1 else 0.0),
-        near,
-        near * min(1.0, (c.near_gap_minutes or 0.0) / NEAR_WINDOW_MINUTES),
-        home,
-        home * math.log1p(c.home_n),
-        ip * log_count(c.ip_customers),
-        ip * log_count(c.ip_devices),
-        dev * ip,
+        alone * near,
+        alone * near * min(1.0, (c.near_gap_minutes or 0.0) / NEAR_WINDOW_MINUTES),
+        alone * home,
+        alone * home * math.log1p(c.home_n),
+        alone * ip * log_count(c.ip_customers),
+        alone * ip * log_count(c.ip_devices),
+        dev * near,
+        dev * home,
+        networks,
+        home * networks,
+        math.log1p(c.browser_near),
+        1.0 if c.has_browser and not (c.has_device or c.has_ip) else 0.0,
+        c.browser_networks / c.browser_networks_total if c.browser_networks_total else 0.0,
     ]
+
+
+def _without_device(c: Candidate) -> Candidate:
+    return replace(c, dev_n=0, dev_total=0, dev_customers=0, dev_gap_hours=None, dev_nearest=None)
 
 
 def _utility(f: Sequence[float], w: Sequence[float], only: frozenset[int] | None = None) -> float:
@@ -103,8 +138,13 @@ def score(candidates: dict[str, Candidate], weights: Sequence[float] = WEIGHTS) 
     device_only = _softmax_with_outside(
         {e: _utility(f, weights, DEVICE_FEATURES) for e, f in feats.items() if candidates[e].has_device}
     )
+    # What the networks alone say (this session's and the browser's other visits').
     ip_only = _softmax_with_outside(
-        {e: _utility(f, weights, IP_FEATURES) for e, f in feats.items() if candidates[e].has_ip}
+        {
+            e: _utility(features(_without_device(candidates[e])), weights, IP_FEATURES)
+            for e in feats
+            if candidates[e].has_ip or candidates[e].has_browser
+        }
     )
     out: dict[str, Scored] = {}
     for email, c in sorted(candidates.items()):
@@ -113,9 +153,10 @@ def score(candidates: dict[str, Candidate], weights: Sequence[float] = WEIGHTS) 
             items.append(
                 {"method": "device_link", "score": round(device_only[email], 4), "reason": device_reason(c)}
             )
-        if c.has_ip:
+        if c.has_ip or c.has_browser:
             method = "time_proximity" if c.has_near else "ip_match"
-            items.append({"method": method, "score": round(ip_only[email], 4), "reason": ip_reason(c)})
+            reason = "; ".join(r for r in (ip_reason(c) if c.has_ip else "", browser_reason(c)) if r)
+            items.append({"method": method, "score": round(ip_only[email], 4), "reason": reason})
         items.sort(key=lambda item: (-float(item["score"]), str(item["method"])))  # type: ignore[arg-type]
         out[email] = Scored(
             email=email,
@@ -151,14 +192,14 @@ def fit(
     *,
     start: Sequence[float] | None = None,
     l2: float = 0.1,
-    iterations: int = 25,
+    iterations: int = 50,
 ) -> list[float]:
     """Maximum-likelihood weights (Newton's method, L2 penalty) for the conditional logit.
 
     Each example is (feature vectors of the session's candidates, index of the true one or None when
     the session belongs to none of them).
     """
-    d = len(FEATURES)
+    d = len(start) if start is not None else next((len(f[0]) for f, _ in examples if f), len(FEATURES))
     w = list(start) if start is not None else [0.0] * d
     for _ in range(iterations):
         grad = [-l2 * wi for wi in w]
@@ -193,7 +234,29 @@ def fit(
                 for j in range(d):
                     row[j] -= mean[i] * mean[j]
         step = _solve(hess, grad)
-        w = [wi + si for wi, si in zip(w, step, strict=True)]
-        if max(abs(s) for s in step) < 1e-6:
+        # Backtracking: a full Newton step from far away can overshoot; halve it until the penalised
+        # likelihood does not fall.
+        current = _objective(examples, w, l2)
+        scale = 1.0
+        for _ in range(30):
+            trial = [wi + scale * si for wi, si in zip(w, step, strict=True)]
+            if _objective(examples, trial, l2) >= current - 1e-9:
+                break
+            scale /= 2
+        w = trial
+        if max(abs(scale * s) for s in step) < 1e-6:
             break
     return w
+
+
+def _objective(
+    examples: Sequence[tuple[list[list[float]], int | None]], w: Sequence[float], l2: float
+) -> float:
+    """Log-likelihood of the examples under weights w, minus the L2 penalty."""
+    total = -0.5 * l2 * sum(wi * wi for wi in w)
+    for feats, truth in examples:
+        us = [_utility(f, w) for f in feats]
+        top = max(0.0, *us)
+        log_denom = top + math.log(math.exp(-top) + sum(math.exp(u - top) for u in us))
+        total += (us[truth] if truth is not None else 0.0) - log_denom
+    return total

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from supportlens.mapping.evidence import MAX_IP_CUSTOMERS, MAX_IP_DEVICES, SessionFacts, Sighting
+from supportlens.mapping.evidence import MAX_IP_CUSTOMERS, MAX_IP_DEVICES, SessionFacts, Sighting, Visit
 
 
 @dataclass
@@ -256,21 +256,39 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
             by_device.setdefault(s.device, []).append(sighting)
             by_ip.setdefault(s.ip, []).append(sighting)
             ip_customers.setdefault(s.ip, set()).add(s.truth)
+
+    def crowded(ip: str) -> bool:
+        customers, devices = len(ip_customers.get(ip, ())), len(ip_devices.get(ip, ()))
+        return customers > MAX_IP_CUSTOMERS or devices > MAX_IP_DEVICES
+
+    visits: dict[str, list[Visit]] = {}
+    for s in world.sessions:
+        visits.setdefault(s.device, []).append(
+            Visit(
+                session_id=ids[s.session],
+                start=s.start,
+                end=s.end,
+                ip_key=s.ip,
+                sightings=None if crowded(s.ip) else list(by_ip.get(s.ip, [])),
+                ip_devices=min(len(ip_devices.get(s.ip, ())), MAX_IP_DEVICES + 1),
+            )
+        )
     out: list[tuple[WorldSession, SessionFacts]] = []
     for s in world.sessions:
         if s.signed_in:
             continue
         customers_n = min(len(ip_customers.get(s.ip, ())), MAX_IP_CUSTOMERS + 1)
         devices_n = min(len(ip_devices.get(s.ip, ())), MAX_IP_DEVICES + 1)
-        crowded = customers_n > MAX_IP_CUSTOMERS or devices_n > MAX_IP_DEVICES
         facts = SessionFacts(
             session_id=ids[s.session],
             start=s.start,
             end=s.end,
             device_sightings=list(by_device.get(s.device, [])),
-            ip_sightings=None if crowded else list(by_ip.get(s.ip, [])),
+            ip_sightings=None if crowded(s.ip) else list(by_ip.get(s.ip, [])),
             ip_customers=customers_n,
             ip_devices=devices_n,
+            ip_key=s.ip,
+            browser_visits=visits[s.device],
         )
         out.append((s, facts))
     return out
