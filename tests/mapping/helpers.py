@@ -34,6 +34,22 @@ class Batch:
 async def send(db: AsyncSession, b: Batch, *, commit: bool = True) -> UserSession:
     start = T0 + timedelta(minutes=b.start_min)
     end = start + timedelta(minutes=b.length_min)
+    return await send_at(db, b.device, b.session, start, end, ip=b.ip, email=b.email, commit=commit)
+
+
+async def send_at(
+    db: AsyncSession,
+    device: str,
+    session: str,
+    start: datetime,
+    end: datetime,
+    *,
+    ip: str | None = None,
+    email: str | None = None,
+    commit: bool = True,
+) -> UserSession:
+    """One batch of a session seen from `start` to `end`, as ingest writes it before mapping."""
+    b = Batch(device, session, 0, 0, ip=ip, email=email)
     s = await db.scalar(
         select(UserSession).where(
             UserSession.clarity_project_id == "p1",

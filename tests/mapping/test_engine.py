@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from supportlens.mapping import evidence
 from supportlens.mapping.evidence import MAX_IP_CUSTOMERS
-from tests.mapping.helpers import Batch, link_of, links, send
+from tests.mapping.helpers import Batch, link_of, links, send, send_at
 
 JANE = "jane@acme.io"
 JOHN = "john@acme.io"
@@ -145,3 +146,23 @@ async def test_browser_visit_minutes_from_a_sign_in_elsewhere(db):
     for i in range(MAX_IP_CUSTOMERS):
         await send(db, Batch(f"w{i}", "s", 600 + i, 10, ip=office, email=f"w{i}@x.io"))
     assert await link_of(db, "phone", "on-carrier") == {}
+
+
+async def test_engine_matches_the_offline_scorer(db, monkeypatch):
+    # The benchmark fits and checks the scorer on facts built from the world in memory; the engine
+    # must compute the very same facts from the database, batch by batch. (A small world has few
+    # busy networks: a low cap makes the busy-network rule matter here too.)
+    monkeypatch.setattr(evidence, "BROWSER_MAX_IP_DEVICES", 2)
+    from bench.mapping import offline_links
+
+    from supportlens.mapping.world import build_world
+
+    world = build_world(11, 25)
+    for ws in world.sessions:
+        for batch in range(ws.batches):
+            email = ws.truth if ws.login_batch is not None and batch >= ws.login_batch else None
+            await send_at(db, ws.device, ws.session, ws.start, ws.end, ip=ws.ip, email=email)
+    expected = {(ln.session, ln.email): (round(ln.confidence, 4), ln.method) for ln in offline_links(world)}
+    got = {(session, email): value for (_, session, email), value in (await links(db)).items()}
+    assert len(expected) > 50
+    assert got == expected

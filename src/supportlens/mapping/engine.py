@@ -210,6 +210,10 @@ async def _network_sightings(db: AsyncSession, ctx: _Context, key: str | None) -
     return await _ip_sightings(db, ctx, key)
 
 
+async def _network_browsers(db: AsyncSession, ctx: _Context, key: str | None) -> int:
+    return 0 if key is None else (await _ip_counts(db, ctx, key))[1]
+
+
 async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> list[Visit]:
     """Every session of a browser with the sign-ins behind its network (one small query per network)."""
     if device not in ctx.visits:
@@ -230,6 +234,7 @@ async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> list[
                     end=row.session_end,
                     ip_key=key,
                     sightings=await _network_sightings(db, ctx, key),
+                    ip_devices=await _network_browsers(db, ctx, key),
                 )
             )
         ctx.visits[device] = visits
