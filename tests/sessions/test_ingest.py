@@ -203,6 +203,49 @@ async def test_rejected_batch_stores_nothing_when_storage_fails_midway(client, d
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
 
 
+class _Deadlock(Exception):
+    pass
+
+
+def _deadlocking(real: Any, failures: int) -> Any:
+    """on_ingest that loses a deadlock `failures` times (after writing, like the real one), then works."""
+    from sqlalchemy.exc import DBAPIError
+
+    calls = {"n": 0}
+
+    async def flaky(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        await real(*args, **kwargs)
+        if calls["n"] <= failures:
+            raise DBAPIError("SELECT pg_advisory_xact_lock(...)", {}, _Deadlock("deadlock detected"))
+
+    flaky.calls = calls  # type: ignore[attr-defined]
+    return flaky
+
+
+async def test_a_batch_that_loses_a_deadlock_is_replayed(client, db, site_key, monkeypatch):
+    from supportlens.mapping import engine
+
+    flaky = _deadlocking(engine.on_ingest, failures=2)
+    monkeypatch.setattr(engine, "on_ingest", flaky)
+    r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
+    assert r.status_code == 202, r.text
+    assert flaky.calls["n"] == 3
+    assert await count(db, UserSession) == 1 and await count(db, SessionEvent) == 2
+
+
+async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, site_key, monkeypatch):
+    from supportlens.mapping import engine
+
+    flaky = _deadlocking(engine.on_ingest, failures=99)
+    monkeypatch.setattr(engine, "on_ingest", flaky)
+    r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
+    assert r.status_code == 500
+    assert r.json()["detail"] == "nothing was stored; retry later"
+    assert flaky.calls["n"] == 3
+    assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
+
+
 async def test_pii_is_masked_before_storage(client, db, site_key):
     e = event(
         "click",

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincipal, DbDep, Principal
@@ -193,27 +194,34 @@ async def ingest_events(request: Request) -> Response:
                 field="consent.analytics",
             )
         result = None
-        for attempt in range(1, RETRIES + 1):
-            try:
-                result = await ingest_batch(
-                    db,
-                    site,
-                    batch,
-                    client_ip=audit.client_ip(request),
-                    user_agent=request.headers.get("user-agent"),
-                    player_base_url=settings.clarity_player_base_url,
-                )
-                break
-            except DBAPIError as exc:
-                # A concurrent batch of the same visitor won a race (unique key, deadlock): the whole
-                # transaction is rolled back and replayed; the batch is idempotent by event id.
-                await db.rollback()
-                if attempt == RETRIES:
-                    log.warning("ingest conflict", error=str(exc.orig)[:200])
-            except Exception:
-                await db.rollback()
-                log.exception("ingest failed")
-                break
+        try:
+            # A concurrent batch of the same visitor won a race (unique key, deadlock between two
+            # batches re-scoring each other's neighbours): the whole transaction is rolled back and
+            # replayed after a short random pause, so the two do not collide again at once. The batch
+            # is idempotent by event id.
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(RETRIES),
+                wait=wait_random(0.02, 0.25),
+                retry=retry_if_exception_type(DBAPIError),
+                reraise=True,
+            ):
+                with attempt:
+                    try:
+                        result = await ingest_batch(
+                            db,
+                            site,
+                            batch,
+                            client_ip=audit.client_ip(request),
+                            user_agent=request.headers.get("user-agent"),
+                            player_base_url=settings.clarity_player_base_url,
+                        )
+                    except Exception:
+                        await db.rollback()
+                        raise
+        except DBAPIError as exc:
+            log.warning("ingest conflict", error=str(exc.orig)[:200])
+        except Exception:
+            log.exception("ingest failed")
         if result is None:
             return _fail(500, "Could not store the batch", "nothing was stored; retry later", origin=origin)
     INGEST_BATCHES.labels("202").inc()
