@@ -166,3 +166,15 @@ async def test_engine_matches_the_offline_scorer(db, monkeypatch):
     got = {(session, email): value for (_, session, email), value in (await links(db)).items()}
     assert len(expected) > 50
     assert got == expected
+
+
+async def test_a_sign_in_that_grows_near_a_visit_reaches_the_browsers_other_sessions(db):
+    home = "81.2.3.4"
+    await send(db, Batch("tablet", "early", 0, 10, ip=home))
+    await send(db, Batch("tablet", "later", 200, 10, ip=home))
+    await send(db, Batch("laptop", "signin", 100, 10, ip=home, email=JANE))  # 90 minutes before "later"
+    assert "other visit" not in str((await link_of(db, "tablet", "early"))[JANE].evidence)
+    # The signed-in session goes on: it now ends 50 minutes before the tablet's later visit.
+    await send(db, Batch("laptop", "signin", 140, 10, ip=home, email=JANE))
+    early = (await link_of(db, "tablet", "early"))[JANE]
+    assert "1 other visit of this browser came minutes from this customer's sign-in" in str(early.evidence)

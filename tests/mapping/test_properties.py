@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import supportlens.mapping.engine as engine
+from supportlens.mapping import evidence
 from tests.mapping.helpers import Batch, links, send, wipe
 
 DEVICES = ["d0", "d1", "d2", "d3"]
@@ -48,6 +49,8 @@ def small_caps(monkeypatch):
     # Tiny caps so that crowded addresses (and the moment an address becomes crowded) are exercised too.
     monkeypatch.setattr(engine, "MAX_IP_CUSTOMERS", 2)
     monkeypatch.setattr(engine, "MAX_IP_DEVICES", 3)
+    # ... and an address stops counting as a browser's "other network" once a third browser uses it.
+    monkeypatch.setattr(evidence, "BROWSER_MAX_IP_DEVICES", 2)
 
 
 async def _snapshot(db) -> dict:

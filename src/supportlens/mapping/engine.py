@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import get_settings
 from supportlens.db.base import utcnow
+from supportlens.mapping import evidence as rules
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import (
     MAX_IP_CUSTOMERS,
@@ -437,12 +438,14 @@ async def on_ingest(
         counts = await _ip_counts(db, ctx, key)
         crowded = _crowded(counts)
         just_crowded = counts[0] == MAX_IP_CUSTOMERS + 1 or counts[1] == MAX_IP_DEVICES + 1
-        at_ip = select(UserSession.id, UserSession.clarity_user_id).where(UserSession.client_ip == ip)
+        at_ip = select(UserSession.id, UserSession.clarity_user_id, UserSession.session_start).where(
+            UserSession.client_ip == ip
+        )
+        everything = (ip_changed and (not crowded or just_crowded)) or (new_identity and not crowded)
         touched: list[Any] = []
-        if (ip_changed and (not crowded or just_crowded)) or (new_identity and not crowded):
+        if everything:
             # The people count of a small address changed, or a customer signed in behind it:
-            # the IP evidence of all its sessions changed, and so did the browser evidence of every
-            # browser that visits it.
+            # the IP evidence of all its sessions changed.
             touched.extend((await db.execute(at_ip)).all())
         elif windows and not crowded:
             for low, high in windows:
@@ -454,10 +457,23 @@ async def on_ingest(
                     ).all()
                 )
         affected.update(row.id for row in touched)
-        browsers.update(row.clarity_user_id for row in touched)
-        if not crowded and (new_network or await _near_a_sign_in(db, ctx, key, session)):
-            # This visit is new on this browser's list of networks, or may have come closer to a
-            # sign-in there: the browser evidence of this browser's other sessions changed.
+        # The browser evidence of the browsers that visit this address. Their "other network" evidence
+        # uses it only while few browsers do, so a busy address (an office, a carrier's NAT) changes
+        # it only when it fills up; their "minutes from a sign-in" evidence changes only for visits
+        # within reach of the sign-in that moved.
+        quiet = counts[1] <= rules.BROWSER_MAX_IP_DEVICES
+        filled_up = new_network and counts[1] == rules.BROWSER_MAX_IP_DEVICES + 1
+        if everything and ((ip_changed and just_crowded) or (new_identity and quiet) or filled_up):
+            browsers.update(row.clarity_user_id for row in touched)
+        elif not crowded:
+            browsers.update(
+                row.clarity_user_id
+                for row in touched
+                if any(low <= row.session_start <= high for low, high in windows)
+            )
+        if not crowded and ((new_network and quiet) or await _near_a_sign_in(db, ctx, key, session)):
+            # This visit adds a network to this browser's list, or may have come closer to a sign-in:
+            # the browser evidence of this browser's other sessions changed.
             browsers.add(device)
     if scan_device or new_identity or windows:
         # The sightings were read before this batch's changes were flushed: read them again.
