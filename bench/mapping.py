@@ -612,9 +612,11 @@ async def run_cost() -> None:
                     counters["active"] = 0
                 _spent[0] += time.perf_counter() - t0
 
-            async def counted(db: Any, sessions: Any, ctx: Any = None, _orig: Any = original_rescore) -> None:
+            async def counted(
+                db: Any, sessions: Any, ctx: Any = None, _orig: Any = original_rescore, **kw: Any
+            ) -> None:
                 counters["rescored"] += len(sessions)
-                await _orig(db, sessions, ctx)
+                await _orig(db, sessions, ctx, **kw)
 
             mapping_engine.rescore_sessions = counted
             mapping_engine.on_ingest = timed
