@@ -23,10 +23,13 @@ async def test_panel_in_search_page(desktop_page, phone_page, sessionmaker, arti
         assert 1 <= shown <= 5
         assert await page.locator(".session-card .signal").count() >= shown
         assert await page.locator(".session-card .mapping").count() == shown
-        assert shown == 5  # Jane has 7 seeded sessions: five, then "Show more"
+        assert shown == 5  # Jane has 7 seeded sessions and 2 on a phone: five, then "Show more"
         await page.locator(".sessions-more__button").click()
-        await page.locator(".session-card").nth(6).wait_for()
-        assert await page.locator(".session-card").count() == 7
+        await page.locator(".session-card").nth(8).wait_for()
+        assert await page.locator(".session-card").count() == 9
+        # The phone's visit from a carrier's address is linked through its other visit.
+        through_browser = page.locator(".mapping__evidence-item", has_text="other visit of this browser")
+        assert await through_browser.count() == 1
         assert await page.locator(".session-card__expired").count() >= 1  # the 34-day-old session
         await page.screenshot(path=str(artifacts_dir / f"sessions-panel-{label}.png"), full_page=True)
         assert page.js_errors == []

@@ -158,7 +158,56 @@ async def seed_sessions(
     rng = random.Random(20261126)
     now = now or datetime.now(UTC)
     count = 0
-    for index, c in enumerate(demo_world().customers[:customers]):
+
+    async def visit(
+        r: random.Random,
+        c: Any,
+        index: int,
+        where: tuple[str, str, str],  # (browser, device kind, client IP)
+        start: datetime,
+        *,
+        identified: bool,
+        trouble: bool,
+    ) -> datetime:
+        """One visit sent as one batch; returns when its last event happened."""
+        user_id, device, ip = where
+        events = _events(r, origin, start, trouble)
+        body = {
+            "siteKey": DEMO_SITE_KEY,
+            "clarity": {
+                "projectId": DEMO_CLARITY_PROJECT,
+                "userId": user_id,
+                "sessionId": _cid(r),
+                "pageNum": sum(1 for e in events if e["type"] == "navigation"),
+            },
+            "customer": {
+                "email": c.email,
+                "id": f"cus_{c.dwolla_id or index}",
+                "name": f"{c.first_name} {c.last_name}",
+            }
+            if identified
+            else None,
+            "consent": {"analytics": True},
+            "page": {
+                "url": events[-1]["url"],
+                "title": "Acme Pay shop",
+                "referrer": "",
+                "viewport": {"w": 1280, "h": 800},
+            },
+            "events": events,
+        }
+        await ingest_batch(
+            db,
+            site,
+            IngestBatch.model_validate_json(json.dumps(body)),
+            client_ip=ip,
+            user_agent=UAS[device],
+        )
+        return max(datetime.fromisoformat(e["ts"].replace("Z", "+00:00")) for e in events)
+
+    first_sign_in_end: datetime | None = None
+    customers_seeded = demo_world().customers[:customers]
+    for index, c in enumerate(customers_seeded):
         device = rng.choice(("desktop", "desktop", "windows", "mobile", "tablet"))
         user_id = _cid(rng)
         ip = f"198.51.100.{10 + index}"
@@ -168,37 +217,25 @@ async def seed_sessions(
             start = (now - timedelta(days=days)).replace(microsecond=0)
             identified = rng.random() < 0.75 or n == 0
             trouble = (index == 0 and n == 0) or rng.random() < 0.35
-            events = _events(rng, origin, start, trouble)
-            body = {
-                "siteKey": DEMO_SITE_KEY,
-                "clarity": {
-                    "projectId": DEMO_CLARITY_PROJECT,
-                    "userId": user_id,
-                    "sessionId": _cid(rng),
-                    "pageNum": sum(1 for e in events if e["type"] == "navigation"),
-                },
-                "customer": {
-                    "email": c.email,
-                    "id": f"cus_{c.dwolla_id or index}",
-                    "name": f"{c.first_name} {c.last_name}",
-                }
-                if identified
-                else None,
-                "consent": {"analytics": True},
-                "page": {
-                    "url": events[-1]["url"],
-                    "title": "Acme Pay shop",
-                    "referrer": "",
-                    "viewport": {"w": 1280, "h": 800},
-                },
-                "events": events,
-            }
-            await ingest_batch(
-                db,
-                site,
-                IngestBatch.model_validate_json(json.dumps(body)),
-                client_ip=ip,
-                user_agent=UAS[device],
+            ended = await visit(
+                rng, c, index, (user_id, device, ip), start, identified=identified, trouble=trouble
             )
+            if index == 0 and n == 0:
+                first_sign_in_end = ended
             count += 1
+    if customers_seeded and first_sign_in_end is not None:
+        # The first customer's phone, never signed in: on the home Wi-Fi minutes after a sign-in on
+        # the computer, then two days later on a mobile carrier's address that says nothing by itself.
+        # The second visit is linked through the first ("other visit of this browser ...").
+        r = random.Random(20261206)
+        phone = _cid(r)
+        home_visit = first_sign_in_end + timedelta(minutes=6)
+        if home_visit < now - timedelta(days=2, hours=1):
+            c = customers_seeded[0]
+            for ip, start in (
+                ("198.51.100.10", home_visit),
+                ("203.0.113.77", home_visit + timedelta(days=2)),
+            ):
+                await visit(r, c, 0, (phone, "mobile", ip), start, identified=False, trouble=False)
+                count += 1
     return count
