@@ -74,9 +74,7 @@ async def test_resending_the_same_events_changes_nothing(db, small_caps, batches
     assert await _snapshot(db) == first
 
 
-@PROPERTY
-@given(data=st.data(), batches=worlds())
-async def test_arrival_order_does_not_change_the_links(db, small_caps, data, batches):
+async def _same_links_in_any_order(db, data, batches) -> None:
     await wipe(db)
     for b in batches:
         await send(db, b)
@@ -85,6 +83,12 @@ async def test_arrival_order_does_not_change_the_links(db, small_caps, data, bat
     for b in data.draw(st.permutations(batches)):
         await send(db, b)
     assert await _snapshot(db) == in_order
+
+
+@PROPERTY
+@given(data=st.data(), batches=worlds())
+async def test_arrival_order_does_not_change_the_links(db, small_caps, data, batches):
+    await _same_links_in_any_order(db, data, batches)
 
 
 @settings(PROPERTY, max_examples=60)
@@ -92,14 +96,7 @@ async def test_arrival_order_does_not_change_the_links(db, small_caps, data, bat
 async def test_arrival_order_does_not_change_the_links_minutes_apart(db, small_caps, data, batches):
     # Sessions close in time behind one IP: every batch that moves a signed-in session's end re-scores
     # only the anonymous sessions whose gap to it can change, and that must be all of them.
-    await wipe(db)
-    for b in batches:
-        await send(db, b)
-    in_order = await _snapshot(db)
-    await wipe(db)
-    for b in data.draw(st.permutations(batches)):
-        await send(db, b)
-    assert await _snapshot(db) == in_order
+    await _same_links_in_any_order(db, data, batches)
 
 
 @settings(PROPERTY, max_examples=40)
@@ -109,14 +106,7 @@ async def test_arrival_order_does_not_change_the_links_across_a_browsers_network
 ):
     # Few browsers, each visiting several addresses within hours: the evidence a browser's other
     # visits give must be re-scored whenever any of those addresses or visits changes.
-    await wipe(db)
-    for b in batches:
-        await send(db, b)
-    in_order = await _snapshot(db)
-    await wipe(db)
-    for b in data.draw(st.permutations(batches)):
-        await send(db, b)
-    assert await _snapshot(db) == in_order
+    await _same_links_in_any_order(db, data, batches)
 
 
 async def test_snapshots_see_differences(db):
