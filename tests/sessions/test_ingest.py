@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.views import RETRIES
 from tests.sessions.conftest import IPHONE_UA, ORIGIN, PROJECT, ago, batch, event, headers
 
 URL = "/api/ingest/v1/events"
@@ -226,11 +227,11 @@ def _deadlocking(real: Any, failures: int) -> Any:
 async def test_a_batch_that_loses_a_deadlock_is_replayed(client, db, site_key, monkeypatch):
     from supportlens.mapping import engine
 
-    flaky = _deadlocking(engine.on_ingest, failures=2)
+    flaky = _deadlocking(engine.on_ingest, failures=RETRIES - 1)
     monkeypatch.setattr(engine, "on_ingest", flaky)
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 202, r.text
-    assert flaky.calls["n"] == 3
+    assert flaky.calls["n"] == RETRIES
     assert await count(db, UserSession) == 1 and await count(db, SessionEvent) == 2
 
 
@@ -242,7 +243,7 @@ async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, s
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 500
     assert r.json()["detail"] == "nothing was stored; retry later"
-    assert flaky.calls["n"] == 3
+    assert flaky.calls["n"] == RETRIES
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
 
 

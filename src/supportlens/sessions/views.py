@@ -38,7 +38,8 @@ router = APIRouter(tags=["sessions"])
 SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
 INGEST_PATH = "/api/ingest/v1/events"
 ALLOWED_TYPES = ("application/json", "text/plain")
-RETRIES = 3
+# A batch that loses a deadlock is replayed (PostgreSQL aborts one of the two after deadlock_timeout).
+RETRIES = 5
 
 
 # ---- public: SDK and ingest ----------------------------------------------------------------------
