@@ -45,6 +45,10 @@ FEATURES = (
     "browser_log_near",  # log(1 + other visits of this browser minutes from c's sign-in)
     "browser_only",  # c is a candidate only through the browser's other visits
     "browser_network_share",  # share of the browser's other (informative) networks where c signed in
+    # On a browser signed in as c, other visits minutes from c's sign-in on another browser mostly mark
+    # a family computer: someone else browses on it while c is on their own device. It moves only the
+    # combined confidence; each evidence item still says what its own evidence alone says.
+    "device_and_browser_near",
 )
 
 DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12})
@@ -52,24 +56,25 @@ IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17})
 
 # Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures).
 WEIGHTS: tuple[float, ...] = (
-    2.9433,  # device
-    0.9931,  # device_log_sessions
-    1.0748,  # device_log_share
-    0.0222,  # device_log_gap_days
-    -3.8739,  # device_shared
-    5.2492,  # near
-    -3.2425,  # near_gap
-    2.2060,  # home
-    -0.2555,  # home_log_sessions
-    0.2906,  # ip_log_customers
-    -2.8545,  # ip_log_devices
-    5.6982,  # device_and_near
-    -1.5234,  # device_and_home
-    0.2347,  # browser_log_networks
-    -2.1990,  # browser_log_networks_home
-    2.8325,  # browser_log_near
-    -3.5351,  # browser_only
-    1.6525,  # browser_network_share
+    2.8744,  # device
+    1.4811,  # device_log_sessions
+    0.1924,  # device_log_share
+    -0.0828,  # device_log_gap_days
+    -3.4532,  # device_shared
+    5.4081,  # near
+    -2.8768,  # near_gap
+    2.4199,  # home
+    -0.6214,  # home_log_sessions
+    0.3317,  # ip_log_customers
+    -2.9486,  # ip_log_devices
+    5.0391,  # device_and_near
+    -0.8021,  # device_and_home
+    0.9134,  # browser_log_networks
+    -3.2962,  # browser_log_networks_home
+    4.7113,  # browser_log_near
+    -4.8812,  # browser_only
+    2.1882,  # browser_network_share
+    -5.7822,  # device_and_browser_near
 )
 
 # Links below this are not stored (they would never be shown and only cost writes).
@@ -103,6 +108,7 @@ def features(c: Candidate) -> list[float]:
         math.log1p(c.browser_near),
         1.0 if c.has_browser and not (c.has_device or c.has_ip) else 0.0,
         c.browser_networks / c.browser_networks_total if c.browser_networks_total else 0.0,
+        dev * math.log1p(c.browser_near),
     ]
 
 
