@@ -178,3 +178,22 @@ async def test_a_sign_in_that_grows_near_a_visit_reaches_the_browsers_other_sess
     await send(db, Batch("laptop", "signin", 140, 10, ip=home, email=JANE))
     early = (await link_of(db, "tablet", "early"))[JANE]
     assert "1 other visit of this browser came minutes from this customer's sign-in" in str(early.evidence)
+
+
+async def test_a_busy_browser_is_summarised_once_per_batch(db, monkeypatch):
+    # A sign-in re-scores every session of its browser; each of them must read the browser's history
+    # from one shared summary, or a browser with n sessions costs n * n per batch.
+    for n in range(30):
+        await send(db, Batch("kiosk", f"s{n}", 90 * n, 5, ip="81.2.3.4", email=JANE if n % 3 == 0 else None))
+    built = []
+    original = evidence._BrowserSummary.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(evidence._BrowserSummary, "__init__", counting)
+    await send(db, Batch("kiosk", "s30", 90 * 30, 5, ip="81.2.3.4", email=JANE))
+    rows = await links(db)
+    assert sum(1 for (_, _, email) in rows if email == JANE) == 31
+    assert 1 <= len(built) <= 2  # the batch's own session, then the re-score of the other 30

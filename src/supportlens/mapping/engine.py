@@ -30,11 +30,12 @@ from supportlens.mapping.evidence import (
     MAX_IP_CUSTOMERS,
     MAX_IP_DEVICES,
     NEAR_WINDOW_MINUTES,
+    BrowserHistory,
     SessionFacts,
     Sighting,
+    SightingIndex,
     Visit,
     gather,
-    interval_gap_minutes,
 )
 from supportlens.mapping.models import (
     MappingIdentity,
@@ -84,10 +85,10 @@ def _insert(db: AsyncSession, table: Any) -> Any:
 class _Context:
     """Per-call caches, so sessions sharing a browser or an IP are looked up once."""
 
-    device: dict[str, list[Sighting]] = field(default_factory=dict)
+    device: dict[str, SightingIndex] = field(default_factory=dict)
     ip_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
-    ip_sightings: dict[str, list[Sighting]] = field(default_factory=dict)
-    visits: dict[str, list[Visit]] = field(default_factory=dict)
+    ip_sightings: dict[str, SightingIndex] = field(default_factory=dict)
+    visits: dict[str, BrowserHistory] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
 
     def forget_facts(self) -> None:
@@ -183,28 +184,28 @@ _SIGHTING_COLUMNS = (
 )
 
 
-def _sightings(rows: Any) -> list[Sighting]:
-    return sorted(
+def _sightings(rows: Any) -> SightingIndex:
+    return SightingIndex(
         Sighting(start=r.session_start, end=r.session_end, session_id=r.session_id, email=r.customer_email)
         for r in rows
     )
 
 
-async def _device_sightings(db: AsyncSession, ctx: _Context, device: str) -> list[Sighting]:
+async def _device_sightings(db: AsyncSession, ctx: _Context, device: str) -> SightingIndex:
     if device not in ctx.device:
         rows = await db.execute(select(*_SIGHTING_COLUMNS).where(MappingIdentity.clarity_user_id == device))
         ctx.device[device] = _sightings(rows)
     return ctx.device[device]
 
 
-async def _ip_sightings(db: AsyncSession, ctx: _Context, key: str) -> list[Sighting]:
+async def _ip_sightings(db: AsyncSession, ctx: _Context, key: str) -> SightingIndex:
     if key not in ctx.ip_sightings:
         rows = await db.execute(select(*_SIGHTING_COLUMNS).where(MappingIdentity.ip_key == key))
         ctx.ip_sightings[key] = _sightings(rows)
     return ctx.ip_sightings[key]
 
 
-async def _network_sightings(db: AsyncSession, ctx: _Context, key: str | None) -> list[Sighting] | None:
+async def _network_sightings(db: AsyncSession, ctx: _Context, key: str | None) -> SightingIndex | None:
     """Signed-in sessions behind an address, or None when it is unknown or too crowded to mean anything."""
     if key is None or _crowded(await _ip_counts(db, ctx, key)):
         return None
@@ -215,7 +216,7 @@ async def _network_browsers(db: AsyncSession, ctx: _Context, key: str | None) ->
     return 0 if key is None else (await _ip_counts(db, ctx, key))[1]
 
 
-async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> list[Visit]:
+async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> BrowserHistory:
     """Every session of a browser with the sign-ins behind its network (one small query per network)."""
     if device not in ctx.visits:
         rows = (
@@ -238,7 +239,7 @@ async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> list[
                     ip_devices=await _network_browsers(db, ctx, key),
                 )
             )
-        ctx.visits[device] = visits
+        ctx.visits[device] = BrowserHistory(visits)
     return ctx.visits[device]
 
 
@@ -252,7 +253,7 @@ async def session_facts(db: AsyncSession, session: UserSession, ctx: _Context | 
         facts.ip_customers, facts.ip_devices = counts
         facts.ip_key = key
         facts.ip_sightings = await _network_sightings(db, ctx, key)
-    facts.browser_visits = await _browser_visits(db, ctx, session.clarity_user_id)
+    facts.browser = await _browser_visits(db, ctx, session.clarity_user_id)
     return facts
 
 
@@ -498,11 +499,10 @@ async def _near_a_sign_in(db: AsyncSession, ctx: _Context, key: str, session: Us
 
     A session only grows, so when none is near now, none was near before this batch either.
     """
-    for s in await _ip_sightings(db, ctx, key):
-        gap = interval_gap_minutes(session.session_start, session.session_end, s.start, s.end)
-        if s.session_id != session.id and gap <= NEAR_WINDOW_MINUTES:
-            return True
-    return False
+    near = (await _ip_sightings(db, ctx, key)).within(
+        session.session_start, session.session_end, NEAR_WINDOW_MINUTES
+    )
+    return any(s.session_id != session.id for s in near)
 
 
 # ---- manual decisions ----------------------------------------------------------------------------

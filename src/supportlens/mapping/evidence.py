@@ -6,11 +6,12 @@ features the engine computes from the database.
 
 from __future__ import annotations
 
+import bisect
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 # An anonymous session within this gap of a signed-in session on the same IP is "minutes apart".
 NEAR_WINDOW_MINUTES = 60.0
@@ -33,6 +34,52 @@ class Sighting:
     email: str
 
 
+class SightingIndex:
+    """Signed-in sessions (of one browser, or behind one network), sorted and grouped by customer.
+
+    Built once per browser or network and shared by all the sessions scored against it, so scoring one
+    session costs a few binary searches rather than a pass over the whole history.
+    """
+
+    def __init__(self, sightings: Iterable[Sighting] = ()) -> None:
+        self.all: list[Sighting] = sorted(sightings)
+        self.by_email: dict[str, list[Sighting]] = {}
+        for s in self.all:
+            self.by_email.setdefault(s.email, []).append(s)
+        self.ids = frozenset(s.session_id for s in self.all)
+        self._starts = [s.start for s in self.all]
+        self._email_starts = {e: [s.start for s in lst] for e, lst in self.by_email.items()}
+        self._longest = max((s.end - s.start for s in self.all), default=timedelta(0))
+
+    def __iter__(self) -> Iterator[Sighting]:
+        return iter(self.all)
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def without(self, session_id: uuid.UUID) -> SightingIndex:
+        if session_id not in self.ids:
+            return self
+        return SightingIndex(s for s in self.all if s.session_id != session_id)
+
+    def within(self, start: datetime, end: datetime, minutes: float) -> list[Sighting]:
+        """The sightings at most `minutes` from [start, end], in sorted order."""
+        reach = timedelta(minutes=minutes)
+        lo = bisect.bisect_left(self._starts, start - reach - self._longest)
+        hi = bisect.bisect_right(self._starts, end + reach)
+        return [s for s in self.all[lo:hi] if interval_gap_minutes(start, end, s.start, s.end) <= minutes]
+
+    def nearest_start(self, email: str, at: datetime) -> datetime:
+        """The start of this customer's sighting closest to `at` (the earlier one on a tie)."""
+        starts = self._email_starts[email]
+        i = bisect.bisect_left(starts, at)
+        if i == 0:
+            return starts[0]
+        if i == len(starts):
+            return starts[-1]
+        return starts[i - 1] if at - starts[i - 1] <= starts[i] - at else starts[i]
+
+
 @dataclass(frozen=True)
 class Visit:
     """Another session of the same browser, with the signed-in sessions behind its network."""
@@ -42,8 +89,61 @@ class Visit:
     end: datetime
     ip_key: str | None
     # None when the network is unknown or too crowded to mean anything (as for `ip_sightings`).
-    sightings: list[Sighting] | None
+    sightings: SightingIndex | None
     ip_devices: int = 0
+
+
+class BrowserHistory:
+    """Every session of one browser, with what each of its networks says, summarised once.
+
+    The summary leaves out sign-ins on this browser itself (they are device evidence) and is then
+    adjusted per session for the session's own visit, so scoring all of a browser's sessions costs
+    time in proportion to its sessions, not to their square.
+    """
+
+    def __init__(self, visits: Iterable[Visit] = ()) -> None:
+        self.visits = list(visits)
+        self._by_id = {v.session_id: v for v in self.visits}
+        self._summary: _BrowserSummary | None = None
+
+    def visit(self, session_id: uuid.UUID) -> Visit | None:
+        return self._by_id.get(session_id)
+
+    def summary(self, session_id: uuid.UUID) -> _BrowserSummary:
+        if session_id in self._by_id:
+            if self._summary is None:
+                self._summary = _BrowserSummary(self.visits, frozenset(self._by_id))
+            return self._summary
+        # A session scored against a history it is not part of (only in hand-made facts).
+        return _BrowserSummary(self.visits, frozenset(self._by_id) | {session_id})
+
+
+class _BrowserSummary:
+    """What a browser's visits say, before leaving out the visit of the session being scored."""
+
+    def __init__(self, visits: list[Visit], own: frozenset[uuid.UUID]) -> None:
+        # Per network that carries browser evidence: customers who signed in there (on other browsers).
+        self.signed_at: dict[str, set[str]] = {}
+        # How many of the browser's visits reach each such network.
+        self.quiet_visits: dict[str, int] = {}
+        # Per visit: customers who signed in minutes from it on the same network.
+        self.near_visit: dict[uuid.UUID, set[str]] = {}
+        self.near_count: dict[str, int] = {}
+        for v in visits:
+            if v.sightings is None or v.ip_key is None:
+                continue
+            if v.ip_devices <= BROWSER_MAX_IP_DEVICES:
+                self.quiet_visits[v.ip_key] = self.quiet_visits.get(v.ip_key, 0) + 1
+                if v.ip_key not in self.signed_at:  # every visit to a network sees the same sign-ins
+                    self.signed_at[v.ip_key] = {s.email for s in v.sightings if s.session_id not in own}
+            near = {
+                s.email
+                for s in v.sightings.within(v.start, v.end, NEAR_WINDOW_MINUTES)
+                if s.session_id not in own
+            }
+            self.near_visit[v.session_id] = near
+            for email in near:
+                self.near_count[email] = self.near_count.get(email, 0) + 1
 
 
 @dataclass
@@ -53,14 +153,14 @@ class SessionFacts:
     session_id: uuid.UUID
     start: datetime
     end: datetime
-    device_sightings: list[Sighting] = field(default_factory=list)
+    device_sightings: SightingIndex = field(default_factory=SightingIndex)
     # Signed-in sessions behind the same IP; None when the IP is unknown or too crowded to mean anything.
-    ip_sightings: list[Sighting] | None = None
+    ip_sightings: SightingIndex | None = None
     ip_customers: int = 0
     ip_devices: int = 0
     ip_key: str | None = None
     # Every session of this browser (this one included): where else the browser goes tells whose it is.
-    browser_visits: list[Visit] = field(default_factory=list)
+    browser: BrowserHistory = field(default_factory=BrowserHistory)
 
 
 @dataclass
@@ -113,32 +213,35 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
     """Candidates for one anonymous session, keyed by e-mail, from the device and IP facts."""
     excluded = set(exclude)
     out: dict[str, Candidate] = {}
-    device = sorted(s for s in facts.device_sightings if s.session_id != facts.session_id)
-    dev_customers = len({s.email for s in device})
-    for s in device:
-        if s.email in excluded:
+    device = facts.device_sightings.without(facts.session_id)
+    for email, mine in device.by_email.items():
+        if email in excluded:
             continue
-        c = out.setdefault(s.email, Candidate(email=s.email))
-        c.dev_n += 1
-        c.dev_total = len(device)
-        c.dev_customers = dev_customers
-        gap = abs((s.start - facts.start).total_seconds()) / 3600.0
-        if c.dev_gap_hours is None or gap < c.dev_gap_hours:
-            c.dev_gap_hours = gap
-            c.dev_nearest = s.start
-    for c in out.values():
-        first = min(s.start for s in device if s.email == c.email)
-        c.dev_before_first = facts.start < first
+        nearest = device.nearest_start(email, facts.start)
+        out[email] = Candidate(
+            email=email,
+            dev_n=len(mine),
+            dev_total=len(device),
+            dev_customers=len(device.by_email),
+            dev_gap_hours=abs((nearest - facts.start).total_seconds()) / 3600.0,
+            dev_nearest=nearest,
+            dev_before_first=facts.start < mine[0].start,
+        )
     if facts.ip_sightings is not None:
-        for s in sorted(facts.ip_sightings):
-            if s.session_id == facts.session_id or s.email in excluded:
+        here = facts.ip_sightings.without(facts.session_id)
+        for email, theirs in here.by_email.items():
+            if email in excluded:
                 continue
-            c = out.setdefault(s.email, Candidate(email=s.email))
-            c.home_n += 1
+            c = out.setdefault(email, Candidate(email=email))
+            c.home_n = len(theirs)
             c.ip_customers = facts.ip_customers
             c.ip_devices = facts.ip_devices
+        for s in here.within(facts.start, facts.end, NEAR_WINDOW_MINUTES):
+            if s.email in excluded:
+                continue
+            c = out[s.email]
             gap = interval_gap_minutes(facts.start, facts.end, s.start, s.end)
-            if gap <= NEAR_WINDOW_MINUTES and (c.near_gap_minutes is None or gap < c.near_gap_minutes):
+            if c.near_gap_minutes is None or gap < c.near_gap_minutes:
                 c.near_gap_minutes = gap
                 c.near_after = facts.start >= s.start
     _gather_browser(facts, out, excluded)
@@ -151,29 +254,23 @@ def _gather_browser(facts: SessionFacts, out: dict[str, Candidate], excluded: se
     A laptop seen at a home address and at an office tells its owner apart from the other people
     of that home; sign-ins on this browser itself are device evidence and are left out here.
     """
-    own = {v.session_id for v in facts.browser_visits} | {facts.session_id}
-    networks: set[str] = set()
-    shared: dict[str, set[str]] = {}
-    near: dict[str, int] = {}
-    for v in facts.browser_visits:
-        if v.session_id == facts.session_id or v.sightings is None or v.ip_key is None:
+    summary = facts.browser.summary(facts.session_id)
+    mine = facts.browser.visit(facts.session_id)
+    networks = set(summary.quiet_visits) - {facts.ip_key}
+    if mine is not None and mine.ip_key in networks and summary.quiet_visits[mine.ip_key] == 1:
+        networks.discard(mine.ip_key)  # reached only by this session itself
+    shared: dict[str, int] = {}
+    for key in networks:
+        for email in summary.signed_at[key]:
+            shared[email] = shared.get(email, 0) + 1
+    near = dict(summary.near_count)
+    for email in summary.near_visit.get(facts.session_id, ()):
+        near[email] -= 1
+    for email in sorted(set(shared) | {e for e, n in near.items() if n > 0}):
+        if email in excluded:
             continue
-        elsewhere = v.ip_key != facts.ip_key and v.ip_devices <= BROWSER_MAX_IP_DEVICES
-        if elsewhere:
-            networks.add(v.ip_key)
-        near_here: set[str] = set()
-        for s in v.sightings:
-            if s.session_id in own or s.email in excluded:
-                continue
-            if elsewhere:
-                shared.setdefault(s.email, set()).add(v.ip_key)
-            if interval_gap_minutes(v.start, v.end, s.start, s.end) <= NEAR_WINDOW_MINUTES:
-                near_here.add(s.email)
-        for email in near_here:
-            near[email] = near.get(email, 0) + 1
-    for email in sorted(set(shared) | set(near)):
         c = out.setdefault(email, Candidate(email=email))
-        c.browser_networks = len(shared.get(email, ()))
+        c.browser_networks = shared.get(email, 0)
         c.browser_networks_total = len(networks)
         c.browser_near = near.get(email, 0)
 

@@ -15,7 +15,15 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from supportlens.mapping.evidence import MAX_IP_CUSTOMERS, MAX_IP_DEVICES, SessionFacts, Sighting, Visit
+from supportlens.mapping.evidence import (
+    MAX_IP_CUSTOMERS,
+    MAX_IP_DEVICES,
+    BrowserHistory,
+    SessionFacts,
+    Sighting,
+    SightingIndex,
+    Visit,
+)
 
 
 @dataclass
@@ -261,6 +269,14 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
         customers, devices = len(ip_customers.get(ip, ())), len(ip_devices.get(ip, ()))
         return customers > MAX_IP_CUSTOMERS or devices > MAX_IP_DEVICES
 
+    # One index per browser and per network, shared by all the sessions scored against it (as the
+    # engine shares them within one re-score).
+    device_index = {d: SightingIndex(sightings) for d, sightings in by_device.items()}
+    ip_index = {ip: SightingIndex(sightings) for ip, sightings in by_ip.items()}
+
+    def network(ip: str) -> SightingIndex | None:
+        return None if crowded(ip) else ip_index.get(ip, SightingIndex())
+
     visits: dict[str, list[Visit]] = {}
     for s in world.sessions:
         visits.setdefault(s.device, []).append(
@@ -269,10 +285,11 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
                 start=s.start,
                 end=s.end,
                 ip_key=s.ip,
-                sightings=None if crowded(s.ip) else list(by_ip.get(s.ip, [])),
+                sightings=network(s.ip),
                 ip_devices=min(len(ip_devices.get(s.ip, ())), MAX_IP_DEVICES + 1),
             )
         )
+    histories = {d: BrowserHistory(v) for d, v in visits.items()}
     out: list[tuple[WorldSession, SessionFacts]] = []
     for s in world.sessions:
         if s.signed_in:
@@ -283,12 +300,12 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
             session_id=ids[s.session],
             start=s.start,
             end=s.end,
-            device_sightings=list(by_device.get(s.device, [])),
-            ip_sightings=None if crowded(s.ip) else list(by_ip.get(s.ip, [])),
+            device_sightings=device_index.get(s.device, SightingIndex()),
+            ip_sightings=network(s.ip),
             ip_customers=customers_n,
             ip_devices=devices_n,
             ip_key=s.ip,
-            browser_visits=visits[s.device],
+            browser=histories[s.device],
         )
         out.append((s, facts))
     return out
