@@ -6,6 +6,7 @@
     .venv/bin/python bench/mapping.py --offline            # scorer only, on the facts the engine would hold
     .venv/bin/python bench/mapping.py --fit --seed 1000    # fit the scorer's weights (printed for scoring.py)
     .venv/bin/python bench/mapping.py --cost               # time to map 10,000 new events at 100k / 1M stored
+    .venv/bin/python bench/mapping.py --busy-browser       # time per batch as one browser's history grows
 
 The HTTP run creates a throwaway PostgreSQL database, runs `uvicorn --proxy-headers` on it in a
 subprocess with SUPPORTLENS_FORWARDED_ALLOW_IPS=127.0.0.1, sends every session's batches to
@@ -28,7 +29,7 @@ import uuid
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -653,6 +654,57 @@ async def run_cost() -> None:
             await drop_db(url)
 
 
+async def run_busy_browser(sizes: tuple[int, ...] = (100, 300, 1000), probe: int = 20) -> None:
+    """Time per batch on one browser as its history grows (a kiosk, or a customer's laptop over a month).
+
+    Every other session signs in as the same customer, so each sign-in changes the device evidence of all
+    the browser's sessions: the engine must re-score them all, and the question is what each costs.
+    """
+    import json
+
+    url = await create_db()
+    try:
+        site_key, _ = await _prepare(url)
+        from supportlens.config import get_settings
+        from supportlens.db.engine import make_engine, make_sessionmaker
+        from supportlens.sessions.ingest import ingest_batch
+        from supportlens.sessions.schemas import IngestBatch
+
+        eng = make_engine(get_settings())
+        sm = make_sessionmaker(eng)
+        total = sizes[-1] + probe * len(sizes)
+        first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40 * total + 60)
+
+        def batch(n: int) -> IngestBatch:
+            start = first + timedelta(minutes=40 * n)
+            s = WorldSession(
+                device="kiosk-1", session=f"kiosk-s{n}", ip="24.1.2.3", start=start,
+                end=start + timedelta(minutes=5), truth="owner@example.com", batches=1,
+                login_batch=0 if n % 2 == 0 else None, device_kind="desktop",
+            )  # fmt: skip
+            return IngestBatch.model_validate_json(json.dumps(batches_of(s, site_key)[0]))
+
+        sent = 0
+        async with sm() as db:
+            for size in sizes:
+                while sent < size:
+                    await ingest_batch(db, None, batch(sent), client_ip="24.1.2.3", user_agent=None)
+                    sent += 1
+                t = time.perf_counter()
+                for _ in range(probe):
+                    await ingest_batch(db, None, batch(sent), client_ip="24.1.2.3", user_agent=None)
+                    sent += 1
+                per_batch = (time.perf_counter() - t) / probe * 1000
+                print(
+                    f"one browser with {size:5d} sessions stored: {per_batch:7.1f} ms per batch "
+                    f"({per_batch / size * 100:.1f} ms per 100 stored sessions of that browser)",
+                    flush=True,
+                )
+        await eng.dispose()
+    finally:
+        await drop_db(url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -662,6 +714,9 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true")
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--cost", action="store_true")
+    parser.add_argument(
+        "--busy-browser", action="store_true", help="cost per batch as one browser's history grows"
+    )
     parser.add_argument("--direct", action="store_true", help="in-process ingest service instead of HTTP")
     parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args()
@@ -677,6 +732,9 @@ def main() -> None:
         return
     if args.cost:
         asyncio.run(run_cost())
+        return
+    if args.busy_browser:
+        asyncio.run(run_busy_browser())
         return
     if args.direct:
         asyncio.run(run_direct(args.seed, args.customers))
