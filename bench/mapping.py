@@ -375,6 +375,19 @@ async def _read_links(base: str, world: World, token: str, min_confidence: float
     return links
 
 
+async def _deadlocks(url: str) -> int:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    eng = create_async_engine(url)
+    async with eng.connect() as conn:
+        n = await conn.scalar(
+            text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        )
+    await eng.dispose()
+    return int(n or 0)
+
+
 async def run_http(seed: int, customers: int, keep: bool = False) -> None:
     world = build_world(seed, customers)
     url = await create_db()
@@ -390,6 +403,7 @@ async def run_http(seed: int, customers: int, keep: bool = False) -> None:
         )
         took = await _send_world(base, world, site_key)
         print(f"  ingest + mapping: {took:.1f}s ({batches / took:.0f} batches/s)")
+        print(f"  deadlocks PostgreSQL broke (each costs a replay of one batch): {await _deadlocks(url)}")
         from supportlens.config import get_settings
 
         threshold = get_settings().mapping_min_confidence

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import select, text
+
+import supportlens.mapping.engine as engine
 from supportlens.mapping import evidence
 from supportlens.mapping.evidence import MAX_IP_CUSTOMERS
+from supportlens.sessions.models import UserSession
 from tests.mapping.helpers import Batch, link_of, links, send, send_at
 
 JANE = "jane@acme.io"
@@ -197,3 +202,28 @@ async def test_a_busy_browser_is_summarised_once_per_batch(db, monkeypatch):
     rows = await links(db)
     assert sum(1 for (_, _, email) in rows if email == JANE) == 31
     assert 1 <= len(built) <= 2  # the batch's own session, then the re-score of the other 30
+
+
+@pytest.mark.postgres_only
+async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db):
+    # Locks taken a few at a time deadlock against a neighbouring batch doing the same; a batch takes
+    # up front those of every browser behind its address and of every network those browsers visit.
+    await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4", email=JANE))
+    await send(db, Batch("laptop", "cafe-1", 600, 10, ip="62.9.9.9"))
+    await send(db, Batch("tablet", "home-2", 1200, 10, ip="81.2.3.4"))
+    await send(db, Batch("phone", "elsewhere", 0, 10, ip="100.1.1.1"))
+    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
+    ctx = engine._Context()
+    await engine._lock_neighbourhood(db, ctx, tablet, "81.2.3.4")
+    expected = {
+        "mapping:d:laptop",
+        "mapping:d:tablet",
+        "mapping:i:" + engine.ip_key("81.2.3.4"),
+        "mapping:i:" + engine.ip_key("62.9.9.9"),
+    }
+    assert ctx.locked == expected
+    held = await db.scalar(
+        text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+    )
+    assert held == len(expected)
+    await db.rollback()

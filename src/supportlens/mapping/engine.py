@@ -101,18 +101,72 @@ class _Context:
 async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
     """Serialise mapping work per browser and per IP (PostgreSQL advisory transaction locks).
 
-    A session's evidence comes only from its browser and its IP, so two transactions that could
-    see each other's facts always share one of these locks and never score from a stale view.
-    Keys are taken in sorted order; SQLite already allows a single writer.
+    A session's evidence comes from its browser and the networks that browser visits, and whatever
+    changes it re-scores the session under its browser's and its IP's locks, so two transactions
+    that could see each other's facts always share one of these locks and never score from a stale
+    view. Keys are taken in sorted order; SQLite already allows a single writer.
+    """
+    keys: set[str] = set()
+    for s in sessions:
+        keys.add(_device_lock(s.clarity_user_id))
+        k = ip_key(s.client_ip)
+        if k is not None:
+            keys.add(_ip_lock(k))
+    await _take_locks(db, ctx, keys)
+
+
+def _device_lock(device: str) -> str:
+    return "mapping:d:" + device
+
+
+def _ip_lock(key: str) -> str:
+    return "mapping:i:" + key
+
+
+async def _lock_neighbourhood(db: AsyncSession, ctx: _Context, session: UserSession, ip: str | None) -> None:
+    """Take at once the locks this batch's re-scoring will need: its own, and those of the browsers it
+    may re-score (this one, and the others behind its address) and of every network they visit.
+
+    Taken later, a few at a time, they deadlock against a neighbouring batch doing the same (each
+    holding what the other waits for). Taken together in one sorted call, they cannot; the later
+    calls then find them held. The neighbourhood is read before locking, so a browser that arrives
+    in between is still locked later, which is rare.
     """
     if db.get_bind().dialect.name != "postgresql":
         return
-    keys: set[str] = set()
-    for s in sessions:
-        keys.add("mapping:d:" + s.clarity_user_id)
-        k = ip_key(s.client_ip)
+    key = ip_key(ip)
+    browsers = {session.clarity_user_id}
+    keys = {_device_lock(session.clarity_user_id)}
+    if key is not None and ip is not None:
+        keys.add(_ip_lock(key))
+        if _crowded(await _ip_counts(db, ctx, key)):
+            # Only the sessions within minutes of this one are re-scored at a crowded address.
+            reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
+            earliest = session.session_start - reach - timedelta(hours=MAX_SESSION_HOURS)
+            near = select(UserSession.clarity_user_id).where(
+                UserSession.client_ip == ip,
+                UserSession.session_start >= earliest,
+                UserSession.session_start <= session.session_end + reach,
+            )
+        else:
+            near = select(MappingIpDevice.clarity_user_id).where(MappingIpDevice.ip_key == key)
+        browsers.update((await db.scalars(near.distinct())).all())
+    visited = select(UserSession.clarity_user_id, UserSession.client_ip).where(
+        UserSession.clarity_user_id.in_(sorted(browsers))
+    )
+    for device, client_ip in (await db.execute(visited.distinct())).all():
+        keys.add(_device_lock(device))
+        k = ip_key(client_ip)
         if k is not None:
-            keys.add("mapping:i:" + k)
+            keys.add(_ip_lock(k))
+    await _take_locks(db, ctx, keys)
+    # The counts were read before the lock: read them again under it.
+    ctx.ip_counts.clear()
+
+
+async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        return
     wanted = sorted(keys - ctx.locked)
     if wanted:
         # One round trip; the locks are taken in the array's (sorted) order.
@@ -374,7 +428,7 @@ async def on_ingest(
     key = ip_key(ip)
     device = session.clarity_user_id
     ctx = _Context()
-    await _lock(db, ctx, [session])
+    await _lock_neighbourhood(db, ctx, session, ip)
     scan_device = False
     ip_changed = False
     new_identity = False
