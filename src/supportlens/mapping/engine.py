@@ -47,6 +47,8 @@ from supportlens.sessions.models import UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.
 MAX_SESSION_HOURS = 6
+# Locks a batch takes at once before its work (see _lock_neighbourhood).
+MAX_NEIGHBOURHOOD_LOCKS = 64
 EMAIL_MATCH_REASON = "signed in as this customer on this session"
 
 
@@ -123,7 +125,9 @@ def _ip_lock(key: str) -> str:
     return "mapping:i:" + key
 
 
-async def _lock_neighbourhood(db: AsyncSession, ctx: _Context, session: UserSession, ip: str | None) -> None:
+async def _lock_neighbourhood(
+    db: AsyncSession, ctx: _Context, session: UserSession, ip: str | None, *, signed_in: bool
+) -> None:
     """Take at once the locks this batch's re-scoring will need: its own, and those of the browsers it
     may re-score (this one, and the others behind its address) and of every network they visit.
 
@@ -136,11 +140,14 @@ async def _lock_neighbourhood(db: AsyncSession, ctx: _Context, session: UserSess
         return
     key = ip_key(ip)
     browsers = {session.clarity_user_id}
-    keys = {_device_lock(session.clarity_user_id)}
+    own = {_device_lock(session.clarity_user_id)} | ({_ip_lock(key)} if key is not None else set())
+    keys = set(own)
     if key is not None and ip is not None:
-        keys.add(_ip_lock(key))
-        if _crowded(await _ip_counts(db, ctx, key)):
-            # Only the sessions within minutes of this one are re-scored at a crowded address.
+        near: Any = None
+        if not _crowded(await _ip_counts(db, ctx, key)):
+            near = select(MappingIpDevice.clarity_user_id).where(MappingIpDevice.ip_key == key)
+        elif signed_in or session.customer_email:
+            # At a crowded address only a sign-in re-scores others: those minutes from it.
             reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
             earliest = session.session_start - reach - timedelta(hours=MAX_SESSION_HOURS)
             near = select(UserSession.clarity_user_id).where(
@@ -148,9 +155,8 @@ async def _lock_neighbourhood(db: AsyncSession, ctx: _Context, session: UserSess
                 UserSession.session_start >= earliest,
                 UserSession.session_start <= session.session_end + reach,
             )
-        else:
-            near = select(MappingIpDevice.clarity_user_id).where(MappingIpDevice.ip_key == key)
-        browsers.update((await db.scalars(near.distinct())).all())
+        if near is not None:
+            browsers.update((await db.scalars(near.distinct())).all())
     visited = select(UserSession.clarity_user_id, UserSession.client_ip).where(
         UserSession.clarity_user_id.in_(sorted(browsers))
     )
@@ -159,7 +165,9 @@ async def _lock_neighbourhood(db: AsyncSession, ctx: _Context, session: UserSess
         k = ip_key(client_ip)
         if k is not None:
             keys.add(_ip_lock(k))
-    await _take_locks(db, ctx, keys)
+    # A neighbourhood too big to lock at once (a small office whose browsers roam) is locked as before,
+    # piece by piece: PostgreSQL's lock table is shared and bounded.
+    await _take_locks(db, ctx, keys if len(keys) <= MAX_NEIGHBOURHOOD_LOCKS else own)
     # The counts were read before the lock: read them again under it.
     ctx.ip_counts.clear()
 
@@ -428,7 +436,7 @@ async def on_ingest(
     key = ip_key(ip)
     device = session.clarity_user_id
     ctx = _Context()
-    await _lock_neighbourhood(db, ctx, session, ip)
+    await _lock_neighbourhood(db, ctx, session, ip, signed_in=identified is not None)
     scan_device = False
     ip_changed = False
     new_identity = False
