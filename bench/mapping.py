@@ -388,6 +388,18 @@ async def _deadlocks(url: str) -> int:
     return int(n or 0)
 
 
+async def _lock_replays(base: str) -> int:
+    """The server's own count (prometheus) of batches replayed for a busy lock, instead of waiting."""
+    import httpx2
+
+    async with httpx2.AsyncClient(base_url=base, timeout=30) as client:
+        body = (await client.get("/metrics")).text
+    for line in body.splitlines():
+        if line.startswith("supportlens_mapping_lock_replays_total "):
+            return int(float(line.split()[1]))
+    return 0
+
+
 async def run_http(seed: int, customers: int, keep: bool = False) -> None:
     world = build_world(seed, customers)
     url = await create_db()
@@ -404,6 +416,7 @@ async def run_http(seed: int, customers: int, keep: bool = False) -> None:
         took = await _send_world(base, world, site_key)
         print(f"  ingest + mapping: {took:.1f}s ({batches / took:.0f} batches/s)")
         print(f"  deadlocks PostgreSQL broke (each costs a replay of one batch): {await _deadlocks(url)}")
+        print(f"  batches replayed because a mapping lock was busy: {await _lock_replays(base)}")
         from supportlens.config import get_settings
 
         threshold = get_settings().mapping_min_confidence

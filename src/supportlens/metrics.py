@@ -37,6 +37,10 @@ UPSTREAM_LIMIT_WAIT = Histogram(
 )
 INGEST_EVENTS = Counter("supportlens_ingest_events_total", "Ingested events by outcome", ["outcome"])
 INGEST_BATCHES = Counter("supportlens_ingest_batches_total", "Ingest batches by HTTP status", ["status"])
+MAPPING_LOCK_REPLAYS = Counter(
+    "supportlens_mapping_lock_replays_total",
+    "Ingest batches rolled back and replayed because a mapping lock beyond their neighbourhood was busy",
+)
 JOB_RUNS = Counter("supportlens_job_runs_total", "Background job runs by outcome", ["job", "outcome"])
 HTTP_IN_PROGRESS = Gauge(
     "supportlens_http_requests_in_progress",

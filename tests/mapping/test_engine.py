@@ -228,3 +228,32 @@ async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db, monkeypatc
     )
     assert held == len(expected)
     await db.rollback()
+
+
+@pytest.mark.postgres_only
+async def test_a_lock_beyond_the_up_front_set_is_tried_not_waited_for(db, sessionmaker, monkeypatch):
+    # Waiting for a lock outside the up-front (sorted) set is what let two batches wait on each other.
+    # Under a LockPlan it is tried; when busy the batch stops, and its replay takes it up front.
+    import asyncio
+
+    await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4", email=JANE))
+    await send(db, Batch("tablet", "home-2", 1200, 10, ip="81.2.3.4"))
+    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
+    monkeypatch.setattr(engine, "MAX_NEIGHBOURHOOD_LOCKS", 1)  # up front: only the batch's own locks
+    laptop = "mapping:d:laptop"
+    plan = engine.LockPlan()
+    async with sessionmaker() as holder:
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": laptop})
+        ctx = engine._Context()
+        await engine._lock_neighbourhood(db, ctx, tablet, "81.2.3.4", signed_in=False, plan=plan)
+        assert laptop not in ctx.locked
+        with pytest.raises(engine.MappingLocksBusy):
+            await asyncio.wait_for(engine._take_locks(db, ctx, {laptop}), timeout=5)
+        assert plan.extra == {laptop}
+        await db.rollback()
+        await holder.rollback()
+    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
+    replay = engine._Context()
+    await engine._lock_neighbourhood(db, replay, tablet, "81.2.3.4", signed_in=False, plan=plan)
+    assert laptop in replay.locked
+    await db.rollback()

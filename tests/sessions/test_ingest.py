@@ -247,6 +247,51 @@ async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, s
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
 
 
+@pytest.mark.postgres_only
+async def test_a_batch_whose_rescore_finds_a_lock_busy_is_replayed_not_deadlocked(
+    client, db, sessionmaker, site_key, monkeypatch
+):
+    # A sign-in re-scores the other browser behind its address. Its lock, here held by another
+    # transaction and not in the batch's up-front set (the cap is tiny), is only tried: the batch is
+    # rolled back and replayed with that lock taken up front, where waiting cannot close a cycle.
+    import asyncio
+
+    from sqlalchemy import text
+
+    from supportlens.mapping import engine
+    from supportlens.metrics import MAPPING_LOCK_REPLAYS
+
+    tablet = batch(site_key, [event(at=ago(minutes=30))], session_id="t1", user_id="tabletU")
+    assert (await client.post(URL, json=tablet, headers=headers())).status_code == 202
+    monkeypatch.setattr(engine, "MAX_NEIGHBOURHOOD_LOCKS", 1)
+    replays = MAPPING_LOCK_REPLAYS._value.get()
+    async with sessionmaker() as holder:
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('mapping:d:tabletU', 0))"))
+
+        async def release() -> None:
+            await asyncio.sleep(0.5)
+            await holder.rollback()
+
+        releasing = asyncio.create_task(release())
+        signin = batch(
+            site_key,
+            [event(at=ago(minutes=20))],
+            session_id="l1",
+            user_id="laptopU",
+            customer={"email": "jane@acme.io"},
+        )
+        r = await asyncio.wait_for(client.post(URL, json=signin, headers=headers()), timeout=20)
+        await releasing
+    assert r.status_code == 202, r.text
+    assert MAPPING_LOCK_REPLAYS._value.get() > replays
+    db.expire_all()
+    t1 = await db.scalar(select(UserSession.id).where(UserSession.clarity_session_id == "t1"))
+    linked = await db.scalars(
+        select(SessionCustomerMapping.customer_email).where(SessionCustomerMapping.session_id == t1)
+    )
+    assert list(linked) == ["jane@acme.io"]
+
+
 async def test_pii_is_masked_before_storage(client, db, site_key):
     e = event(
         "click",

@@ -83,6 +83,26 @@ def _insert(db: AsyncSession, table: Any) -> Any:
     return (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+class MappingLocksBusy(Exception):
+    """A lock outside the batch's up-front neighbourhood was held by another batch.
+
+    Waiting for it could close a cycle with that batch (each holding what the other wants), so the
+    caller rolls back and replays the batch; its LockPlan now names the lock, taken up front.
+    """
+
+
+@dataclass
+class LockPlan:
+    """What one ingest batch learns about its locks across replays of its transaction.
+
+    `extra`: locks an earlier attempt found it needed beyond the neighbourhood it read, taken up front
+    the next time. `wait`: the last attempt waits for every lock, as a plain call does.
+    """
+
+    extra: set[str] = field(default_factory=set)
+    wait: bool = False
+
+
 @dataclass
 class _Context:
     """Per-call caches, so sessions sharing a browser or an IP are looked up once."""
@@ -92,6 +112,8 @@ class _Context:
     ip_sightings: dict[str, SightingIndex] = field(default_factory=dict)
     visits: dict[str, BrowserHistory] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
+    # Set once the up-front locks are held: any later lock is only tried, never waited for.
+    plan: LockPlan | None = None
 
     def forget_facts(self) -> None:
         """Drop what was read before this transaction's own changes were flushed."""
@@ -126,7 +148,13 @@ def _ip_lock(key: str) -> str:
 
 
 async def _lock_neighbourhood(
-    db: AsyncSession, ctx: _Context, session: UserSession, ip: str | None, *, signed_in: bool
+    db: AsyncSession,
+    ctx: _Context,
+    session: UserSession,
+    ip: str | None,
+    *,
+    signed_in: bool,
+    plan: LockPlan | None = None,
 ) -> None:
     """Take at once the locks this batch's re-scoring will need: its own, and those of the browsers it
     may re-score (this one, and the others behind its address) and of every network they visit.
@@ -167,7 +195,11 @@ async def _lock_neighbourhood(
             keys.add(_ip_lock(k))
     # A neighbourhood too big to lock at once (a small office whose browsers roam) is locked as before,
     # piece by piece: PostgreSQL's lock table is shared and bounded.
-    await _take_locks(db, ctx, keys if len(keys) <= MAX_NEIGHBOURHOOD_LOCKS else own)
+    # What an earlier attempt of this batch found it needed is taken now too, whatever its size: it is
+    # no more than that attempt held.
+    up_front = keys if len(keys) <= MAX_NEIGHBOURHOOD_LOCKS else own
+    await _take_locks(db, ctx, up_front | (plan.extra if plan is not None else set()))
+    ctx.plan = plan
     # The counts were read before the lock: read them again under it.
     ctx.ip_counts.clear()
 
@@ -176,16 +208,34 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
     if db.get_bind().dialect.name != "postgresql":
         return
     wanted = sorted(keys - ctx.locked)
-    if wanted:
-        # One round trip; the locks are taken in the array's (sorted) order.
-        await db.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
-            ),
-            {"keys": wanted},
-        )
-        ctx.locked.update(wanted)
+    if not wanted:
+        return
+    if ctx.plan is not None and not ctx.plan.wait:
+        # Locks after the up-front set are only tried: a batch waits only while it holds nothing but
+        # locks sorted before the one it waits for, so no two batches can wait on each other.
+        ctx.plan.extra.update(wanted)
+        got = (
+            await db.execute(
+                text(
+                    "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
+                    "FROM unnest(CAST(:keys AS text[])) AS t(k)"
+                ),
+                {"keys": wanted},
+            )
+        ).all()
+        ctx.locked.update(k for k, ok in got if ok)
+        if not all(ok for _, ok in got):
+            raise MappingLocksBusy(f"{sum(not ok for _, ok in got)} of {len(wanted)} mapping locks busy")
+        return
+    # One round trip; the locks are taken in the array's (sorted) order.
+    await db.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+        ),
+        {"keys": wanted},
+    )
+    ctx.locked.update(wanted)
 
 
 # ---- counters --------------------------------------------------------------------------------------
@@ -427,16 +477,19 @@ async def on_ingest(
     identified: CustomerRef | None,
     client_ip: str | None,
     seen_at: datetime,
+    locks: LockPlan | None = None,
 ) -> None:
     """Record what this batch says about who the session belongs to and re-score what it affects.
 
-    Runs inside the caller's transaction and does not commit.
+    Runs inside the caller's transaction and does not commit. With `locks`, a lock beyond the batch's
+    up-front neighbourhood that another batch holds raises MappingLocksBusy (roll back and replay
+    with the same plan) instead of waiting for it.
     """
     ip = session.client_ip or client_ip
     key = ip_key(ip)
     device = session.clarity_user_id
     ctx = _Context()
-    await _lock_neighbourhood(db, ctx, session, ip, signed_in=identified is not None)
+    await _lock_neighbourhood(db, ctx, session, ip, signed_in=identified is not None, plan=locks)
     scan_device = False
     ip_changed = False
     new_identity = False

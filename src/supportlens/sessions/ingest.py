@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, Table, case, cast, extract, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,9 @@ from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.sessions.sites import SiteInfo
+
+if TYPE_CHECKING:
+    from supportlens.mapping.engine import LockPlan
 
 COUNTED = {"click": "click_count", "error": "error_count", "rage_click": "rage_click_count"}
 COUNTED["dead_click"] = "dead_click_count"
@@ -178,6 +181,7 @@ async def ingest_batch(
     user_agent: str | None,
     player_base_url: str = "https://clarity.microsoft.com",
     commit: bool = True,
+    mapping_locks: LockPlan | None = None,
 ) -> IngestResult:
     """Store one batch (already validated and authorised). Raises on any database error: nothing stays."""
     dialect = db.get_bind().dialect.name
@@ -254,7 +258,7 @@ async def ingest_batch(
             duplicates = len(dupes)
             await _take_back(db, session, dialect, dupes)
 
-    await _map(db, session, customer, email, client_ip, end)
+    await _map(db, session, customer, email, client_ip, end, mapping_locks)
     if commit:
         await db.commit()
     accepted = len(events) - duplicates
@@ -323,6 +327,7 @@ async def _map(
     email: str | None,
     client_ip: str | None,
     seen_at: datetime,
+    locks: LockPlan | None,
 ) -> None:
     from supportlens.mapping.engine import CustomerRef, on_ingest
 
@@ -331,7 +336,9 @@ async def _map(
         if customer is not None and email
         else None
     )
-    await on_ingest(db, session=session, identified=identified, client_ip=client_ip, seen_at=seen_at)
+    await on_ingest(
+        db, session=session, identified=identified, client_ip=client_ip, seen_at=seen_at, locks=locks
+    )
 
 
 def check_event_times(batch: IngestBatch, max_age_days: int) -> str | None:

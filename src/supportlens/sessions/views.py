@@ -17,7 +17,8 @@ from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincipal, DbDep, Principal
 from supportlens.auth.models import Role
 from supportlens.logging import get_logger
-from supportlens.metrics import INGEST_BATCHES
+from supportlens.mapping.engine import LockPlan, MappingLocksBusy
+from supportlens.metrics import INGEST_BATCHES, MAPPING_LOCK_REPLAYS
 from supportlens.problems import ProblemError, problem_response, validation_errors
 from supportlens.sessions import service, sites
 from supportlens.sessions.ingest import check_event_times, ingest_batch
@@ -38,7 +39,7 @@ router = APIRouter(tags=["sessions"])
 SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
 INGEST_PATH = "/api/ingest/v1/events"
 ALLOWED_TYPES = ("application/json", "text/plain")
-# A batch that loses a deadlock is replayed (PostgreSQL aborts one of the two after deadlock_timeout).
+# A batch that loses a race for a key or a lock is replayed (see ingest_events).
 RETRIES = 5
 
 
@@ -195,18 +196,20 @@ async def ingest_events(request: Request) -> Response:
                 field="consent.analytics",
             )
         result = None
+        locks = LockPlan()
         try:
-            # A concurrent batch of the same visitor won a race (unique key, deadlock between two
-            # batches re-scoring each other's neighbours): the whole transaction is rolled back and
-            # replayed after a short random pause, so the two do not collide again at once. The batch
-            # is idempotent by event id.
+            # A concurrent batch won a race (a unique key, or a mapping lock beyond this batch's
+            # neighbourhood): the whole transaction is rolled back and replayed after a short random
+            # pause, so the two do not collide again at once, with the locks it learned it needs taken
+            # up front. The last attempt waits for its locks instead. The batch is idempotent by event id.
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(RETRIES),
                 wait=wait_random(0.02, 0.25),
-                retry=retry_if_exception_type(DBAPIError),
+                retry=retry_if_exception_type((DBAPIError, MappingLocksBusy)),
                 reraise=True,
             ):
                 with attempt:
+                    locks.wait = attempt.retry_state.attempt_number >= RETRIES
                     try:
                         result = await ingest_batch(
                             db,
@@ -215,7 +218,12 @@ async def ingest_events(request: Request) -> Response:
                             client_ip=audit.client_ip(request),
                             user_agent=request.headers.get("user-agent"),
                             player_base_url=settings.clarity_player_base_url,
+                            mapping_locks=locks,
                         )
+                    except MappingLocksBusy:
+                        MAPPING_LOCK_REPLAYS.inc()
+                        await db.rollback()
+                        raise
                     except Exception:
                         await db.rollback()
                         raise
