@@ -124,17 +124,30 @@ def create_hubspot_app(
     accepted = set(tokens)
     app = FastAPI(title="HubSpot CRM sandbox", openapi_url=None, docs_url=None, redoc_url=None)
 
-    def authorize(request: Request) -> tuple[str | None, JSONResponse | None]:
+    def admit(request: Request, *, general_limit: bool = True) -> str | JSONResponse:
+        """The caller's token, or HubSpot's answer when it is refused (401) or over the 10 s limit (429).
+
+        Search has a limit of its own instead of the general one (see `search`).
+        """
         token = _token(request)
         if token is None or token not in accepted:
-            return None, error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION")
-        return token, None
-
-    def general_limit(token: str) -> JSONResponse | None:
-        if not control.allow(f"general:{token}", control.knobs.general_per_10s, 10.0):
+            return error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION")
+        if general_limit and not control.allow(f"general:{token}", control.knobs.general_per_10s, 10.0):
             control.count("rate_limited")
             return rate_limited("TEN_SECONDLY_ROLLING")
-        return None
+        return token
+
+    def admit_object(
+        request: Request, object_type: str, *, general_limit: bool = True
+    ) -> tuple[str, str] | JSONResponse:
+        """(token, object kind), or the answer for a refused caller or an unknown object type (400)."""
+        token = admit(request, general_limit=general_limit)
+        if isinstance(token, JSONResponse):
+            return token
+        kind = canonical_type(object_type)
+        if kind is None:
+            return error(400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR")
+        return token, kind
 
     def with_limit_headers(response: JSONResponse, token: str) -> JSONResponse:
         limit = control.knobs.general_per_10s
@@ -156,13 +169,10 @@ def create_hubspot_app(
 
     @app.post("/crm/v3/objects/{object_type}/search")
     async def search(object_type: str, request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        kind = canonical_type(object_type)
-        if kind is None:
-            return error(400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR")
+        admitted = admit_object(request, object_type, general_limit=False)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        token, kind = admitted
         if not control.allow(f"search:{token}", control.knobs.search_per_second, 1.0):
             control.count("rate_limited")
             return rate_limited("SECONDLY")
@@ -183,16 +193,10 @@ def create_hubspot_app(
 
     @app.get("/crm/v3/objects/{object_type}")
     async def list_objects(object_type: str, request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
-        kind = canonical_type(object_type)
-        if kind is None:
-            return error(400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR")
+        admitted = admit_object(request, object_type)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        token, kind = admitted
         params = request.query_params
         try:
             limit = int(params.get("limit") or 10)
@@ -216,16 +220,10 @@ def create_hubspot_app(
 
     @app.get("/crm/v3/objects/{object_type}/{object_id}")
     async def get_object(object_type: str, object_id: str, request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
-        kind = canonical_type(object_type)
-        if kind is None:
-            return error(400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR")
+        admitted = admit_object(request, object_type)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        token, kind = admitted
         params = request.query_params
         id_property = params.get("idProperty")
         obj: HsObject | None = None
@@ -256,16 +254,10 @@ def create_hubspot_app(
 
     @app.post("/crm/v3/objects/{object_type}/batch/read")
     async def batch_read(object_type: str, request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
-        kind = canonical_type(object_type)
-        if kind is None:
-            return error(400, f"Unable to infer object type from: {object_type}", "VALIDATION_ERROR")
+        admitted = admit_object(request, object_type)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        token, kind = admitted
         started = datetime.now(UTC)
         try:
             payload = await json_body(request)
@@ -320,13 +312,9 @@ def create_hubspot_app(
     async def associations_v4(
         object_type: str, object_id: str, to_object_type: str, request: Request
     ) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
+        token = admit(request)
+        if isinstance(token, JSONResponse):
+            return token
         kind, to_kind = canonical_type(object_type), canonical_type(to_object_type)
         if kind is None or to_kind is None:
             bad = object_type if kind is None else to_object_type
@@ -374,26 +362,18 @@ def create_hubspot_app(
     @app.get("/crm/v3/owners/")
     @app.get("/crm/v3/owners")
     async def list_owners(request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
+        token = admit(request)
+        if isinstance(token, JSONResponse):
+            return token
         email = request.query_params.get("email")
         owners = [o for o in data.owners if not email or o.email.lower() == email.lower()]
         return with_limit_headers(JSONResponse({"results": [render_owner(o) for o in owners]}), token)
 
     @app.get("/crm/v3/owners/{owner_id}")
     async def get_owner(owner_id: str, request: Request) -> Response:
-        token, denied = authorize(request)
-        if denied is not None:
-            return denied
-        assert token is not None
-        limited = general_limit(token)
-        if limited is not None:
-            return limited
+        token = admit(request)
+        if isinstance(token, JSONResponse):
+            return token
         owner = next((o for o in data.owners if o.id == owner_id), None)
         if owner is None:
             return error(404, f"Owner with id {owner_id} not found.", "OBJECT_NOT_FOUND")
