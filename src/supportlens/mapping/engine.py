@@ -382,11 +382,20 @@ async def rescore(db: AsyncSession, session: UserSession, ctx: _Context | None =
 
 
 async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | None = None) -> None:
+    """Re-score the anonymous ones among `ids`.
+
+    A session the site named a customer on links by that name alone (email_match), whatever its browser
+    and network say, so the neighbours' facts cannot move it: on a browser that usually signs in,
+    skipping them is most of a sign-in's fan-out. Whether a session is signed in is read again under
+    its locks, so one that signs in meanwhile still links by e-mail.
+    """
     ctx = ctx or _Context()
     ordered = sorted(ids)
+    signed_in = select(MappingIdentity.session_id).where(MappingIdentity.session_id == UserSession.id)
     for offset in range(0, len(ordered), 500):
         chunk = ordered[offset : offset + 500]
-        sessions = list((await db.scalars(select(UserSession).where(UserSession.id.in_(chunk)))).all())
+        anonymous = select(UserSession).where(UserSession.id.in_(chunk), ~signed_in.exists())
+        sessions = list((await db.scalars(anonymous)).all())
         await _lock(db, ctx, sessions)
         await rescore_sessions(db, sessions, ctx)
 
