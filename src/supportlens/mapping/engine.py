@@ -212,7 +212,7 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
         return
     if ctx.plan is not None and not ctx.plan.wait:
         # Locks after the up-front set are only tried: a batch waits only while it holds nothing but
-        # locks sorted before the one it waits for, so no two batches can wait on each other.
+        # locks sorted before the one it waits for, so no two batches can wait on each other for them.
         ctx.plan.extra.update(wanted)
         got = (
             await db.execute(
