@@ -162,7 +162,8 @@ async def _lock_neighbourhood(
     Taken later, a few at a time, they deadlock against a neighbouring batch doing the same (each
     holding what the other waits for). Taken together in one sorted call, they cannot; the later
     calls then find them held. The neighbourhood is read before locking, so a browser that arrives
-    in between is still locked later, which is rare.
+    in between still needs a lock later, which is rare: under a LockPlan that lock is only tried, and
+    when another batch holds it this one is replayed with it up front (MappingLocksBusy).
     """
     if db.get_bind().dialect.name != "postgresql":
         return
@@ -193,10 +194,9 @@ async def _lock_neighbourhood(
         k = ip_key(client_ip)
         if k is not None:
             keys.add(_ip_lock(k))
-    # A neighbourhood too big to lock at once (a small office whose browsers roam) is locked as before,
-    # piece by piece: PostgreSQL's lock table is shared and bounded.
-    # What an earlier attempt of this batch found it needed is taken now too, whatever its size: it is
-    # no more than that attempt held.
+    # A neighbourhood too big to lock at once (a small office whose browsers roam) is locked piece by
+    # piece as its re-scoring reaches it: PostgreSQL's lock table is shared and bounded. What an earlier
+    # attempt of this batch found it needed is taken now too, whatever its size: no more than it held.
     up_front = keys if len(keys) <= MAX_NEIGHBOURHOOD_LOCKS else own
     await _take_locks(db, ctx, up_front | (plan.extra if plan is not None else set()))
     ctx.plan = plan
