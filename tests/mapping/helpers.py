@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import supportlens.mapping.engine as engine
 from supportlens.mapping.models import (
+    MappingBusyBrowser,
+    MappingBusyIp,
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
@@ -110,6 +112,14 @@ async def link_of(db: AsyncSession, device: str, session: str) -> dict[str, Any]
 
 
 async def wipe(db: AsyncSession) -> None:
-    for model in (SessionCustomerMapping, MappingIdentity, MappingIpCustomer, MappingIpDevice, UserSession):
+    for model in (
+        SessionCustomerMapping,
+        MappingIdentity,
+        MappingIpCustomer,
+        MappingIpDevice,
+        MappingBusyBrowser,
+        MappingBusyIp,
+        UserSession,
+    ):
         await db.execute(delete(model))
     await db.commit()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 import supportlens.mapping.engine as engine
 from supportlens.mapping import evidence
 from supportlens.mapping.evidence import MAX_IP_CUSTOMERS
+from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp
 from supportlens.sessions.models import UserSession
 from tests.mapping.helpers import Batch, link_of, links, send, send_at
 
@@ -153,11 +154,18 @@ async def test_browser_visit_minutes_from_a_sign_in_elsewhere(db):
     assert await link_of(db, "phone", "on-carrier") == {}
 
 
-async def test_engine_matches_the_offline_scorer(db, monkeypatch):
+@pytest.mark.parametrize(
+    ("browser_cap", "ip_cap"),
+    [(evidence.MAX_BROWSER_SESSIONS, evidence.MAX_IP_SESSIONS), (5, evidence.MAX_IP_SESSIONS), (500, 8)],
+)
+async def test_engine_matches_the_offline_scorer(db, monkeypatch, browser_cap, ip_cap):
     # The benchmark fits and checks the scorer on facts built from the world in memory; the engine
     # must compute the very same facts from the database, batch by batch. (A small world has few
-    # busy networks: a low cap makes the busy-network rule matter here too.)
+    # busy networks: a low cap makes the busy-network rule matter here too; low session caps make
+    # some browsers and addresses pass them part-way through.)
     monkeypatch.setattr(evidence, "BROWSER_MAX_IP_DEVICES", 2)
+    monkeypatch.setattr(evidence, "MAX_BROWSER_SESSIONS", browser_cap)
+    monkeypatch.setattr(evidence, "MAX_IP_SESSIONS", ip_cap)
     from bench.mapping import offline_links
 
     from supportlens.mapping.world import build_world
@@ -171,6 +179,9 @@ async def test_engine_matches_the_offline_scorer(db, monkeypatch):
     got = {(session, email): value for (_, session, email), value in (await links(db)).items()}
     assert len(expected) > 50
     assert got == expected
+    busy_browsers = await db.scalar(select(func.count()).select_from(MappingBusyBrowser))
+    busy_ips = await db.scalar(select(func.count()).select_from(MappingBusyIp))
+    assert (busy_browsers > 0, busy_ips > 0) == (browser_cap == 5, ip_cap == 8)
 
 
 async def test_a_sign_in_that_grows_near_a_visit_reaches_the_browsers_other_sessions(db):

@@ -109,6 +109,18 @@ async def test_arrival_order_does_not_change_the_links_across_a_browsers_network
     await _same_links_in_any_order(db, data, batches)
 
 
+@settings(PROPERTY, max_examples=40)
+@given(data=st.data(), batches=worlds(span_minutes=600, devices=["d0", "d1"], sessions=9))
+async def test_arrival_order_does_not_change_the_links_as_browsers_and_addresses_pass_their_caps(
+    db, small_caps, monkeypatch, data, batches
+):
+    # A browser or an address past its session cap loses its evidence: whichever batch takes it past,
+    # all the sessions it touched must end up scored without it.
+    monkeypatch.setattr(evidence, "MAX_BROWSER_SESSIONS", 3)
+    monkeypatch.setattr(evidence, "MAX_IP_SESSIONS", 4)
+    await _same_links_in_any_order(db, data, batches)
+
+
 async def test_snapshots_see_differences(db):
     """Guard: the comparison above would notice a changed link."""
     await send(db, Batch("d0", "s1", 0, 10, ip="10.0.0.1", email="a@x.io"))

@@ -174,3 +174,38 @@ async def test_postgres_drops_whole_day_partitions(engine, db, settings):
     async with engine.connect() as conn:
         assert day not in await partitions.list_event_partitions(conn)
         assert (await conn.execute(text("SELECT count(*) FROM session_events"))).scalar() == 0
+
+
+async def test_a_busy_browser_is_forgotten_with_its_last_session(engine, db, settings):
+    # The mapping engine marks a browser past its session cap (busy); the mark holds a Clarity userId, so it
+    # goes when the browser's sessions have.
+    from supportlens.mapping.models import MappingBusyBrowser
+
+    db.add_all([_session("old", 45), _session("fresh", 0.1)])
+    db.add_all(
+        [
+            MappingBusyBrowser(clarity_user_id="u-old"),
+            MappingBusyBrowser(clarity_user_id="u-fresh"),
+        ]
+    )
+    await db.commit()
+    report = await run_retention(engine, settings)
+    assert report.busy_browsers_forgotten == 1
+    db.expire_all()
+    assert (await db.scalars(select(MappingBusyBrowser.clarity_user_id))).all() == ["u-fresh"]
+
+
+async def test_a_busy_address_is_forgotten_after_the_ip_period(engine, db, settings):
+    from supportlens.mapping.models import MappingBusyIp
+
+    db.add_all(
+        [
+            MappingBusyIp(ip_key="old", since=utcnow() - timedelta(days=8)),
+            MappingBusyIp(ip_key="new", since=utcnow() - timedelta(days=1)),
+        ]
+    )
+    await db.commit()
+    report = await run_retention(engine, settings)
+    assert report.busy_ips_forgotten == 1
+    db.expire_all()
+    assert (await db.scalars(select(MappingBusyIp.ip_key))).all() == ["new"]

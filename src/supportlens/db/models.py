@@ -7,6 +7,8 @@ from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
 from supportlens.jobs.models import JobLease
 from supportlens.mapping.models import (
+    MappingBusyBrowser,
+    MappingBusyIp,
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
@@ -27,6 +29,8 @@ __all__ = [
     "ConversionGoal",
     "IngestSite",
     "JobLease",
+    "MappingBusyBrowser",
+    "MappingBusyIp",
     "MappingIdentity",
     "MappingIpCustomer",
     "MappingIpDevice",

@@ -15,7 +15,7 @@ import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,6 +38,8 @@ from supportlens.mapping.evidence import (
     gather,
 )
 from supportlens.mapping.models import (
+    MappingBusyBrowser,
+    MappingBusyIp,
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
@@ -108,9 +110,11 @@ class _Context:
     """Per-call caches, so sessions sharing a browser or an IP are looked up once."""
 
     device: dict[str, SightingIndex] = field(default_factory=dict)
-    ip_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ip_counts: dict[str, IpCounts] = field(default_factory=dict)
     ip_sightings: dict[str, SightingIndex] = field(default_factory=dict)
     visits: dict[str, BrowserHistory] = field(default_factory=dict)
+    # Whether a browser passed the session cap; trusted only once its lock is held (see _take_locks).
+    busy: dict[str, bool] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
     # Set once the up-front locks are held: any later lock is only tried, never waited for.
     plan: LockPlan | None = None
@@ -186,8 +190,11 @@ async def _lock_neighbourhood(
             )
         if near is not None:
             browsers.update((await db.scalars(near.distinct())).all())
+    # A busy browser is re-scored only where its sessions meet this address: its lock, not its networks.
+    busy = await _busy_browsers(db, ctx, browsers)
+    keys.update(_device_lock(b) for b in busy)
     visited = select(UserSession.clarity_user_id, UserSession.client_ip).where(
-        UserSession.clarity_user_id.in_(sorted(browsers))
+        UserSession.clarity_user_id.in_(sorted(browsers - busy))
     )
     for device, client_ip in (await db.execute(visited.distinct())).all():
         keys.add(_device_lock(device))
@@ -202,6 +209,7 @@ async def _lock_neighbourhood(
     ctx.plan = plan
     # The counts were read before the lock: read them again under it.
     ctx.ip_counts.clear()
+    ctx.busy.clear()
 
 
 async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
@@ -223,7 +231,7 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
                 {"keys": wanted},
             )
         ).all()
-        ctx.locked.update(k for k, ok in got if ok)
+        _locked(ctx, [k for k, ok in got if ok])
         if not all(ok for _, ok in got):
             raise MappingLocksBusy(f"{sum(not ok for _, ok in got)} of {len(wanted)} mapping locks busy")
         return
@@ -235,7 +243,15 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
         ),
         {"keys": wanted},
     )
-    ctx.locked.update(wanted)
+    _locked(ctx, wanted)
+
+
+def _locked(ctx: _Context, keys: list[str]) -> None:
+    ctx.locked.update(keys)
+    # A browser becomes busy only under its lock: what was read before taking it may be stale.
+    for k in keys:
+        if k.startswith("mapping:d:"):
+            ctx.busy.pop(k.removeprefix("mapping:d:"), None)
 
 
 # ---- counters --------------------------------------------------------------------------------------
@@ -246,18 +262,29 @@ def _capped_count(model: Any, key: str, cap: int) -> Any:
     return select(func.count()).select_from(inner).scalar_subquery()
 
 
-async def _ip_counts(db: AsyncSession, ctx: _Context, key: str) -> tuple[int, int]:
-    """(customers, browsers) behind an IP, each counted up to one past its cap (one small query)."""
+class IpCounts(NamedTuple):
+    """Who is behind an IP: customers and browsers, each counted up to one past its cap, and whether it
+    has been seen in more sessions than a household makes (see _note_if_busy_ip)."""
+
+    customers: int
+    devices: int
+    busy: bool = False
+
+
+async def _ip_counts(db: AsyncSession, ctx: _Context, key: str) -> IpCounts:
+    """Who is behind an IP (one small query)."""
     if key not in ctx.ip_counts:
+        busy = select(MappingBusyIp.ip_key).where(MappingBusyIp.ip_key == key).exists()
         row = (
             await db.execute(
                 select(
                     _capped_count(MappingIpCustomer, key, MAX_IP_CUSTOMERS),
                     _capped_count(MappingIpDevice, key, MAX_IP_DEVICES),
+                    busy,
                 )
             )
         ).one()
-        ctx.ip_counts[key] = (int(row[0]), int(row[1]))
+        ctx.ip_counts[key] = IpCounts(int(row[0]), int(row[1]), bool(row[2]))
     return ctx.ip_counts[key]
 
 
@@ -265,7 +292,8 @@ async def _add_to_counter(
     db: AsyncSession, ctx: _Context, key: str, *, device: str | None, email: str | None
 ) -> bool:
     """Count a browser or a customer behind an IP unless the IP is already past its cap. True if it grew."""
-    customers, devices = await _ip_counts(db, ctx, key)
+    counts = await _ip_counts(db, ctx, key)
+    customers, devices = counts.customers, counts.devices
     if device is not None:
         if devices > MAX_IP_DEVICES:
             return False
@@ -277,12 +305,72 @@ async def _add_to_counter(
     result = await db.execute(stmt.on_conflict_do_nothing())
     if not getattr(result, "rowcount", 0):
         return False
-    ctx.ip_counts[key] = (customers, devices + 1) if device is not None else (customers + 1, devices)
+    if device is not None:
+        ctx.ip_counts[key] = counts._replace(devices=devices + 1)
+    else:
+        ctx.ip_counts[key] = counts._replace(customers=customers + 1)
     return True
 
 
-def _crowded(counts: tuple[int, int]) -> bool:
-    return counts[0] > MAX_IP_CUSTOMERS or counts[1] > MAX_IP_DEVICES
+def _crowded(counts: IpCounts) -> bool:
+    return counts.customers > MAX_IP_CUSTOMERS or counts.devices > MAX_IP_DEVICES or counts.busy
+
+
+async def _note_if_busy_ip(db: AsyncSession, ctx: _Context, key: str, ip: str) -> bool:
+    """Mark the IP busy once more sessions than the cap came from it. True when this batch crossed it.
+
+    A few browsers that sign in over and over behind one address (a kiosk, a script) would otherwise
+    make every sign-in there re-score every session there. Counting stops one past the cap.
+    """
+    if (await _ip_counts(db, ctx, key)).busy:
+        return False
+    cap = rules.MAX_IP_SESSIONS
+    sessions = select(UserSession.id).where(UserSession.client_ip == ip).limit(cap + 1).subquery()
+    if int(await db.scalar(select(func.count()).select_from(sessions)) or 0) <= cap:
+        return False
+    stmt = _insert(db, MappingBusyIp.__table__).values(ip_key=key, since=utcnow())
+    result = await db.execute(stmt.on_conflict_do_nothing())
+    ctx.ip_counts[key] = ctx.ip_counts[key]._replace(busy=True)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def _busy_browsers(db: AsyncSession, ctx: _Context, devices: set[str]) -> set[str]:
+    """Which of these browsers passed the session cap (one small primary-key query for the unknown ones)."""
+    unknown = sorted(d for d in devices if d not in ctx.busy)
+    for offset in range(0, len(unknown), 500):
+        chunk = unknown[offset : offset + 500]
+        found = set(
+            (
+                await db.scalars(
+                    select(MappingBusyBrowser.clarity_user_id).where(
+                        MappingBusyBrowser.clarity_user_id.in_(chunk)
+                    )
+                )
+            ).all()
+        )
+        ctx.busy.update((d, d in found) for d in chunk)
+    return {d for d in devices if ctx.busy[d]}
+
+
+async def _browser_busy(db: AsyncSession, ctx: _Context, device: str) -> bool:
+    return bool(await _busy_browsers(db, ctx, {device}))
+
+
+async def _note_if_busy_browser(db: AsyncSession, ctx: _Context, device: str) -> bool:
+    """Mark the browser busy once it has more sessions than the cap. True when this batch crossed it.
+
+    Counting stops one past the cap (an index range scan), and a busy browser is never counted again.
+    """
+    if await _browser_busy(db, ctx, device):
+        return False
+    cap = rules.MAX_BROWSER_SESSIONS
+    sessions = select(UserSession.id).where(UserSession.clarity_user_id == device).limit(cap + 1).subquery()
+    if int(await db.scalar(select(func.count()).select_from(sessions)) or 0) <= cap:
+        return False
+    stmt = _insert(db, MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
+    result = await db.execute(stmt.on_conflict_do_nothing())
+    ctx.busy[device] = True
+    return bool(getattr(result, "rowcount", 0))
 
 
 # ---- facts -----------------------------------------------------------------------------------------
@@ -358,14 +446,17 @@ async def _browser_visits(db: AsyncSession, ctx: _Context, device: str) -> Brows
 async def session_facts(db: AsyncSession, session: UserSession, ctx: _Context | None = None) -> SessionFacts:
     ctx = ctx or _Context()
     facts = SessionFacts(session_id=session.id, start=session.session_start, end=session.session_end)
-    facts.device_sightings = await _device_sightings(db, ctx, session.clarity_user_id)
+    busy = await _browser_busy(db, ctx, session.clarity_user_id)
+    if not busy:
+        facts.device_sightings = await _device_sightings(db, ctx, session.clarity_user_id)
     key = ip_key(session.client_ip)
     if key is not None:
         counts = await _ip_counts(db, ctx, key)
-        facts.ip_customers, facts.ip_devices = counts
+        facts.ip_customers, facts.ip_devices = counts.customers, counts.devices
         facts.ip_key = key
         facts.ip_sightings = await _network_sightings(db, ctx, key)
-    facts.browser = await _browser_visits(db, ctx, session.clarity_user_id)
+    if not busy:
+        facts.browser = await _browser_visits(db, ctx, session.clarity_user_id)
     return facts
 
 
@@ -550,27 +641,35 @@ async def on_ingest(
             row.session_end = session.session_end
 
     new_network = False
-    if key is not None:
+    ip_crossed = False
+    if key is not None and ip is not None:
         new_network = await _add_to_counter(db, ctx, key, device=device, email=None)
         ip_changed |= new_network
         if new_identity:
             ip_changed |= await _add_to_counter(db, ctx, key, device=None, email=email)
+        ip_crossed = await _note_if_busy_ip(db, ctx, key, ip)
 
+    # A browser that just passed the session cap loses its device and browser evidence: all its sessions
+    # are re-scored, once. From then on its history is neither read nor re-scored.
+    crossed = await _note_if_busy_browser(db, ctx, device)
+    device_busy = await _browser_busy(db, ctx, device)
     affected: set[uuid.UUID] = set()
     # Browsers all of whose sessions are re-scored: their own sign-ins, or the networks they visit, changed.
     browsers: set[str] = {device} if scan_device else set()
     if ip is not None and key is not None:
         counts = await _ip_counts(db, ctx, key)
         crowded = _crowded(counts)
-        just_crowded = counts[0] == MAX_IP_CUSTOMERS + 1 or counts[1] == MAX_IP_DEVICES + 1
+        # This batch took the address past a cap: it stops carrying evidence for all its sessions.
+        at_cap = counts.customers == MAX_IP_CUSTOMERS + 1 or counts.devices == MAX_IP_DEVICES + 1
+        became_crowded = ip_crossed or (ip_changed and at_cap and not counts.busy)
         at_ip = select(UserSession.id, UserSession.clarity_user_id, UserSession.session_start).where(
             UserSession.client_ip == ip
         )
-        everything = (ip_changed and (not crowded or just_crowded)) or (new_identity and not crowded)
+        everything = became_crowded or (ip_changed and not crowded) or (new_identity and not crowded)
         touched: list[Any] = []
         if everything:
-            # The people count of a small address changed, or a customer signed in behind it:
-            # the IP evidence of all its sessions changed.
+            # The people count of a small address changed, a customer signed in behind it, or it just
+            # became crowded: the IP evidence of all its sessions changed.
             touched.extend((await db.execute(at_ip)).all())
         elif windows and not crowded:
             for low, high in windows:
@@ -586,9 +685,9 @@ async def on_ingest(
         # uses it only while few browsers do, so a busy address (an office, a carrier's NAT) changes
         # it only when it fills up; their "minutes from a sign-in" evidence changes only for visits
         # within reach of the sign-in that moved.
-        quiet = counts[1] <= rules.BROWSER_MAX_IP_DEVICES
-        filled_up = new_network and counts[1] == rules.BROWSER_MAX_IP_DEVICES + 1
-        if everything and ((ip_changed and just_crowded) or (new_identity and quiet) or filled_up):
+        quiet = counts.devices <= rules.BROWSER_MAX_IP_DEVICES
+        filled_up = new_network and counts.devices == rules.BROWSER_MAX_IP_DEVICES + 1
+        if everything and (became_crowded or (new_identity and quiet) or filled_up):
             browsers.update(row.clarity_user_id for row in touched)
         elif not crowded:
             browsers.update(
@@ -596,13 +695,22 @@ async def on_ingest(
                 for row in touched
                 if any(low <= row.session_start <= high for low, high in windows)
             )
-        if not crowded and ((new_network and quiet) or await _near_a_sign_in(db, ctx, key, session)):
+        if (
+            not crowded
+            and not device_busy
+            and ((new_network and quiet) or await _near_a_sign_in(db, ctx, key, session))
+        ):
             # This visit adds a network to this browser's list, or may have come closer to a sign-in:
             # the browser evidence of this browser's other sessions changed.
             browsers.add(device)
     if scan_device or new_identity or windows:
         # The sightings were read before this batch's changes were flushed: read them again.
         ctx.forget_facts()
+    # A busy browser has no device or browser evidence to change; its sessions at this address,
+    # whose network evidence may have, are among `affected` already.
+    browsers -= await _busy_browsers(db, ctx, browsers)
+    if crossed:
+        browsers.add(device)
     if browsers:
         affected.update(
             (

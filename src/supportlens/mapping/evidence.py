@@ -22,6 +22,13 @@ MAX_IP_DEVICES = 25
 # A browser's other networks count as evidence only when few browsers use them: a phone hops between
 # a carrier's shared addresses, and sharing those with a customer says nothing about whose phone it is.
 BROWSER_MAX_IP_DEVICES = 8
+# A browser seen in more sessions than this within retention (16 a day for a month) is no one person's:
+# a kiosk, an uptime monitor, a bot re-using one Clarity userId. Like a crowded IP it carries no
+# evidence, and the engine stops reading its history, so no browser makes every batch cost its size.
+MAX_BROWSER_SESSIONS = 500
+# Likewise an address seen in more sessions than a household makes while its IPs are kept (7 days by
+# default): a few browsers signing in over and over there would make each sign-in re-score them all.
+MAX_IP_SESSIONS = 500
 
 
 @dataclass(frozen=True, order=True)

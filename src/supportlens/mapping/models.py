@@ -84,3 +84,30 @@ class MappingIpDevice(Base):
 
     ip_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     clarity_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class MappingBusyBrowser(Base):
+    """A browser (Clarity userId) seen in more sessions than a person makes: a kiosk, a monitor, a bot.
+
+    Like a crowded IP it carries no evidence: its sessions get no device or browser evidence, so its
+    history is never read or re-scored again. Written once, when the browser passes the cap; retention
+    removes it with the browser's last session.
+    """
+
+    __tablename__ = "mapping_busy_browsers"
+
+    clarity_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MappingBusyIp(Base):
+    """A client IP (keyed hash) seen in more sessions than a household makes: it carries no evidence.
+
+    Written once, when the address passes the cap; retention removes it after the IP period, when the
+    sessions that filled it have lost their addresses.
+    """
+
+    __tablename__ = "mapping_busy_ips"
+
+    ip_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from supportlens.mapping import evidence as rules
 from supportlens.mapping.evidence import (
     MAX_IP_CUSTOMERS,
     MAX_IP_DEVICES,
@@ -257,8 +258,10 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
     by_ip: dict[str, list[Sighting]] = {}
     ip_customers: dict[str, set[str]] = {}
     ip_devices: dict[str, set[str]] = {}
+    ip_sessions: dict[str, int] = {}
     for s in world.sessions:
         ip_devices.setdefault(s.ip, set()).add(s.device)
+        ip_sessions[s.ip] = ip_sessions.get(s.ip, 0) + 1
         if s.signed_in and s.truth:
             sighting = Sighting(start=s.start, end=s.end, session_id=ids[s.session], email=s.truth)
             by_device.setdefault(s.device, []).append(sighting)
@@ -267,7 +270,8 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
 
     def crowded(ip: str) -> bool:
         customers, devices = len(ip_customers.get(ip, ())), len(ip_devices.get(ip, ()))
-        return customers > MAX_IP_CUSTOMERS or devices > MAX_IP_DEVICES
+        busy = ip_sessions.get(ip, 0) > rules.MAX_IP_SESSIONS
+        return customers > MAX_IP_CUSTOMERS or devices > MAX_IP_DEVICES or busy
 
     # One index per browser and per network, shared by all the sessions scored against it (as the
     # engine shares them within one re-score).
@@ -290,6 +294,8 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
             )
         )
     histories = {d: BrowserHistory(v) for d, v in visits.items()}
+    # A browser past the session cap carries no device or browser evidence (as in the engine).
+    busy_browsers = {d for d, v in visits.items() if len(v) > rules.MAX_BROWSER_SESSIONS}
     out: list[tuple[WorldSession, SessionFacts]] = []
     for s in world.sessions:
         if s.signed_in:
@@ -300,12 +306,14 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
             session_id=ids[s.session],
             start=s.start,
             end=s.end,
-            device_sightings=device_index.get(s.device, SightingIndex()),
+            device_sightings=SightingIndex()
+            if s.device in busy_browsers
+            else device_index.get(s.device, SightingIndex()),
             ip_sightings=network(s.ip),
             ip_customers=customers_n,
             ip_devices=devices_n,
             ip_key=s.ip,
-            browser=histories[s.device],
+            browser=BrowserHistory() if s.device in busy_browsers else histories[s.device],
         )
         out.append((s, facts))
     return out

@@ -7,8 +7,9 @@ partitions (supportlens.db.partitions), which is instant and leaves no dead rows
 
 A session goes when it ended before the cut-off (a session still active keeps its events). Agents'
 own sign-in sessions lose their IP address after the same IP period and are deleted once expired for
-longer than the retention period. The audit log is append-only and is kept as it is (it holds no
-customer PII; see SECURITY.md).
+longer than the retention period. The mapping engine's marks of busy browsers go with their last
+session, those of busy addresses after the IP period. The audit log is append-only and is kept as it
+is (it holds no customer PII; see SECURITY.md).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from supportlens.auth.models import AgentSession
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
 from supportlens.logging import get_logger
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp, SessionCustomerMapping
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 
 log = get_logger("supportlens.retention")
@@ -41,6 +42,8 @@ class RetentionReport:
     sessions_deleted: int = 0
     ips_cleared: int = 0
     agent_sessions_deleted: int = 0
+    busy_browsers_forgotten: int = 0
+    busy_ips_forgotten: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,6 +132,15 @@ async def run_retention(
         )
         result = await conn.execute(delete(AgentSession).where(AgentSession.expires_at < report.cutoff))
         report.agent_sessions_deleted = result.rowcount or 0
+        # A browser the mapping engine marked busy is forgotten with its last session.
+        sessions_left = select(UserSession.id).where(
+            UserSession.clarity_user_id == MappingBusyBrowser.clarity_user_id
+        )
+        result = await conn.execute(delete(MappingBusyBrowser).where(~sessions_left.exists()))
+        report.busy_browsers_forgotten = result.rowcount or 0
+        # A busy address is forgotten after the IP period: the sessions that filled it have lost it.
+        result = await conn.execute(delete(MappingBusyIp).where(MappingBusyIp.since < report.ip_cutoff))
+        report.busy_ips_forgotten = result.rowcount or 0
 
     log.info("retention", **report.as_dict())
     return report
