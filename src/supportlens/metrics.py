@@ -41,6 +41,10 @@ MAPPING_LOCK_REPLAYS = Counter(
     "supportlens_mapping_lock_replays_total",
     "Ingest batches rolled back and replayed because a mapping lock beyond their neighbourhood was busy",
 )
+MAPPING_GATE_CLOSED = Counter(
+    "supportlens_mapping_gate_closed_total",
+    "Last attempts of ingest batches: each takes the mapping gate exclusively, after the batches in flight",
+)
 JOB_RUNS = Counter("supportlens_job_runs_total", "Background job runs by outcome", ["job", "outcome"])
 HTTP_IN_PROGRESS = Gauge(
     "supportlens_http_requests_in_progress",

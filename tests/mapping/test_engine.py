@@ -257,10 +257,14 @@ async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db, monkeypatc
     # is shared and bounded).
     expected = own | neighbours if cap >= 4 else own
     assert ctx.locked == expected
-    held = await db.scalar(
-        text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+    held = await db.execute(
+        text(
+            "SELECT mode, count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+            "GROUP BY mode"
+        )
     )
-    assert held == len(expected)
+    # and, before them, the mapping gate (shared)
+    assert dict(held.all()) == {"ExclusiveLock": len(expected), "ShareLock": 1}
     await db.rollback()
 
 
@@ -291,3 +295,28 @@ async def test_a_lock_beyond_the_up_front_set_is_tried_not_waited_for(db, sessio
     await engine._lock_neighbourhood(db, replay, tablet, "81.2.3.4", signed_in=False, plan=plan)
     assert laptop in replay.locked
     await db.rollback()
+
+
+@pytest.mark.postgres_only
+async def test_a_manual_decision_takes_the_gate_shared_so_a_last_attempt_excludes_it(db, sessionmaker):
+    # An agent's link takes mapping locks outside ingest: it too holds the gate (shared) first, so while
+    # a batch's last attempt holds the gate exclusively it waits before taking any of them.
+    import asyncio
+
+    s = await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4"))
+    async with sessionmaker() as last_attempt, sessionmaker() as agent_db:
+        await last_attempt.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('mapping:gate', 0))"))
+        session = await agent_db.get(UserSession, s.id)
+        assert session is not None
+        task = asyncio.create_task(
+            engine.set_manual(agent_db, session=session, email=JANE, decision="link", agent=None, reason=None)
+        )
+        try:
+            await asyncio.sleep(0.3)
+            assert not task.done()
+        finally:
+            await last_attempt.rollback()
+            row = await asyncio.wait_for(task, timeout=10)
+        assert row.manual_decision == "link"
+        await agent_db.commit()
+    assert set(await link_of(db, "laptop", "home-1")) == {JANE}

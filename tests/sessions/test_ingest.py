@@ -226,12 +226,15 @@ def _deadlocking(real: Any, failures: int) -> Any:
 
 async def test_a_batch_that_loses_a_deadlock_is_replayed(client, db, site_key, monkeypatch):
     from supportlens.mapping import engine
+    from supportlens.metrics import MAPPING_GATE_CLOSED
 
     flaky = _deadlocking(engine.on_ingest, failures=RETRIES - 1)
     monkeypatch.setattr(engine, "on_ingest", flaky)
+    closed = MAPPING_GATE_CLOSED._value.get()
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 202, r.text
     assert flaky.calls["n"] == RETRIES
+    assert MAPPING_GATE_CLOSED._value.get() == closed + 1  # the last attempt, and only it, closed the gate
     assert await count(db, UserSession) == 1 and await count(db, SessionEvent) == 2
 
 
@@ -290,6 +293,86 @@ async def test_a_batch_whose_rescore_finds_a_lock_busy_is_replayed_not_deadlocke
         select(SessionCustomerMapping.customer_email).where(SessionCustomerMapping.session_id == t1)
     )
     assert list(linked) == ["jane@acme.io"]
+
+
+# The mapping gate: every transaction that takes mapping locks holds it shared; a batch's last attempt
+# holds it exclusively, so that it can wait for its locks without closing a cycle with anyone.
+GATE_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended('mapping:gate', 0))"
+GATE_LOCKS = (
+    "SELECT l.mode, l.granted FROM pg_locks l, (SELECT hashtextextended('mapping:gate', 0) AS h) g "
+    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.pid = :pid "
+    "AND l.classid::bigint = (g.h >> 32) & 4294967295 AND l.objid::bigint = g.h & 4294967295"
+)
+
+
+async def _uncommitted_batch(db: Any, key: str, session_id: str, locks: Any) -> Any:
+    """ingest_batch as the handler calls it, left uncommitted (the transaction keeps its locks)."""
+    from supportlens.sessions.ingest import ingest_batch
+    from supportlens.sessions.schemas import IngestBatch
+
+    site = await sites.make_cache(0).by_key(db, key)
+    body = IngestBatch.model_validate_json(json.dumps(batch(key, [event()], session_id=session_id)))
+    return await ingest_batch(
+        db, site, body, client_ip="81.2.3.4", user_agent=None, commit=False, mapping_locks=locks
+    )
+
+
+@pytest.mark.postgres_only
+async def test_a_last_attempt_closes_the_gate_before_writing_and_waits_for_the_batches_in_flight(
+    db, sessionmaker, site_key
+):
+    import asyncio
+
+    from sqlalchemy import text
+
+    from supportlens.mapping.engine import LockPlan
+
+    async with sessionmaker() as last, sessionmaker() as watcher, sessionmaker() as in_flight:
+        await in_flight.execute(text(GATE_SHARED))  # another batch, running
+        pid = await last.scalar(text("SELECT pg_backend_pid()"))
+        task = asyncio.create_task(_uncommitted_batch(last, site_key, "last", LockPlan(wait=True)))
+        try:
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            waiting = (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all()
+            assert waiting == [("ExclusiveLock", False)]
+            # It waits holding nothing: no row written (a transaction gets an id at its first write).
+            wrote = "SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'transactionid'"
+            assert await watcher.scalar(text(wrote), {"pid": pid}) == 0
+        finally:
+            await in_flight.rollback()  # the batch in flight ends; a failed check must not leave it waiting
+            result = await asyncio.wait_for(task, timeout=10)
+        assert result.accepted == 1
+        assert (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all() == [("ExclusiveLock", True)]
+        await last.commit()
+    stored = await db.scalar(select(func.count()).where(UserSession.clarity_session_id == "last"))
+    assert stored == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("plan", ["first attempt", "plain call"])
+async def test_an_ordinary_batch_holds_the_gate_shared_for_its_transaction(db, sessionmaker, site_key, plan):
+    import asyncio
+
+    from sqlalchemy import text
+
+    from supportlens.mapping.engine import LockPlan
+
+    async with sessionmaker() as in_flight, sessionmaker() as ordinary, sessionmaker() as watcher:
+        await in_flight.execute(text(GATE_SHARED))
+        pid = await ordinary.scalar(text("SELECT pg_backend_pid()"))
+        locks = LockPlan() if plan == "first attempt" else None
+        # Another batch in flight does not hold it up: both hold the gate shared.
+        await asyncio.wait_for(_uncommitted_batch(ordinary, site_key, "ordinary", locks), timeout=5)
+        assert (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all() == [("ShareLock", True)]
+        # So a last attempt cannot close the gate until this transaction ends.
+        closed = "SELECT pg_try_advisory_xact_lock(hashtextextended('mapping:gate', 0))"
+        await in_flight.rollback()
+        assert await watcher.scalar(text(closed)) is False
+        await ordinary.commit()
+        await watcher.rollback()
+        assert await watcher.scalar(text(closed)) is True
+        await watcher.rollback()
 
 
 async def test_pii_is_masked_before_storage(client, db, site_key):

@@ -51,6 +51,9 @@ from supportlens.sessions.models import UserSession
 MAX_SESSION_HOURS = 6
 # Locks a batch takes at once before its work (see _lock_neighbourhood).
 MAX_NEIGHBOURHOOD_LOCKS = 64
+# Held for the whole transaction by everything that takes mapping locks: shared by all, exclusively by a
+# batch's last attempt (see LockPlan and take_gate).
+GATE_LOCK = "mapping:gate"
 EMAIL_MATCH_REASON = "signed in as this customer on this session"
 
 
@@ -98,7 +101,11 @@ class LockPlan:
     """What one ingest batch learns about its locks across replays of its transaction.
 
     `extra`: locks an earlier attempt found it needed beyond the neighbourhood it read, taken up front
-    the next time. `wait`: the last attempt waits for every lock, as a plain call does.
+    the next time. `wait`: the last attempt waits for every lock, as a plain call does. It may wait
+    while holding locks, out of sorted order, so it first closes the gate: ingest_batch takes GATE_LOCK
+    exclusively before its first write, which waits (holding nothing) for the batches in flight, each
+    of which holds the gate shared for its whole transaction. Once it has the gate no other transaction
+    holds a mapping lock or can take one, so none of its waits can be part of a cycle.
     """
 
     extra: set[str] = field(default_factory=set)
@@ -116,6 +123,8 @@ class _Context:
     # Whether a browser passed the session cap; trusted only once its lock is held (see _take_locks).
     busy: dict[str, bool] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
+    # This transaction holds GATE_LOCK (shared or exclusive): taken before its first mapping lock.
+    gate: bool = False
     # Set once the up-front locks are held: any later lock is only tried, never waited for.
     plan: LockPlan | None = None
 
@@ -132,7 +141,8 @@ async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
     A session's evidence comes from its browser and the networks that browser visits, and whatever
     changes it re-scores the session under its browser's and its IP's locks, so two transactions
     that could see each other's facts always share one of these locks and never score from a stale
-    view. Keys are taken in sorted order; SQLite already allows a single writer.
+    view. Keys are taken in sorted order, after the gate (shared unless held: see _take_locks); SQLite
+    already allows a single writer.
     """
     keys: set[str] = set()
     for s in sessions:
@@ -141,6 +151,19 @@ async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
         if k is not None:
             keys.add(_ip_lock(k))
     await _take_locks(db, ctx, keys)
+
+
+async def take_gate(db: AsyncSession, *, exclusive: bool = False) -> None:
+    """Take GATE_LOCK until the end of the transaction (PostgreSQL; SQLite allows a single writer).
+
+    Shared: what every transaction that takes mapping locks holds first (`_take_locks` takes it if the
+    transaction does not hold it yet). Exclusive: a batch's last attempt, at the start of its
+    transaction before it writes anything, so that while it waits it holds nothing anyone waits for.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await db.execute(text(f"SELECT {fn}(hashtextextended(:k, 0))"), {"k": GATE_LOCK})
 
 
 def _device_lock(device: str) -> str:
@@ -167,7 +190,8 @@ async def _lock_neighbourhood(
     holding what the other waits for). Taken together in one sorted call, they cannot; the later
     calls then find them held. The neighbourhood is read before locking, so a browser that arrives
     in between still needs a lock later, which is rare: under a LockPlan that lock is only tried, and
-    when another batch holds it this one is replayed with it up front (MappingLocksBusy).
+    when another batch holds it this one is replayed with it up front (MappingLocksBusy). The last
+    attempt (plan.wait) waits for it, which is safe only because it holds the gate exclusively.
     """
     if db.get_bind().dialect.name != "postgresql":
         return
@@ -213,11 +237,20 @@ async def _lock_neighbourhood(
 
 
 async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
+    """Take mapping locks: every path to them comes through here, so none takes one outside the gate.
+
+    The gate comes first, shared unless the caller already holds it (ingest_batch takes it before its
+    writes, exclusively on a batch's last attempt): a transaction that holds mapping locks always holds
+    the gate, so one that holds the gate exclusively waits for no lock that anyone else holds.
+    """
     if db.get_bind().dialect.name != "postgresql":
         return
     wanted = sorted(keys - ctx.locked)
     if not wanted:
         return
+    if not ctx.gate:
+        await take_gate(db)
+        ctx.gate = True
     if ctx.plan is not None and not ctx.plan.wait:
         # Locks after the up-front set are only tried: a batch waits only while it holds nothing but
         # locks sorted before the one it waits for, so no two batches can wait on each other for them.
@@ -235,7 +268,9 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
         if not all(ok for _, ok in got):
             raise MappingLocksBusy(f"{sum(not ok for _, ok in got)} of {len(wanted)} mapping locks busy")
         return
-    # One round trip; the locks are taken in the array's (sorted) order.
+    # One round trip; the locks are taken in the array's (sorted) order. A batch's last attempt gets here
+    # holding the gate exclusively, so no other transaction holds any of them; a plain call (set_manual,
+    # tests, in-process benches) holds the gate shared and waits as it always did.
     await db.execute(
         text(
             "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
@@ -578,17 +613,19 @@ async def on_ingest(
     client_ip: str | None,
     seen_at: datetime,
     locks: LockPlan | None = None,
+    gate: bool = False,
 ) -> None:
     """Record what this batch says about who the session belongs to and re-score what it affects.
 
     Runs inside the caller's transaction and does not commit. With `locks`, a lock beyond the batch's
     up-front neighbourhood that another batch holds raises MappingLocksBusy (roll back and replay
-    with the same plan) instead of waiting for it.
+    with the same plan) instead of waiting for it. `gate`: the caller already took the gate in this
+    transaction (take_gate; exclusively when locks.wait); otherwise it is taken shared with the first lock.
     """
     ip = session.client_ip or client_ip
     key = ip_key(ip)
     device = session.clarity_user_id
-    ctx = _Context()
+    ctx = _Context(gate=gate)
     await _lock_neighbourhood(db, ctx, session, ip, signed_in=identified is not None, plan=locks)
     scan_device = False
     ip_changed = False

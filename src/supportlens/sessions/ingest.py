@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from supportlens.db.base import utcnow
+from supportlens.mapping.engine import take_gate
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
@@ -229,6 +230,9 @@ async def ingest_batch(
         **counts,
     }
 
+    # The mapping gate comes before any write (see LockPlan): a batch's last attempt takes it exclusively,
+    # so it waits, holding nothing, for the batches in flight; the others take it shared.
+    await take_gate(db, exclusive=mapping_locks is not None and mapping_locks.wait)
     session = (
         await db.scalars(_upsert_statement(dialect), [values], execution_options={"populate_existing": True})
     ).one()
@@ -337,7 +341,13 @@ async def _map(
         else None
     )
     await on_ingest(
-        db, session=session, identified=identified, client_ip=client_ip, seen_at=seen_at, locks=locks
+        db,
+        session=session,
+        identified=identified,
+        client_ip=client_ip,
+        seen_at=seen_at,
+        locks=locks,
+        gate=True,  # ingest_batch took it before its first write
     )
 
 

@@ -18,7 +18,7 @@ from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincip
 from supportlens.auth.models import Role
 from supportlens.logging import get_logger
 from supportlens.mapping.engine import LockPlan, MappingLocksBusy
-from supportlens.metrics import INGEST_BATCHES, MAPPING_LOCK_REPLAYS
+from supportlens.metrics import INGEST_BATCHES, MAPPING_GATE_CLOSED, MAPPING_LOCK_REPLAYS
 from supportlens.problems import ProblemError, problem_response, validation_errors
 from supportlens.sessions import service, sites
 from supportlens.sessions.ingest import check_event_times, ingest_batch
@@ -39,7 +39,8 @@ router = APIRouter(tags=["sessions"])
 SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
 INGEST_PATH = "/api/ingest/v1/events"
 ALLOWED_TYPES = ("application/json", "text/plain")
-# A batch that loses a race for a key or a lock is replayed (see ingest_events).
+# A batch that loses a race for a key or a lock is replayed (see ingest_events); the last attempt closes
+# the mapping gate (engine.LockPlan), so it can wait for its locks without deadlocking.
 RETRIES = 5
 
 
@@ -201,7 +202,8 @@ async def ingest_events(request: Request) -> Response:
             # A concurrent batch won a race (a unique key, or a mapping lock beyond this batch's
             # neighbourhood): the whole transaction is rolled back and replayed after a short random
             # pause, so the two do not collide again at once, with the locks it learned it needs taken
-            # up front. The last attempt waits for its locks instead. The batch is idempotent by event id.
+            # up front. The last attempt waits for its locks instead, after closing the mapping gate: it
+            # waits for the batches in flight and none can wait on it. The batch is idempotent by event id.
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(RETRIES),
                 wait=wait_random(0.02, 0.25),
@@ -210,6 +212,8 @@ async def ingest_events(request: Request) -> Response:
             ):
                 with attempt:
                     locks.wait = attempt.retry_state.attempt_number >= RETRIES
+                    if locks.wait:
+                        MAPPING_GATE_CLOSED.inc()
                     try:
                         result = await ingest_batch(
                             db,
