@@ -283,10 +283,13 @@ async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
 
 def _locked(ctx: _Context, keys: list[str]) -> None:
     ctx.locked.update(keys)
-    # A browser becomes busy only under its lock: what was read before taking it may be stale.
+    # A browser becomes busy, and an address's counts grow, only under its lock: what was read before
+    # taking it may be stale.
     for k in keys:
         if k.startswith("mapping:d:"):
             ctx.busy.pop(k.removeprefix("mapping:d:"), None)
+        elif k.startswith("mapping:i:"):
+            ctx.ip_counts.pop(k.removeprefix("mapping:i:"), None)
 
 
 # ---- counters --------------------------------------------------------------------------------------
