@@ -214,11 +214,14 @@ async def _lock_neighbourhood(
             )
         if near is not None:
             browsers.update((await db.scalars(near.distinct())).all())
-    # A busy browser is re-scored only where its sessions meet this address: its lock, not its networks.
-    busy = await _busy_browsers(db, ctx, browsers)
-    keys.update(_device_lock(b) for b in busy)
+    # A busy browser is re-scored only where its sessions meet this address: its lock, not its networks
+    # (whose list would be as long as its history).
+    keys.update(_device_lock(b) for b in browsers)
+    marked = select(MappingBusyBrowser.clarity_user_id).where(
+        MappingBusyBrowser.clarity_user_id == UserSession.clarity_user_id
+    )
     visited = select(UserSession.clarity_user_id, UserSession.client_ip).where(
-        UserSession.clarity_user_id.in_(sorted(browsers - busy))
+        UserSession.clarity_user_id.in_(sorted(browsers)), ~marked.exists()
     )
     for device, client_ip in (await db.execute(visited.distinct())).all():
         keys.add(_device_lock(device))
@@ -360,8 +363,8 @@ async def _note_if_busy_ip(db: AsyncSession, ctx: _Context, key: str, ip: str) -
     A few browsers that sign in over and over behind one address (a kiosk, a script) would otherwise
     make every sign-in there re-score every session there. Counting stops one past the cap.
     """
-    if (await _ip_counts(db, ctx, key)).busy:
-        return False
+    if _crowded(await _ip_counts(db, ctx, key)):
+        return False  # busy already, or crowded: it carries no evidence either way
     cap = rules.MAX_IP_SESSIONS
     sessions = select(UserSession.id).where(UserSession.client_ip == ip).limit(cap + 1).subquery()
     if int(await db.scalar(select(func.count()).select_from(sessions)) or 0) <= cap:
@@ -399,11 +402,19 @@ async def _note_if_busy_browser(db: AsyncSession, ctx: _Context, device: str) ->
 
     Counting stops one past the cap (an index range scan), and a busy browser is never counted again.
     """
-    if await _browser_busy(db, ctx, device):
+    if ctx.busy.get(device):
         return False
     cap = rules.MAX_BROWSER_SESSIONS
     sessions = select(UserSession.id).where(UserSession.clarity_user_id == device).limit(cap + 1).subquery()
-    if int(await db.scalar(select(func.count()).select_from(sessions)) or 0) <= cap:
+    marked = select(MappingBusyBrowser.clarity_user_id).where(MappingBusyBrowser.clarity_user_id == device)
+    # Whether it is marked and how many sessions it has, in one round trip.
+    row = (
+        await db.execute(
+            select(marked.exists(), select(func.count()).select_from(sessions).scalar_subquery())
+        )
+    ).one()
+    ctx.busy[device] = bool(row[0])
+    if row[0] or int(row[1]) <= cap:
         return False
     stmt = _insert(db, MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
     result = await db.execute(stmt.on_conflict_do_nothing())
@@ -526,6 +537,7 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | No
         anonymous = select(UserSession).where(UserSession.id.in_(chunk), ~signed_in.exists())
         sessions = list((await db.scalars(anonymous)).all())
         await _lock(db, ctx, sessions)
+        await _busy_browsers(db, ctx, {s.clarity_user_id for s in sessions})  # one query, not one each
         await rescore_sessions(db, sessions, ctx)
 
 
