@@ -388,14 +388,14 @@ async def _deadlocks(url: str) -> int:
     return int(n or 0)
 
 
-async def _lock_replays(base: str) -> int:
-    """The server's own count (prometheus) of batches replayed for a busy lock, instead of waiting."""
+async def _server_counter(base: str, name: str) -> int:
+    """One of the server's own counters (prometheus), e.g. batches replayed for a busy mapping lock."""
     import httpx2
 
     async with httpx2.AsyncClient(base_url=base, timeout=30) as client:
         body = (await client.get("/metrics")).text
     for line in body.splitlines():
-        if line.startswith("supportlens_mapping_lock_replays_total "):
+        if line.startswith(name + " "):
             return int(float(line.split()[1]))
     return 0
 
@@ -416,7 +416,10 @@ async def run_http(seed: int, customers: int, keep: bool = False) -> None:
         took = await _send_world(base, world, site_key)
         print(f"  ingest + mapping: {took:.1f}s ({batches / took:.0f} batches/s)")
         print(f"  deadlocks PostgreSQL broke (each costs a replay of one batch): {await _deadlocks(url)}")
-        print(f"  batches replayed because a mapping lock was busy: {await _lock_replays(base)}")
+        replays = await _server_counter(base, "supportlens_mapping_lock_replays_total")
+        last = await _server_counter(base, "supportlens_mapping_gate_closed_total")
+        print(f"  batches replayed because a mapping lock was busy: {replays}")
+        print(f"  last attempts (each closed the mapping gate): {last}")
         from supportlens.config import get_settings
 
         threshold = get_settings().mapping_min_confidence

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -305,7 +305,7 @@ def _capped_count(model: Any, key: str, cap: int) -> Any:
 
 class IpCounts(NamedTuple):
     """Who is behind an IP: customers and browsers, each counted up to one past its cap, and whether it
-    has been seen in more sessions than a household makes (see _note_if_busy_ip)."""
+    has been seen in more sessions than a household makes (see _note_if_busy)."""
 
     customers: int
     devices: int
@@ -357,24 +357,6 @@ def _crowded(counts: IpCounts) -> bool:
     return counts.customers > MAX_IP_CUSTOMERS or counts.devices > MAX_IP_DEVICES or counts.busy
 
 
-async def _note_if_busy_ip(db: AsyncSession, ctx: _Context, key: str, ip: str) -> bool:
-    """Mark the IP busy once more sessions than the cap came from it. True when this batch crossed it.
-
-    A few browsers that sign in over and over behind one address (a kiosk, a script) would otherwise
-    make every sign-in there re-score every session there. Counting stops one past the cap.
-    """
-    if _crowded(await _ip_counts(db, ctx, key)):
-        return False  # busy already, or crowded: it carries no evidence either way
-    cap = rules.MAX_IP_SESSIONS
-    sessions = select(UserSession.id).where(UserSession.client_ip == ip).limit(cap + 1).subquery()
-    if int(await db.scalar(select(func.count()).select_from(sessions)) or 0) <= cap:
-        return False
-    stmt = _insert(db, MappingBusyIp.__table__).values(ip_key=key, since=utcnow())
-    result = await db.execute(stmt.on_conflict_do_nothing())
-    ctx.ip_counts[key] = ctx.ip_counts[key]._replace(busy=True)
-    return bool(getattr(result, "rowcount", 0))
-
-
 async def _busy_browsers(db: AsyncSession, ctx: _Context, devices: set[str]) -> set[str]:
     """Which of these browsers passed the session cap (one small primary-key query for the unknown ones)."""
     unknown = sorted(d for d in devices if d not in ctx.busy)
@@ -397,29 +379,49 @@ async def _browser_busy(db: AsyncSession, ctx: _Context, device: str) -> bool:
     return bool(await _busy_browsers(db, ctx, {device}))
 
 
-async def _note_if_busy_browser(db: AsyncSession, ctx: _Context, device: str) -> bool:
-    """Mark the browser busy once it has more sessions than the cap. True when this batch crossed it.
+async def _note_if_busy(
+    db: AsyncSession, ctx: _Context, device: str, key: str | None, ip: str | None
+) -> tuple[bool, bool]:
+    """Mark the browser, and the address, busy once more sessions than their caps came from them.
 
-    Counting stops one past the cap (an index range scan), and a busy browser is never counted again.
+    Returns, for each, whether this batch took it past its cap. A kiosk, an uptime monitor or a script
+    would otherwise make every batch on that browser read its whole history, and every sign-in behind
+    that address re-score every session there. Both are counted in one round trip, each up to one past
+    its cap (index range scans); a busy browser is never counted again, nor a crowded address.
     """
-    if ctx.busy.get(device):
-        return False
-    cap = rules.MAX_BROWSER_SESSIONS
-    sessions = select(UserSession.id).where(UserSession.clarity_user_id == device).limit(cap + 1).subquery()
+    count_browser = not ctx.busy.get(device)
+    count_ip = key is not None and ip is not None and not _crowded(await _ip_counts(db, ctx, key))
+    if not (count_browser or count_ip):
+        return False, False
+
+    def capped(where: Any, cap: int) -> Any:
+        sessions = select(UserSession.id).where(where).limit(cap + 1).subquery()
+        return select(func.count()).select_from(sessions).scalar_subquery()
+
     marked = select(MappingBusyBrowser.clarity_user_id).where(MappingBusyBrowser.clarity_user_id == device)
-    # Whether it is marked and how many sessions it has, in one round trip.
     row = (
         await db.execute(
-            select(marked.exists(), select(func.count()).select_from(sessions).scalar_subquery())
+            select(
+                marked.exists() if count_browser else literal(True),
+                capped(UserSession.clarity_user_id == device, rules.MAX_BROWSER_SESSIONS)
+                if count_browser
+                else literal(0),
+                capped(UserSession.client_ip == ip, rules.MAX_IP_SESSIONS) if count_ip else literal(0),
+            )
         )
     ).one()
-    ctx.busy[device] = bool(row[0])
-    if row[0] or int(row[1]) <= cap:
-        return False
-    stmt = _insert(db, MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
-    result = await db.execute(stmt.on_conflict_do_nothing())
-    ctx.busy[device] = True
-    return bool(getattr(result, "rowcount", 0))
+    browser_crossed = ip_crossed = False
+    if count_browser:
+        ctx.busy[device] = bool(row[0])
+        if not row[0] and int(row[1]) > rules.MAX_BROWSER_SESSIONS:
+            stmt = _insert(db, MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
+            browser_crossed = bool(getattr(await db.execute(stmt.on_conflict_do_nothing()), "rowcount", 0))
+            ctx.busy[device] = True
+    if count_ip and key is not None and int(row[2]) > rules.MAX_IP_SESSIONS:
+        stmt = _insert(db, MappingBusyIp.__table__).values(ip_key=key, since=utcnow())
+        ip_crossed = bool(getattr(await db.execute(stmt.on_conflict_do_nothing()), "rowcount", 0))
+        ctx.ip_counts[key] = ctx.ip_counts[key]._replace(busy=True)
+    return browser_crossed, ip_crossed
 
 
 # ---- facts -----------------------------------------------------------------------------------------
@@ -693,17 +695,14 @@ async def on_ingest(
             row.session_end = session.session_end
 
     new_network = False
-    ip_crossed = False
     if key is not None and ip is not None:
         new_network = await _add_to_counter(db, ctx, key, device=device, email=None)
         ip_changed |= new_network
         if new_identity:
             ip_changed |= await _add_to_counter(db, ctx, key, device=None, email=email)
-        ip_crossed = await _note_if_busy_ip(db, ctx, key, ip)
-
-    # A browser that just passed the session cap loses its device and browser evidence: all its sessions
-    # are re-scored, once. From then on its history is neither read nor re-scored.
-    crossed = await _note_if_busy_browser(db, ctx, device)
+    # A browser or an address that just passed its session cap loses its evidence: what it touched is
+    # re-scored, once. From then on its history is neither read nor re-scored.
+    crossed, ip_crossed = await _note_if_busy(db, ctx, device, key, ip)
     device_busy = await _browser_busy(db, ctx, device)
     affected: set[uuid.UUID] = set()
     # Browsers all of whose sessions are re-scored: their own sign-ins, or the networks they visit, changed.
