@@ -23,20 +23,6 @@ def small_caps(monkeypatch):
     monkeypatch.setattr(evidence, "MAX_IP_SESSIONS", CAP)
 
 
-@pytest.fixture
-def scored(monkeypatch) -> list[str]:
-    """The sessions each batch re-scores, in order."""
-    seen: list[str] = []
-    original = engine._rescore_one
-
-    async def counting(db_, session, *args, **kwargs):
-        seen.append(session.clarity_session_id)
-        await original(db_, session, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "_rescore_one", counting)
-    return seen
-
-
 def _carrier(n: int) -> str:
     return f"100.64.0.{n}"  # a different address each time: no network evidence
 

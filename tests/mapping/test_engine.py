@@ -215,20 +215,13 @@ async def test_a_busy_browser_is_summarised_once_per_batch(db, monkeypatch):
     assert 1 <= len(built) <= 2  # the batch's own session, then the re-score of the other 30
 
 
-async def test_a_sign_in_re_scores_only_the_browsers_anonymous_sessions(db, monkeypatch):
+async def test_a_sign_in_re_scores_only_the_browsers_anonymous_sessions(db, scored):
     # A signed-in session links by its e-mail whatever its neighbours say: re-scoring it on every
     # sign-in of its browser would make a customer's own laptop cost more with every visit.
     for n in range(10):
         await send(db, Batch("laptop", f"s{n}", 90 * n, 5, ip="81.2.3.4", email=JANE if n % 2 else None))
     before = (await links(db))[("laptop", "s0", JANE)][0]
-    scored: list[str] = []
-    original = engine._rescore_one
-
-    async def counting(db_, session, *args, **kwargs):
-        scored.append(session.clarity_session_id)
-        await original(db_, session, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "_rescore_one", counting)
+    scored.clear()
     await send(db, Batch("laptop", "s10", 90 * 10, 5, ip="81.2.3.4", email=JOHN))
     assert sorted(scored) == sorted(["s10", "s0", "s2", "s4", "s6", "s8"])
     rows = await links(db)
