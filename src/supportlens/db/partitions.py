@@ -58,8 +58,6 @@ def _today() -> date:
 
 
 async def is_partitioned(conn: AsyncConnection) -> bool:
-    if conn.dialect.name != "postgresql":
-        return False
     row = await conn.execute(
         text(
             "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
@@ -187,8 +185,6 @@ async def drop_event_partitions_before(conn: AsyncConnection, day: date) -> list
 
 async def maintain(engine: Any, days_ahead: int = DEFAULT_DAYS_AHEAD) -> list[str]:
     """Open a transaction on `engine` and ensure the partitions ahead."""
-    if engine.dialect.name != "postgresql":
-        return []
     async with engine.begin() as conn:
         return await ensure_event_partitions(conn, days_ahead=days_ahead)
 
@@ -201,8 +197,6 @@ async def partitions_job(app: Any) -> None:
 async def startup_hook(app: Any, _stack: Any) -> None:
     """Ensure the partitions when the app starts, and register the daily job when the runner exists."""
     engine = app.state.engine
-    if engine.dialect.name != "postgresql":
-        return
     try:
         await maintain(engine)
     except Exception as exc:  # a missing table (migrations not run yet) must not stop startup
