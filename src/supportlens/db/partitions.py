@@ -1,6 +1,6 @@
-"""Daily partitions of `session_events` on PostgreSQL.
+"""Daily partitions of `session_events`.
 
-On PostgreSQL `session_events` is a table partitioned by range of `timestamp`, one partition
+`session_events` is a table partitioned by range of `timestamp`, one partition
 per UTC day (`session_event_partitions.session_events_pYYYYMMDD`) plus a default partition for
 rows outside the prepared days (late or clock-skewed events). The partitions live in their own
 schema so that the application schema shows one logical table (and Alembic's model comparison
@@ -10,8 +10,6 @@ sees exactly the models).
   startup and as a job, and is safe to call from several replicas at once (advisory lock).
 - `drop_event_partitions_before(conn, day)` drops whole days (retention): dropping a partition
   is instant and leaves no dead rows behind, unlike `DELETE`.
-
-On SQLite every function is a no-op: the embedded database keeps a plain table.
 """
 
 from __future__ import annotations
@@ -149,8 +147,8 @@ async def ensure_event_partitions(
 ) -> list[str]:
     """Create the missing daily partitions from `today - days_back` to `today + days_ahead`.
 
-    Returns the partitions created. A no-op (empty list) on SQLite or if the table is not
-    partitioned. Runs inside the caller's transaction; replicas serialise on an advisory lock.
+    Returns the partitions created. A no-op (empty list) if the table is not partitioned
+    (before migration 0008). Runs inside the caller's transaction; replicas serialise on an advisory lock.
     """
     if not await is_partitioned(conn):
         return []
