@@ -2,7 +2,8 @@
 
 The server: SUPPORTLENS_TEST_PG_URL when set; else the one on 127.0.0.1:5432 when it answers; else an
 embedded PostgreSQL (supportlens.db.embedded) with its data in the temporary directory, started once
-and stopped when the test process exits.
+and stopped when the test process exits. SUPPORTLENS_TEST_PG_URL=embedded asks for the embedded one
+even when 127.0.0.1:5432 answers.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def _answers(address: tuple[str, int]) -> bool:
 @functools.cache
 def admin_url() -> str:
     """The URL of the server's `postgres` database, from which test databases are made."""
-    configured = os.environ.get("SUPPORTLENS_TEST_PG_URL")
-    if configured:
+    configured = os.environ.get("SUPPORTLENS_TEST_PG_URL", "")
+    if configured and configured != "embedded":
         return configured
-    if _answers(LOCAL_SERVER):
+    if not configured and _answers(LOCAL_SERVER):
         return LOCAL_ADMIN_URL
     from supportlens.db import embedded
 
