@@ -11,6 +11,10 @@ Here: create the `supportlens` database and the extensions the migrations use, m
 newest revision (nobody else would: it exists only while SupportLens runs), hand back its URL, and
 stop the server when the process leaves the block: on return, on an exception, on Ctrl-C and on
 SIGTERM (turned into SystemExit so that the block's exit runs).
+
+Besides `get_server`, this uses two of the wheel's internals (pinned below 19 in pyproject.toml):
+its inter-process lock `PostgresServer._lock` and its list of users (`utils.DiskList` in
+`.handle_pids.json`), to forget users killed with SIGKILL; tests/db/test_embedded.py covers both.
 """
 
 from __future__ import annotations
