@@ -91,6 +91,17 @@ def test_the_data_directory_is_kept_and_reused(tmp_path):
     assert _gone(pid)
 
 
+def test_a_fresh_database_replaces_the_old_one_on_the_same_server_files(tmp_path):
+    data_dir = tmp_path / "pg"
+    with embedded.running(data_dir) as url:
+        _fetch(url, "CREATE TABLE kept (note text)")
+        initialised = (data_dir / "PG_VERSION").stat().st_mtime_ns
+    with embedded.running(data_dir, fresh_database=True) as url:
+        assert not _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'kept'")
+        assert _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'user_sessions'")  # migrated again
+        assert (data_dir / "PG_VERSION").stat().st_mtime_ns == initialised
+
+
 def test_a_process_killed_with_sigkill_does_not_keep_the_server_running(tmp_path):
     data_dir = tmp_path / "pg"
     with embedded.running(data_dir):

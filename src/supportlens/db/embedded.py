@@ -50,9 +50,12 @@ def url_for(socket_dir: Path, database: str = DATABASE) -> str:
 
 
 @contextmanager
-def running(data_dir: Path) -> Iterator[str]:
+def running(data_dir: Path, *, fresh_database: bool = False) -> Iterator[str]:
     """Start the server whose data is in data_dir (or join it), yield the URL of its migrated
-    `supportlens` database, and stop the server on leaving unless another process still uses it."""
+    `supportlens` database, and stop the server on leaving unless another process still uses it.
+
+    fresh_database: drop the database first (the demo's `--fresh`), keeping the server's data
+    directory, so that a fresh start costs no second initdb."""
     data_dir = Path(data_dir).resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with _sigterm_exits():
@@ -62,7 +65,7 @@ def running(data_dir: Path) -> Iterator[str]:
             if socket_dir is None:  # the wheel listens on a socket on every platform but Windows
                 raise RuntimeError(f"the embedded PostgreSQL in {data_dir} has no Unix socket")
             url = url_for(socket_dir)
-            _run(_create_and_migrate(socket_dir, url))
+            _run(_create_and_migrate(socket_dir, url, fresh_database))
             yield url
         finally:
             server.cleanup()
@@ -70,7 +73,11 @@ def running(data_dir: Path) -> Iterator[str]:
 
 @contextmanager
 def configured_or_embedded(
-    configured_url: str | None, data_dir: Path, say: Callable[[str], Any] = print
+    configured_url: str | None,
+    data_dir: Path,
+    say: Callable[[str], Any] = print,
+    *,
+    fresh_database: bool = False,
 ) -> Iterator[str]:
     """The configured database URL as it is; when there is none, an embedded server's (see
     `running`), also put in SUPPORTLENS_DATABASE_URL for the settings of this process and of the
@@ -82,7 +89,7 @@ def configured_or_embedded(
         f"database: embedded PostgreSQL, data in {Path(data_dir).resolve()} "
         "(SUPPORTLENS_DATABASE_URL points at another server)"
     )
-    with running(data_dir) as url:
+    with running(data_dir, fresh_database=fresh_database) as url:
         os.environ["SUPPORTLENS_DATABASE_URL"] = url
         from supportlens.config import get_settings
 
@@ -121,13 +128,15 @@ def _forget_dead_users(data_dir: Path) -> None:
         users.put(alive)
 
 
-async def _create_and_migrate(socket_dir: Path, url: str) -> None:
+async def _create_and_migrate(socket_dir: Path, url: str, fresh_database: bool) -> None:
     import asyncpg
 
     from supportlens.db import migrate
 
     admin = await asyncpg.connect(host=str(socket_dir), user=SUPERUSER, database="postgres")
     try:
+        if fresh_database:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
             await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     finally:

@@ -2,6 +2,7 @@
 
 The database is SUPPORTLENS_DATABASE_URL when the environment sets it; otherwise a private
 PostgreSQL (db/embedded.py) with its data in `<data dir>/postgres`, stopped when the demo exits.
+`--fresh` (the default) drops and recreates the embedded server's database, never a configured one.
 
 Plugins (see PLUGINS) add simulators, extra servers (the demo shop) and seed data. Each is a
 function `configure(ctx)` that may set settings in `ctx.env`, append servers to `ctx.servers`
@@ -91,8 +92,17 @@ def prepare(host: str, port: int, data_dir: str, fresh: bool, stack: ExitStack) 
     """Set up the environment, database and seed data; returns what to serve. The embedded database
     runs until `stack` closes."""
     directory = Path(data_dir).resolve()
+    database_dir = directory / "postgres"
     if fresh and directory.exists():
-        shutil.rmtree(directory)
+        # Everything but the embedded server's files: its database is dropped and made anew below,
+        # which saves the initdb of a new data directory.
+        for path in directory.iterdir():
+            if path == database_dir:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     directory.mkdir(parents=True, exist_ok=True)
     secret_file = directory / "secret_key"
     if not secret_file.exists():
@@ -125,7 +135,7 @@ def prepare(host: str, port: int, data_dir: str, fresh: bool, stack: ExitStack) 
 
     ctx.env["SUPPORTLENS_DATABASE_URL"] = stack.enter_context(
         embedded.configured_or_embedded(
-            os.environ.get("SUPPORTLENS_DATABASE_URL"), directory / "postgres", say=ctx.notes.append
+            os.environ.get("SUPPORTLENS_DATABASE_URL"), database_dir, ctx.notes.append, fresh_database=fresh
         )
     )
     os.environ.update(ctx.env)
