@@ -53,7 +53,9 @@ def run_db(coro_factory: Callable[[], Coroutine[Any, Any, T]], settings: Setting
     from supportlens.db import embedded
 
     try:
-        with embedded.configured_or_embedded(settings.database_url, settings.embedded_postgres_dir) as url:
+        with embedded.configured_or_embedded(
+            settings.database_url, settings.embedded_postgres_dir, lambda line: typer.echo(line, err=True)
+        ) as url:
             settings.database_url = url  # the coroutine's closures hold this settings object
             return asyncio.run(coro_factory())
     except (OperationalError, DBAPIError, OSError) as exc:
