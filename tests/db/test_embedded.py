@@ -96,9 +96,14 @@ def test_a_fresh_database_replaces_the_old_one_on_the_same_server_files(tmp_path
     with embedded.running(data_dir) as url:
         _fetch(url, "CREATE TABLE kept (note text)")
         initialised = (data_dir / "PG_VERSION").stat().st_mtime_ns
-    with embedded.running(data_dir, fresh_database=True) as url:
-        assert not _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'kept'")
-        assert _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'user_sessions'")  # migrated again
+    for _ in range(2):  # the first fresh start makes the template, the second starts from it
+        with embedded.running(data_dir, fresh_database=True) as url:
+            assert not _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'kept'")
+            assert _fetch(url, "SELECT 1 FROM pg_tables WHERE tablename = 'user_sessions'")  # migrated
+            assert _fetch(url, "SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            templates = _fetch(url, f"SELECT 1 FROM pg_database WHERE datname = '{embedded.TEMPLATE}'")
+            assert templates
+            _fetch(url, "CREATE TABLE kept (note text)")  # must not reach the template
         assert (data_dir / "PG_VERSION").stat().st_mtime_ns == initialised
 
 
