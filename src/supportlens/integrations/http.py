@@ -36,6 +36,8 @@ from supportlens import metrics
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamForbidden,
+    UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -472,8 +474,13 @@ class VendorHTTP:
         if status >= 500:
             raise UpstreamUnavailable(self.vendor, f"upstream error (HTTP {status})", status=status)
         if status >= 400:
-            raise UpstreamBadResponse(
-                self.vendor, f"request refused (HTTP {status}{_error_code(response)})", status=status
+            code = _error_code(response)
+            refused = UpstreamForbidden if status == 403 else UpstreamNotFound if status == 404 else None
+            raise (refused or UpstreamBadResponse)(
+                self.vendor,
+                f"request refused (HTTP {status}{f', {code}' if code else ''})",
+                status=status,
+                code=code,
             )
         if not expect_json:
             return response
@@ -489,14 +496,14 @@ class _Unauthorized(Exception):
     pass
 
 
-def _error_code(response: httpx2.Response) -> str:
+def _error_code(response: httpx2.Response) -> str | None:
     """The vendor's error code (e.g. Dwolla `NotFound`, HubSpot `VALIDATION_ERROR`), never its message."""
     try:
         body = response.json()
     except ValueError:
-        return ""
+        return None
     if isinstance(body, dict):
         code = body.get("code") or body.get("category") or body.get("errorType")
         if isinstance(code, str) and code.isascii() and len(code) <= 40:
-            return f", {code}"
-    return ""
+            return code
+    return None
