@@ -184,6 +184,23 @@ async def test_403_and_404_are_typed_with_the_vendor_code_and_400_stays_generic(
     await http.aclose()
 
 
+async def test_a_call_that_is_not_idempotent_is_retried_after_429_only() -> None:
+    answers = [503, 429, 201]
+    seen: list[int] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(answers[len(seen)])
+        return httpx2.Response(seen[-1], json={"id": "1"})
+
+    http = make(handler)
+    with pytest.raises(UpstreamUnavailable):  # the 503 may have created the object: not sent again
+        await http.request("POST", "/notes", json_body={}, idempotent=False)
+    assert seen == [503]
+    assert await http.request("POST", "/notes", json_body={}, idempotent=False) == {"id": "1"}
+    assert seen == [503, 429, 201]  # a 429 was not processed: sent again
+    await http.aclose()
+
+
 async def test_connection_refused_is_unavailable_and_timeout_is_timeout() -> None:
     def refused(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("refused", request=request)

@@ -277,6 +277,10 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamRateLimited) and exc.status == 429
 
 
+def _retryable_unprocessed(exc: BaseException) -> bool:
+    return _retryable(exc) and isinstance(exc, UpstreamRateLimited)
+
+
 class _WaitRetryAfter:
     """Backoff with full jitter, unless the upstream said how long to wait (Retry-After)."""
 
@@ -334,14 +338,18 @@ class VendorHTTP:
         headers_factory: HeadersFactory | None = None,
         on_unauthorized: Callable[[], Awaitable[None]] | None = None,
         expect_json: bool = True,
+        idempotent: bool = True,
     ) -> Any:
         """One logical call: retries, limits and the breaker included.
 
         `headers_factory` supplies auth headers per attempt; when the upstream answers 401 and
         `on_unauthorized` is given, it runs once (e.g. to renew a token) and the call is made again.
+        A call that is not `idempotent` (a POST that creates something) is retried only after a 429,
+        which says the request was not processed: after a 5xx or a lost connection it may have been,
+        and a second attempt could make a duplicate.
         """
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(_retryable if idempotent else _retryable_unprocessed),
             stop=stop_after_attempt(self.policy.max_attempts)
             | stop_before_delay(self.policy.retry_budget_seconds),
             wait=_WaitRetryAfter(
