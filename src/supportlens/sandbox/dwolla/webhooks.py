@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ class Attempt:
     at: datetime
     status: int | None  # None: no answer (refused, timed out)
     error: str | None = None
+    seconds: float = 0.0  # from sending the request to the end of the answer
 
 
 @dataclass
@@ -103,7 +105,13 @@ class Delivery:
             "topic": self.topic,
             "state": self.state,
             "attempts": [
-                {"at": dwolla_time(a.at), "status": a.status, "error": a.error} for a in self.attempts
+                {
+                    "at": dwolla_time(a.at),
+                    "status": a.status,
+                    "error": a.error,
+                    "ms": round(a.seconds * 1000, 3),
+                }
+                for a in self.attempts
             ],
         }
 
@@ -118,6 +126,7 @@ class WebhookHub:
         self.deliveries: list[Delivery] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._client: httpx2.AsyncClient | None = None  # made on first use, in the server's event loop
 
     # -- subscriptions
     def subscribe(self, url: str, secret: str) -> Subscription:
@@ -154,41 +163,41 @@ class WebhookHub:
             "X-Dwolla-Topic": event.topic,
             "User-Agent": "dwolla-webhooks (sandbox simulator)",
         }
-        if self._slots is None:
+        if self._slots is None or self._client is None:
             self._slots = asyncio.Semaphore(CONCURRENT_DELIVERIES)
-        timeout = self.control.knobs.webhook_timeout_seconds
-        async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            for retry in range(len(RETRY_DELAYS) + 1):
-                if sub.id not in self.subscriptions or sub.paused:
-                    delivery.state = "cancelled"
-                    return
-                async with self._slots:
-                    attempt = await self._attempt(client, sub.url, raw, headers)
-                delivery.attempts.append(attempt)
-                if attempt.status is not None and 200 <= attempt.status < 300:
-                    delivery.state = "delivered"
-                    sub.consecutive_failures = 0
-                    self.control.count("webhooks_delivered")
-                    return
-                self.control.count("webhook_attempts_failed")
-                sub.consecutive_failures += 1
-                if sub.consecutive_failures >= AUTO_PAUSE_AFTER:
-                    sub.paused = True
-                if retry < len(RETRY_DELAYS):
-                    await asyncio.sleep(RETRY_DELAYS[retry] * self.control.knobs.webhook_retry_scale)
+            self._client = httpx2.AsyncClient(follow_redirects=False)
+        for retry in range(len(RETRY_DELAYS) + 1):
+            if sub.id not in self.subscriptions or sub.paused:
+                delivery.state = "cancelled"
+                return
+            async with self._slots:
+                attempt = await self._attempt(self._client, sub.url, raw, headers)
+            delivery.attempts.append(attempt)
+            if attempt.status is not None and 200 <= attempt.status < 300:
+                delivery.state = "delivered"
+                sub.consecutive_failures = 0
+                self.control.count("webhooks_delivered")
+                return
+            self.control.count("webhook_attempts_failed")
+            sub.consecutive_failures += 1
+            if sub.consecutive_failures >= AUTO_PAUSE_AFTER:
+                sub.paused = True
+            if retry < len(RETRY_DELAYS):
+                await asyncio.sleep(RETRY_DELAYS[retry] * self.control.knobs.webhook_retry_scale)
         delivery.state = "failed"
 
     async def _attempt(
         self, client: httpx2.AsyncClient, url: str, raw: bytes, headers: dict[str, str]
     ) -> Attempt:
-        at = datetime.now(UTC)
+        at, started = datetime.now(UTC), time.perf_counter()
         try:
-            response = await client.post(url, content=raw, headers=headers)
+            timeout = self.control.knobs.webhook_timeout_seconds
+            response = await client.post(url, content=raw, headers=headers, timeout=timeout)
         except httpx2.TimeoutException:
-            return Attempt(at, None, "timeout")
+            return Attempt(at, None, "timeout", time.perf_counter() - started)
         except httpx2.TransportError as exc:
-            return Attempt(at, None, type(exc).__name__)
-        return Attempt(at, response.status_code)
+            return Attempt(at, None, type(exc).__name__, time.perf_counter() - started)
+        return Attempt(at, response.status_code, None, time.perf_counter() - started)
 
     def in_flight(self) -> int:
         return len(self._tasks)
