@@ -198,6 +198,11 @@ async def test_non_2xx_answers_are_retried_with_growing_waits(dwolla: Any, token
     for gap, planned in zip(gaps, RETRY_DELAYS, strict=False):
         assert gap >= planned * scale * 0.9
     assert gaps[0] < gaps[1] < gaps[2]
+    log = await call(token.get, f"{location}/webhooks")
+    [webhook] = [w for w in log.body["_embedded"]["webhooks"] if w["eventId"] == sent["eventId"]]
+    assert [a["response"]["statusCode"] for a in webhook["attempts"]] == [500, 302, 404, 200]
+    assert webhook["attempts"][0]["request"]["body"] == calls[0][2].decode()
+    assert webhook["topic"] == "customer_transfer_failed" and log.body["total"] == 1
     await call(token.delete, location)
 
 

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -34,6 +34,7 @@ from supportlens.sandbox.dwolla.webhooks import (
     FAILURE_TOPICS,
     MAX_SUBSCRIPTIONS,
     SECRET_MAX,
+    Delivery,
     Event,
     Subscription,
     WebhookHub,
@@ -688,6 +689,66 @@ def create_dwolla_app(
             return denied
         sub = hub.subscriptions.pop(subscription_id.lower(), None)
         return HalResponse(render_subscription(request, sub)) if sub else not_found()
+
+    def render_webhook(request: Request, d: Delivery) -> dict[str, Any]:
+        """One delivery as Dwolla's webhook log shows it: each attempt's request and response."""
+        attempts = []
+        for attempt in d.attempts:
+            sent: dict[str, Any] = {
+                "timestamp": dwolla_datetime(attempt.at),
+                "url": d.url,
+                "headers": [{"name": k, "value": v} for k, v in d.headers.items()],
+                "body": d.body,
+            }
+            item: dict[str, Any] = {"id": attempt.id, "request": sent}
+            if attempt.status is not None:
+                answered = attempt.at + timedelta(seconds=attempt.seconds)
+                item["response"] = {
+                    "timestamp": dwolla_datetime(answered),
+                    "headers": [],
+                    "statusCode": attempt.status,
+                    "body": attempt.response_body,
+                }
+            attempts.append(item)
+        return {
+            "_links": {
+                "self": link(request, f"/webhooks/{d.id}", "webhook"),
+                "subscription": link(
+                    request, f"/webhook-subscriptions/{d.subscription_id}", "webhook-subscription"
+                ),
+                "retry": link(request, f"/webhooks/{d.id}/retries", "retry"),
+                "event": link(request, f"/events/{d.event_id}", "event"),
+            },
+            "id": d.id,
+            "topic": d.topic,
+            "accountId": ACCOUNT_ID,
+            "eventId": d.event_id,
+            "subscriptionId": d.subscription_id,
+            "attempts": attempts,
+        }
+
+    @app.get("/webhook-subscriptions/{subscription_id}/webhooks")
+    async def list_webhooks(subscription_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        sub = hub.subscriptions.get(subscription_id.lower())
+        if sub is None:
+            return not_found()
+        paged = limit_offset(request)
+        if isinstance(paged, HalResponse):
+            return paged
+        limit, offset = paged
+        mine = [d for d in reversed(hub.deliveries) if d.subscription_id == sub.id]  # newest first
+        path = f"/webhook-subscriptions/{sub.id}/webhooks"
+        return HalResponse(
+            {
+                "_links": {"self": link(request, path, "webhook")},
+                "_embedded": {
+                    "webhooks": [render_webhook(request, d) for d in mine[offset : offset + limit]]
+                },
+                "total": len(mine),
+            }
+        )
 
     def render_event(request: Request, event: Event) -> dict[str, Any]:
         body = event.body()

@@ -84,6 +84,8 @@ class Attempt:
     status: int | None  # None: no answer (refused, timed out)
     error: str | None = None
     seconds: float = 0.0  # from sending the request to the end of the answer
+    response_body: str = ""  # the first 1,000 characters, as Dwolla's webhook log keeps them
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass
@@ -94,6 +96,9 @@ class Delivery:
     subscription_id: str
     event_id: str
     topic: str
+    url: str = ""
+    body: str = ""  # the signed JSON, as sent
+    headers: dict[str, str] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     state: str = "pending"  # pending | delivered | failed (retries exhausted) | cancelled
 
@@ -145,7 +150,7 @@ class WebhookHub:
         for sub in list(self.subscriptions.values()):
             if sub.paused:
                 continue
-            delivery = Delivery(str(uuid.uuid4()), sub.id, event.id, topic)
+            delivery = Delivery(str(uuid.uuid4()), sub.id, event.id, topic, url=sub.url)
             self.deliveries.append(delivery)
             task = asyncio.get_running_loop().create_task(self._deliver(sub, event, delivery))
             self._tasks.add(task)
@@ -163,6 +168,7 @@ class WebhookHub:
             "X-Dwolla-Topic": event.topic,
             "User-Agent": "dwolla-webhooks (sandbox simulator)",
         }
+        delivery.body, delivery.headers = raw.decode(), headers
         if self._slots is None or self._client is None:
             self._slots = asyncio.Semaphore(CONCURRENT_DELIVERIES)
             self._client = httpx2.AsyncClient(follow_redirects=False)
@@ -197,7 +203,7 @@ class WebhookHub:
             return Attempt(at, None, "timeout", time.perf_counter() - started)
         except httpx2.TransportError as exc:
             return Attempt(at, None, type(exc).__name__, time.perf_counter() - started)
-        return Attempt(at, response.status_code, None, time.perf_counter() - started)
+        return Attempt(at, response.status_code, None, time.perf_counter() - started, response.text[:1000])
 
     def in_flight(self) -> int:
         return len(self._tasks)
