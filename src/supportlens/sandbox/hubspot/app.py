@@ -7,8 +7,8 @@ and the ten-secondly general limit with their RATE_LIMIT bodies, camelCase envel
 property value as a string (or null when a requested property is empty).
 
 Each token carries scopes, as a private app does: `HUBSPOT_TOKEN` has every scope, and
-`HUBSPOT_READONLY_TOKEN` only the read scopes, so a write with it answers HubSpot's 403
-`MISSING_SCOPES` body. `DELETE /crm/v3/objects/{type}/{id}` archives an object (HubSpot's "delete"):
+`HUBSPOT_READONLY_TOKEN` only the read scopes (and HubSpot's `tickets` scope, which covers reading and
+writing tickets), so writing a note with it answers HubSpot's 403 `MISSING_SCOPES` body. `DELETE /crm/v3/objects/{type}/{id}` archives an object (HubSpot's "delete"):
 reads of it answer 404 `OBJECT_NOT_FOUND` and its associations go with it. Associating with an object
 that does not exist (or was archived) answers the same 404 here; HubSpot's own answer for that case is
 not documented, so callers should treat any 4xx there as "not associated".
@@ -46,7 +46,7 @@ from supportlens.sandbox.knobs import Knobs, SandboxControl, wrap
 from supportlens.sandbox.world import World, demo_world
 
 HUBSPOT_TOKEN = "pat-na1-5f0c0de0-demo-4000-8000-5up9041e25a1"  # noqa: S105 - the sandbox's own token
-HUBSPOT_READONLY_TOKEN = "pat-na1-5f0c0de0-read-4000-8000-0n1yr3ad5a1"  # noqa: S105 - read scopes only
+HUBSPOT_READONLY_TOKEN = "pat-na1-5f0c0de0-read-4000-8000-0n1yr3ad5a1"  # noqa: S105 - no write scopes
 HUBSPOT_PORTAL_ID = 48_151_623  # the sandbox account's portal (hub) id
 # The scope a private app needs to read or write each object type (notes follow their contacts).
 READ_SCOPES = {
