@@ -812,17 +812,18 @@ def create_dwolla_app(
             )  # fmt: skip
             added.setdefault(failed.customer_dwolla_id, []).insert(0, failed)
         overlay[failed.id] = failed
+        event_id = str(uuid.uuid4())
         event = hub.publish(
+            event_id,
             topic,
             failed.id,
             {
-                "self": {"href": ""},  # set below, once the id is known
+                "self": link(request, f"/events/{event_id}", "event"),
                 "account": link(request, f"/accounts/{ACCOUNT_ID}", "account"),
                 "resource": link(request, f"/transfers/{failed.id}", "transfer"),
                 "customer": link(request, f"/customers/{failed.customer_dwolla_id}", "customer"),
             },
         )
-        event.links["self"] = link(request, f"/events/{event.id}", "event")
         sent = sum(1 for d in hub.deliveries if d.event_id == event.id)
         return JSONResponse({"transferId": failed.id, "eventId": event.id, "deliveries": sent}, 201)
 

@@ -10,7 +10,8 @@ What Dwolla documents (developers.dwolla.com, "Webhook subscriptions"), and the 
 - Anything but a 2xx within 10 seconds is a failure (3xx included: redirects are not followed); the
   delivery is retried 8 times over 72 hours: after 15 min, then 45 min, 2 h, 3 h, 6 h, 12 h, 24 h and
   24 h (`webhook_retry_scale` shrinks this schedule for tests), then given up.
-- Up to 10 deliveries run at once. Dwolla pauses a subscription after 400 consecutive failures.
+- Up to 10 deliveries run at once. Dwolla pauses a subscription after 400 consecutive failures (and 24
+  hours without a success; the simulator counts the failures only).
 """
 
 from __future__ import annotations
@@ -143,9 +144,9 @@ class WebhookHub:
         return len(self.subscriptions)
 
     # -- events
-    def publish(self, topic: str, resource_id: str, links: dict[str, dict[str, str]]) -> Event:
+    def publish(self, event_id: str, topic: str, resource_id: str, links: dict[str, dict[str, str]]) -> Event:
         """Record an event and start delivering it to every unpaused subscription."""
-        event = Event(str(uuid.uuid4()), topic, resource_id, datetime.now(UTC), links)
+        event = Event(event_id, topic, resource_id, datetime.now(UTC), links)
         self.events.insert(0, event)
         for sub in list(self.subscriptions.values()):
             if sub.paused:

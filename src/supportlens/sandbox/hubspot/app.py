@@ -8,8 +8,9 @@ property value as a string (or null when a requested property is empty).
 
 Each token carries scopes, as a private app does: `HUBSPOT_TOKEN` has every scope, and
 `HUBSPOT_READONLY_TOKEN` only the read scopes (and HubSpot's `tickets` scope, which covers reading and
-writing tickets), so writing a note with it answers HubSpot's 403 `MISSING_SCOPES` body. `DELETE /crm/v3/objects/{type}/{id}` archives an object (HubSpot's "delete"):
-reads of it answer 404 `OBJECT_NOT_FOUND` and its associations go with it. Associating with an object
+writing tickets), so writing a note with it answers HubSpot's 403 `MISSING_SCOPES` body.
+`DELETE /crm/v3/objects/{type}/{id}` archives an object (HubSpot's "delete"): reads of it answer 404
+`OBJECT_NOT_FOUND` and its associations go with it. Associating with an object
 that does not exist (or was archived) answers the same 404 here; HubSpot's own answer for that case is
 not documented, so callers should treat any 4xx there as "not associated".
 """
