@@ -143,6 +143,10 @@ async def test_a_deleted_ticket_is_a_clear_not_found_and_no_note_is_made(make_cl
         assert "no longer exists" in str(caught.value)
         assert len(app.state.data.objects["notes"]) == notes_before
         assert ticket not in [t.id for t in await hubspot.list_contact_tickets(customer.hubspot_contact_id)]
+        note = await hubspot.create_note(customer.hubspot_contact_id, STORY, at=AT)
+        with pytest.raises(UpstreamNotFound):  # linking an existing note to the deleted ticket
+            await hubspot.associate_note(note.id, ticket_id=ticket)
+        assert (await hubspot.get_note(note.id)).ticket_ids == []
         with pytest.raises(UpstreamNotFound):
             await hubspot.update_note("61999999999", STORY)
         with pytest.raises(UpstreamBadResponse):  # never sent: not a HubSpot id

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,13 +16,14 @@ import dwollav2
 import httpx2
 import pytest
 from fastapi import FastAPI, Request, Response
+from jsonschema import Draft202012Validator
 
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, verify_webhook
 from supportlens.sandbox.dwolla import create_dwolla_app
 from supportlens.sandbox.dwolla.webhooks import RETRY_DELAYS
 from supportlens.sandbox.knobs import Knobs
 from supportlens.sandbox.world import demo_world
-from tests.sandbox.dwolla.spec import Recorder
+from tests.sandbox.dwolla.spec import BASE, Recorder, registry
 from tests.sandbox.dwolla.test_contract import call, sdk_client
 from tests.support.live import LiveServer
 
@@ -147,6 +149,11 @@ async def test_a_failed_transfer_is_delivered_signed_and_readable(
         JANE.dwolla_id,
     )
     assert event.id == sent["eventId"] and event.links["self"].endswith(f"/events/{event.id}")
+    # The webhook body is Dwolla's event resource (plus `timestamp`): valid against the spec's Event schema.
+    event_schema = Draft202012Validator({"$ref": f"{BASE}#/components/schemas/Event"}, registry=registry())
+    assert list(event_schema.iter_errors(json.loads(body))) == []
+    assert set(json.loads(body)) == {"_links", "id", "created", "timestamp", "topic", "resourceId"}
+    assert set(json.loads(body)["_links"]) == {"self", "account", "resource", "customer"}
 
     transfer = await call(token.get, event.links["resource"])
     assert transfer.body["status"] == "failed" and transfer.body["amount"] == {
