@@ -218,3 +218,17 @@ def test_no_agent_route_answers_5xx_or_cuts_its_stream_on_extreme_values(admin_t
         for route in driven:
             drive(client, route)
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:25])
+
+
+@pytest.mark.parametrize(
+    "stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z"]
+)
+async def test_a_note_at_the_ends_of_time_is_a_400_naming_the_field(signed_in, sessionmaker, stamp):
+    agent = await signed_in("agent")
+    seeded = await seed_checkout_session(sessionmaker)
+    body = {"timestamp": stamp, "note": "n", "category": "issue", "severity": "low"}
+    resp = await agent.client.post(
+        f"/api/clarity/sessions/{seeded.id}/annotate", json=body, headers=agent.headers()
+    )
+    assert resp.status_code == 400, (resp.status_code, resp.text[:300])
+    assert resp.json()["field"] == "timestamp"

@@ -80,8 +80,8 @@ class AuditFilter:
             "action": self.action,
             "actor": self.actor,
             "target": self.target,
-            "start": self.start.isoformat() if self.start else "",
-            "end": self.end.isoformat() if self.end else "",
+            "from": self.start.isoformat() if self.start else "",
+            "to": self.end.isoformat() if self.end else "",
         }
         return urlencode({k: v for k, v in pairs.items() if v})
 
