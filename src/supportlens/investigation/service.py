@@ -25,6 +25,7 @@ from supportlens.config import Settings
 from supportlens.db.base import utcnow
 from supportlens.investigation.models import ConversionGoal
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.params import bounded_instant
 from supportlens.privacy.masking import mask_email, mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
@@ -261,11 +262,20 @@ def encode_cursor(ts: datetime, event_id: uuid.UUID) -> str:
     return f"{micros}.{event_id.hex}"
 
 
+def parse_cursor(raw: str) -> tuple[datetime, uuid.UUID]:
+    """(time, event id) of a timeline cursor; ValueError when it is not one this API could have made."""
+    micros, _, hexid = raw.partition(".")
+    try:
+        ts = EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        raise ValueError("not a cursor from this API") from None
+    return bounded_instant(ts), uuid.UUID(hex=hexid)
+
+
 def decode_cursor(raw: str, field_name: str) -> tuple[datetime, uuid.UUID]:
     try:
-        micros, _, hexid = raw.partition(".")
-        return EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hexid)
-    except (ValueError, OverflowError):
+        return parse_cursor(raw)
+    except ValueError:
         raise ProblemError(400, "Invalid cursor", "not a cursor from this API", field=field_name) from None
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.config import get_settings
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.params import bounded_instant
 from supportlens.privacy.masking import mask_email
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import (
@@ -61,7 +62,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         ts, _, sid = raw.partition("|")
-        return datetime.fromisoformat(ts), uuid.UUID(sid)
+        return bounded_instant(datetime.fromisoformat(ts)), uuid.UUID(sid)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursor("not a cursor from this API") from exc
 
