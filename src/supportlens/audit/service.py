@@ -11,13 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit.models import AuditEntry
 from supportlens.config import get_settings
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import request_id_var
 
 
 def customer_ref(email: str) -> str:
-    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged."""
+    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged.
+
+    Keyed on the canonical e-mail, so every form of one address names one customer."""
     key = get_settings().secret_key.get_secret_value().encode()
-    digest = hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    canonical = canonical_email_or_none(email) or email.strip().lower()
+    digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
     return f"cust_{digest[:32]}"
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, DbDep, Principal
+from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import engine
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.problems import ProblemError
@@ -22,7 +23,7 @@ from supportlens.web.pages import render
 
 router = APIRouter(tags=["mapping"])
 
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$")]
+Email = CustomerEmail
 Reason = Annotated[str, StringConstraints(max_length=500)]
 
 

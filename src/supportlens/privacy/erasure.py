@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.config import Settings
+from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
@@ -71,14 +72,11 @@ class ErasureReceipt:
 
 
 def normalize(email: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    value = email.strip()
-    if not value or len(value) > 254:
-        raise ErasureError("enter the customer's e-mail address")
+    """The canonical e-mail, by the same rule ingest stores it with: whatever ingest accepted (even a
+    form a strict validator refuses, such as `taro..yamada@docomo.ne.jp`) can be erased."""
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return canonical_email(email)
+    except InvalidEmail as exc:
         raise ErasureError(str(exc)) from None
 
 

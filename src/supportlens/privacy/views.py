@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.privacy import (
     erasure,
     retention,  # noqa: F401  (registers the daily retention job)
@@ -76,7 +77,7 @@ async def erasure_confirm(
             {"step": "ask", "email": email, "error": str(exc)},
             status_code=400,
         )
-    if confirm_email.strip().lower() != normalized:
+    if canonical_email_or_none(confirm_email) != normalized:
         counts = await erasure.preview(db, normalized, settings)
         return render(
             request,

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
+from supportlens.customers.emails import CustomerEmail
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_EVENTS = 500
 
@@ -62,7 +64,7 @@ class ClarityIds(_Strict):
 
 
 class CustomerIn(_Strict):
-    email: Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    email: CustomerEmail | None = None  # stored in the canonical form (customers/emails.py)
     id: Annotated[str, StringConstraints(max_length=128)] | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
