@@ -169,6 +169,10 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
         "search_history": 1,
         "mapping_identities": 0,  # already gone with her identified session (ON DELETE CASCADE)
         "mapping_ip_links": 1,
+        "mapping_ip_devices": 0,
+        "mapping_busy_browsers": 0,
+        "notes_redacted": 0,
+        "link_reasons_redacted": 0,
     }
     assert receipt["customerRef"] == audit.customer_ref(JANE)
     clarity = next(s for s in receipt["manualSteps"] if s["system"] == "Microsoft Clarity")

@@ -17,6 +17,7 @@ from supportlens.auth.deps import AgentPrincipal, DbDep, Principal
 from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import engine
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.privacy.masking import mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -73,7 +74,9 @@ async def _decide(
         actor=principal.agent,
         target_type="customer",
         target=audit.customer_ref(body.customer_email),
-        detail={"session_id": str(session.id), "reason": body.reason or ""},
+        # The audit log is append-only and outlives erasure: what the agent typed goes there masked
+        # (e-mails, phones, cards); the text as typed stays on the link, which erasure deletes.
+        detail={"session_id": str(session.id), "reason": mask_pii_text(body.reason or "")},
         commit=False,
     )
     await db.commit()

@@ -13,6 +13,8 @@ Other domains that store customer data register an eraser in ERASERS:
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.audit import service as audit
 from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.mapping.models import MappingBusyBrowser, MappingIpDevice, SessionCustomerMapping
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 
@@ -149,6 +151,7 @@ async def erase_customer(
         )
         clarity_rows += (await db.execute(query)).all()
     clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
+    browsers = sorted({u for _, u in clarity_rows if u})
 
     events = annotations = links = sessions = 0
     for chunk in _chunks(ids):
@@ -176,6 +179,8 @@ async def erase_customer(
     counts.update(
         sessions=sessions, events=events, annotations=annotations, mapping_links=links, search_history=history
     )
+    counts.update(await _erase_browsers(db, browsers))
+    counts.update(await _redact_mentions(db, email))
     for eraser in ERASERS:
         for key, value in (await eraser(db, email)).items():
             counts[key] = counts.get(key, 0) + int(value)
@@ -192,6 +197,37 @@ async def erase_customer(
         detail={"deleted": counts, "cache_cleared": cache_cleared, "clarity_users": len(clarity_users)},
     )  # commits the deletions and the audit entry together
     return ErasureReceipt(ref, counts, steps, cache_cleared)
+
+
+async def _redact_mentions(db: AsyncSession, email: str) -> dict[str, int]:
+    """Agents' free text that stays (a note on someone else's session, the reason on another customer's
+    link) but names this customer: the e-mail is replaced, the rest of the text is theirs to keep."""
+    mention = re.compile(re.escape(email), re.IGNORECASE)
+
+    def redact(value: str) -> str:
+        return mention.sub("[erased]", unicodedata.normalize("NFC", value))
+
+    notes = (
+        await db.scalars(
+            select(SessionAnnotation).where(
+                func.lower(SessionAnnotation.note).contains(email, autoescape=True)
+            )
+        )
+    ).all()
+    for note in notes:
+        note.note = redact(note.note)
+    links = (
+        await db.scalars(
+            select(SessionCustomerMapping).where(
+                func.lower(SessionCustomerMapping.reason).contains(email, autoescape=True)
+            )
+        )
+    ).all()
+    for link in links:
+        link.reason = redact(link.reason or "")
+        link.evidence = [{**e, "reason": redact(str(e.get("reason", "")))} for e in link.evidence]
+    await db.flush()
+    return {"notes_redacted": len(notes), "link_reasons_redacted": len(links)}
 
 
 async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
@@ -212,6 +248,21 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
 
 
 ERASERS.append(_erase_mapping_facts)
+
+
+async def _erase_browsers(db: AsyncSession, browsers: list[str]) -> dict[str, int]:
+    """The mapping engine's facts about the customer's browsers (Clarity user ids): which addresses each
+    was seen behind, and whether it was marked busy. Counting starts afresh if the browser comes back."""
+    devices = busy = 0
+    for start in range(0, len(browsers), 500):
+        chunk = browsers[start : start + 500]
+        devices += await _deleted(
+            db, delete(MappingIpDevice).where(MappingIpDevice.clarity_user_id.in_(chunk))
+        )
+        busy += await _deleted(
+            db, delete(MappingBusyBrowser).where(MappingBusyBrowser.clarity_user_id.in_(chunk))
+        )
+    return {"mapping_ip_devices": devices, "mapping_busy_browsers": busy}
 
 
 def manual_steps(clarity_users: list[str]) -> list[ManualStep]:
