@@ -25,6 +25,16 @@ def customer_ref(email: str) -> str:
     return f"cust_{digest[:32]}"
 
 
+def address_ref(ip: str | None) -> str:
+    """A keyed pseudonym of a client address for logs: equal addresses give equal pseudonyms (one
+    client's requests can be followed), and without the secret key it cannot be turned back into the
+    address (unlike a plain hash of the small IPv4 space)."""
+    if not ip:
+        return "ip_unknown"
+    key = get_settings().secret_key.get_secret_value().encode()
+    return "ip_" + hmac.new(key, b"address:" + ip.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def client_ip(request: Request | None) -> str | None:
     if request is None or request.client is None:
         return None
