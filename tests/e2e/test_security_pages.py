@@ -3,8 +3,10 @@ erasure confirmation flow; no JS errors and no CSP violations."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from supportlens.db.base import utcnow
 from supportlens.sessions.models import UserSession
@@ -57,6 +59,11 @@ async def test_admin_security_pages(browser, live_server, sessionmaker, artifact
         await page.fill("#confirm-email", "jane@acme.io")
         await page.click("button:has-text('Erase this customer')")
         await page.wait_for_selector("#erasure-receipt")
+        if label == "desktop":  # the receipt, with her Clarity ids, downloads from the page (kept nowhere)
+            async with page.expect_download() as started:
+                await page.click("#receipt-download")
+            saved = Path(await (await started.value).path()).read_text()
+            assert json.loads(saved)["manualSteps"][0]["ids"] == ["p1/dev-1"]
         await page.screenshot(path=str(artifacts_dir / f"admin-erasure-receipt-{label}.png"), full_page=True)
         await page.goto("/account/security")
         await page.screenshot(path=str(artifacts_dir / f"account-security-{label}.png"), full_page=True)

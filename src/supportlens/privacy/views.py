@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -91,4 +92,17 @@ async def erasure_confirm(
             status_code=400,
         )
     receipt = await erasure.erase_customer(db, normalized, settings, actor=principal.agent, request=request)
-    return render(request, "privacy/erasure.html", {"step": "done", "receipt": receipt, "email": ""})
+    page = render(
+        request,
+        "privacy/erasure.html",
+        {
+            "step": "done",
+            "receipt": receipt,
+            "receipt_json": json.dumps(receipt.as_json(), indent=2),
+            "email": "",
+        },
+    )
+    # The receipt (with the customer's Clarity ids) is shown and downloadable once: not stored by us,
+    # and not kept by the browser's cache either.
+    page.headers["Cache-Control"] = "no-store"
+    return page
