@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
+from supportlens.audit.models import AuditEntry
 from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
@@ -90,3 +91,33 @@ async def test_the_admin_flow_erases_a_validator_rejected_email(client, db, site
     )
     assert done.status_code == 200 and "The customer was erased" in done.text
     assert await _sessions(db) == 0
+
+
+async def test_a_search_typed_decomposed_is_erased_with_the_composed_form(db, signed_in):
+    agent = await signed_in("agent")
+    r = await agent.client.get(
+        "/api/search", params={"q": "JO\u0308RG@mu\u0308ller.de"}, headers=agent.headers()
+    )
+    assert r.status_code == 200 and r.json()["query"]["email"] == "j\u00f6rg@m\u00fcller.de"
+    admin = await signed_in("admin")
+    assert (await _erase(admin, "j\u00f6rg@m\u00fcller.de"))["deleted"]["search_history"] == 1
+
+
+async def test_an_internationalised_email_in_a_reason_reaches_the_audit_log_masked(
+    client, db, site_key, signed_in
+):
+    await _ingest(client, site_key, "bob@example.com", "s1")
+    db.expire_all()
+    sid = (await db.scalars(select(UserSession.id))).one()
+    agent = await signed_in("agent")
+    link = {
+        "sessionId": str(sid),
+        "customerEmail": "bob@example.com",
+        "reason": "jo\u0308rg@mu\u0308ller.de's husband",
+    }
+    assert (
+        await agent.client.post("/api/clarity/sessions/map", json=link, headers=agent.headers())
+    ).status_code == 200
+    db.expire_all()
+    entry = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "mapping.link"))).one()
+    assert entry.detail["reason"] == "[email]'s husband"
