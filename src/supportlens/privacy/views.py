@@ -15,6 +15,7 @@ from supportlens.privacy import (
     retention,  # noqa: F401  (registers the daily retention job)
 )
 from supportlens.problems import ProblemError
+from supportlens.search.service import get_service
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["privacy"])
@@ -27,7 +28,9 @@ async def erase_customer_api(
     """Delete everything SupportLens holds about the customer; answers with a receipt of what was deleted
     and the steps left to do by hand in Clarity, HubSpot and Dwolla. Administrators only."""
     try:
-        receipt = await erasure.erase_customer(db, email, settings, actor=principal.agent, request=request)
+        receipt = await erasure.erase_customer(
+            db, email, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+        )
     except erasure.ErasureError as exc:
         raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
     return receipt.as_json()
@@ -91,7 +94,9 @@ async def erasure_confirm(
             },
             status_code=400,
         )
-    receipt = await erasure.erase_customer(db, normalized, settings, actor=principal.agent, request=request)
+    receipt = await erasure.erase_customer(
+        db, normalized, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+    )
     page = render(
         request,
         "privacy/erasure.html",
