@@ -39,11 +39,14 @@ def _add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMa
 
 # Fields that are ours and never hold customer text; masking them could only garble them.
 _NOT_CUSTOMER_TEXT = frozenset({"timestamp", "level", "logger", "request_id", "pid", "client"})
+# The uncached masking function: ingest's cache must neither hold log lines (tracebacks can be long,
+# and would keep unmasked text in memory) nor lose its own entries to them.
+_mask_text = mask_pii_text.__wrapped__
 
 
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_pii_text(value)
+        return _mask_text(value)
     if isinstance(value, dict):
         return {k: _mask_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -99,3 +99,19 @@ async def test_the_log_of_the_real_process_names_no_customer(db: Any, database_u
     visitor_lines = [r for r in requests if r["path"] == "/api/ingest/v1/events"]
     agent_lines = [r for r in requests if r["path"] == "/api/search"]
     assert visitor_lines[0]["client"] != agent_lines[0]["client"]  # a pseudonym per address, not a constant
+
+
+def test_every_log_line_has_customer_pii_masked_whoever_logs_it(capsys) -> None:
+    import logging
+
+    from supportlens.logging import configure_logging, get_logger
+
+    configure_logging("INFO", json=True)
+    try:
+        logging.getLogger("some.library").warning("GET https://api.example/contacts/%s failed", EMAIL)
+        get_logger("supportlens.test").info("upstream", detail={"to": "call +1 415-555-0132", "n": 3})
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        configure_logging("WARNING", json=False)
+    assert lines[0]["event"] == "GET https://api.example/contacts/[email] failed"
+    assert lines[1]["detail"] == {"to": "call [phone]", "n": 3}
