@@ -9,6 +9,7 @@ time, so a table or column added later is covered without changing this test.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -54,7 +55,7 @@ async def columns_holding(db: Any, needle: str) -> list[str]:
     """`schema.table.column` of every column with a value containing the needle, in any case and in any
     Unicode normal form."""
     hits = []
-    needle = needle.lower()
+    needle = unicodedata.normalize("NFKC", needle).lower()
     for schema, table, column in await text_columns(db):
         found = await db.scalar(
             text(
@@ -88,9 +89,9 @@ async def _session_id(db: Any, clarity_session_id: str) -> uuid.UUID:
     ).one()
 
 
-async def identify_in_every_way(app: Any, db: Any, agent: Any) -> dict[str, uuid.UUID]:
+async def identify_in_every_way(app: Any, db: Any, agent: Any, email: str = EMAIL) -> dict[str, uuid.UUID]:
     _, key = await sites.create_site(db, name="Shop", origins=[ORIGIN], clarity_project_id=PROJECT)
-    her = {"email": EMAIL.title(), "id": DWOLLA_ID, "name": "Erase Me"}
+    her = {"email": email.title(), "id": DWOLLA_ID, "name": "Erase Me"}
     await _ingest(app, key, HOME_IP, SIGNED_IN_BROWSER, "s-signed-in", 40, customer=her)
     await _ingest(app, key, CAFE_IP, SIGNED_IN_BROWSER, "s-device", 20)  # device link
     await _ingest(app, key, HOME_IP, "erase-b2", "s-network", 39)  # network link, minutes apart
@@ -102,53 +103,58 @@ async def identify_in_every_way(app: Any, db: Any, agent: Any) -> dict[str, uuid
     }
 
     h = agent.headers()
-    reason = f"{EMAIL} told us on the phone ({PHONE}); paid with {CARD}"
-    link = {"sessionId": str(ids["manual"]), "customerEmail": EMAIL, "reason": reason}
+    reason = f"{email} told us on the phone ({PHONE}); paid with {CARD}"
+    link = {"sessionId": str(ids["manual"]), "customerEmail": email, "reason": reason}
     assert (await agent.client.post("/api/clarity/sessions/map", json=link, headers=h)).status_code == 200
-    unlink = {"sessionId": str(ids["bob"]), "customerEmail": EMAIL, "reason": f"Bob's, not {EMAIL.upper()}'s"}
+    unlink = {"sessionId": str(ids["bob"]), "customerEmail": email, "reason": f"Bob's, not {email.upper()}'s"}
     r = await agent.client.request("DELETE", "/api/clarity/sessions/map", json=unlink, headers=h)
     assert r.status_code == 200, r.text
     # Free text about her on what stays: Bob's link and a note on Bob's session.
     to_bob = {
         "sessionId": str(ids["bob"]),
         "customerEmail": "bob@example.com",
-        "reason": f"{EMAIL}'s husband",
+        "reason": f"{email}'s husband",
     }
     assert (await agent.client.post("/api/clarity/sessions/map", json=to_bob, headers=h)).status_code == 200
     note = {
         "offsetMs": 0,
-        "note": f"Bob pays for {EMAIL.title()}",
+        "note": f"Bob pays for {email.title()}",
         "category": "observation",
         "severity": "low",
     }
     r = await agent.client.post(f"/api/clarity/sessions/{ids['bob']}/annotate", json=note, headers=h)
     assert r.status_code in (200, 201), r.text
-    note = {"offsetMs": 0, "note": f"{EMAIL} asked for a refund", "category": "issue", "severity": "high"}
+    note = {"offsetMs": 0, "note": f"{email} asked for a refund", "category": "issue", "severity": "high"}
     r = await agent.client.post(f"/api/clarity/sessions/{ids['signed-in']}/annotate", json=note, headers=h)
     assert r.status_code in (200, 201), r.text
-    assert (await agent.client.get("/api/search", params={"q": EMAIL.upper()}, headers=h)).status_code == 200
+    assert (await agent.client.get("/api/search", params={"q": email.upper()}, headers=h)).status_code == 200
     for page in ("sessions", "journey"):
-        r = await agent.client.get(f"/api/customers/{EMAIL}/{page}", headers=h)
+        r = await agent.client.get(f"/api/customers/{email}/{page}", headers=h)
         assert r.status_code == 200, r.text
     return ids
 
 
-async def test_erasure_leaves_the_customer_in_no_column_of_any_table(app, db, signed_in):
+# An ASCII address, and an internationalised one that agents and the site send decomposed (NFD).
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [(EMAIL, EMAIL), ("jo\u0308rg.mu\u0308ller@example.de", "j\u00f6rg.m\u00fcller@example.de")],
+)
+async def test_erasure_leaves_the_customer_in_no_column_of_any_table(app, db, signed_in, typed, canonical):
     agent = await signed_in("agent")
-    ids = await identify_in_every_way(app, db, agent)
+    ids = await identify_in_every_way(app, db, agent, typed)
     db.expire_all()
-    assert await columns_holding(db, EMAIL)  # the scan sees her before erasure
+    assert await columns_holding(db, canonical)  # the scan sees her before erasure
     assert await columns_holding(db, MANUAL_BROWSER)
 
     admin = await signed_in("admin")
-    r = await admin.client.delete(f"/api/customers/{EMAIL.upper()}", headers=admin.headers())
+    r = await admin.client.delete(f"/api/customers/{canonical.upper()}", headers=admin.headers())
     assert r.status_code == 200, r.text
     clarity = next(s for s in r.json()["manualSteps"] if s["system"] == "Microsoft Clarity")
     browsers = {i.split("/")[-1] for i in clarity["ids"]}
     assert {SIGNED_IN_BROWSER, MANUAL_BROWSER} <= browsers
 
     db.expire_all()
-    for needle in [EMAIL, DWOLLA_ID, *sorted(browsers)]:
+    for needle in [canonical, DWOLLA_ID, *sorted(browsers)]:
         assert await columns_holding(db, needle) == [], needle
     # Bob's own session and browser stay; only the link an agent refused to her went.
     assert (await db.scalars(select(UserSession.id).where(UserSession.id == ids["bob"]))).all()

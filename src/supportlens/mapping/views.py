@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,10 @@ from supportlens.web.pages import render
 router = APIRouter(tags=["mapping"])
 
 Email = CustomerEmail
-Reason = Annotated[str, StringConstraints(max_length=500)]
+# NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form.
+Reason = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(lambda v: unicodedata.normalize("NFC", v))
+]
 
 
 class _Camel(BaseModel):
