@@ -24,8 +24,9 @@ from typing import Annotated
 from pydantic import AfterValidator, StringConstraints
 
 MAX_EMAIL_LENGTH = 254
-# The same shape the Ingest v1 schema enforces on `customer.email` (sessions/schemas.py EMAIL_PATTERN).
-_EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}")
+# The shape of an address: the Ingest v1 schema's `customer.email` (CustomerEmail below) and erasure.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,253}$"
+_EMAIL_SHAPE = re.compile(EMAIL_PATTERN)
 
 
 class InvalidEmail(ValueError):
@@ -58,6 +59,6 @@ def canonical_email_or_none(raw: str | None) -> str | None:
 # A request field holding a customer's e-mail: bounded like ingest's, stored and compared canonical.
 CustomerEmail = Annotated[
     str,
-    StringConstraints(max_length=MAX_EMAIL_LENGTH, pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$"),
+    StringConstraints(max_length=MAX_EMAIL_LENGTH, pattern=EMAIL_PATTERN),
     AfterValidator(canonical_email),
 ]

@@ -21,7 +21,6 @@ EventType = Literal[
     "navigation", "click", "scroll", "error", "form_submit", "rage_click", "dead_click", "custom"
 ]
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,253}$"
 ClarityId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Url = Annotated[str, StringConstraints(max_length=2048)]
 ShortText = Annotated[str, StringConstraints(max_length=300)]
