@@ -22,6 +22,7 @@ from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from supportlens.config import Settings
+from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.investigation.models import ConversionGoal
 from supportlens.mapping.models import SessionCustomerMapping
@@ -45,11 +46,11 @@ CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def normalise_email(raw: str) -> str:
-    email = raw.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
-        raise ProblemError(400, "Invalid e-mail", "not an e-mail address", field="email")
-    return email
+    """The canonical e-mail (customers/emails.py), or a 400 naming `email`."""
+    try:
+        return canonical_email(raw)
+    except InvalidEmail as exc:
+        raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
 
 
 async def get_session(db: AsyncSession, session_id: uuid.UUID) -> UserSession:

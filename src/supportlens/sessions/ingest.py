@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.mapping.engine import take_gate
 from supportlens.metrics import INGEST_EVENTS
@@ -209,7 +210,7 @@ async def ingest_batch(
     end = last.ts if last else now
     device = parse_device(user_agent)
     customer = batch.customer if batch.customer and (batch.customer.email or batch.customer.id) else None
-    email = customer.email.strip().lower() if customer and customer.email else None
+    email = canonical_email(customer.email) if customer and customer.email else None
     counts = _counts(events)
     page_num = ids.page_num or 0
 

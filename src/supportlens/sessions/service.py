@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import get_settings
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.params import bounded_instant
@@ -250,7 +251,10 @@ async def sessions_page(
     min_confidence: float | None = None,
 ) -> tuple[list[SessionSummary], str | None]:
     """A customer's sessions, newest first, with a cursor for the next page (None at the end)."""
-    email = email.strip().lower()
+    canonical = canonical_email_or_none(email)
+    if canonical is None:
+        return [], None
+    email = canonical
     limit = max(1, min(limit, MAX_LIMIT))
     threshold = get_settings().mapping_min_confidence if min_confidence is None else min_confidence
     params: dict[str, Any] = {

@@ -15,6 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincipal, DbDep, Principal
 from supportlens.auth.models import Role
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import get_logger
 from supportlens.mapping.engine import LockPlan, MappingLocksBusy
 from supportlens.metrics import INGEST_BATCHES, MAPPING_GATE_CLOSED, MAPPING_LOCK_REPLAYS
@@ -370,7 +371,7 @@ async def sessions_panel(
     before: Annotated[SessionsCursor | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> HTMLResponse:
-    email = customer.strip().lower() or (await _customer_from_q(q) if q else None)
+    email = canonical_email_or_none(customer) or (await _customer_from_q(q) if q else None)
     items: list[SessionSummary] = []
     cursor = None
     if email and "@" in email:
