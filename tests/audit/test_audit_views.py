@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, text
 
 from supportlens.audit import service as audit
@@ -129,7 +128,6 @@ async def test_logins_failures_and_logouts_are_audited(signed_in, client, db):
     assert rows[0].detail == {"method": "password"} and rows[2].outcome == "denied"
 
 
-@pytest.mark.postgres_only
 async def test_append_only_trigger_is_still_installed(db):
     names = (
         (

@@ -20,7 +20,6 @@ def settings(settings_factory: Callable[..., Settings], sims: Sims) -> Settings:
     return settings_factory(**sims.settings(), search_source_deadline_seconds=3)
 
 
-@pytest.mark.postgres_only
 async def test_searches_by_her_phone_and_ids_go_and_the_receipt_names_her_ids(signed_in, db) -> None:
     agent = await signed_in("agent")
     found = (await agent.client.get("/api/search", params={"q": JANE})).json()

@@ -23,8 +23,6 @@ from supportlens.sessions import sites
 from supportlens.sessions.models import SessionAnnotation, UserSession
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
 
-pytestmark = pytest.mark.postgres_only
-
 INGEST = "/api/ingest/v1/events"
 EMAIL = "erase.me@example.com"
 PHONE = "+1 415 555 0132"

@@ -273,7 +273,6 @@ async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, s
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
 
 
-@pytest.mark.postgres_only
 async def test_a_batch_whose_rescore_finds_a_lock_busy_is_replayed_not_deadlocked(
     client, db, sessionmaker, site_key, monkeypatch
 ):
@@ -340,7 +339,6 @@ async def _uncommitted_batch(db: Any, key: str, session_id: str, locks: Any) -> 
     )
 
 
-@pytest.mark.postgres_only
 async def test_a_last_attempt_closes_the_gate_before_writing_and_waits_for_the_batches_in_flight(
     db, sessionmaker, site_key
 ):
@@ -372,7 +370,6 @@ async def test_a_last_attempt_closes_the_gate_before_writing_and_waits_for_the_b
     assert stored == 1
 
 
-@pytest.mark.postgres_only
 @pytest.mark.parametrize("plan", ["first attempt", "plain call"])
 async def test_an_ordinary_batch_holds_the_gate_shared_for_its_transaction(db, sessionmaker, site_key, plan):
     import asyncio

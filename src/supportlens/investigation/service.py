@@ -385,15 +385,9 @@ def active_seconds(timestamps: Iterable[datetime], gap_seconds: int = ACTIVE_GAP
     return round(total)
 
 
-ACTIVE_SQL_PG = """
+ACTIVE_SECONDS_SQL = """
 SELECT COALESCE(SUM(g), 0) FROM (
   SELECT EXTRACT(EPOCH FROM "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp", id)) AS g
-  FROM session_events WHERE session_id = :sid
-) AS gaps WHERE g >= 0 AND g <= :limit
-"""
-ACTIVE_SQL_SQLITE = """
-SELECT COALESCE(SUM(g), 0) FROM (
-  SELECT (julianday("timestamp") - julianday(lag("timestamp") OVER (ORDER BY "timestamp", id))) * 86400.0 AS g
   FROM session_events WHERE session_id = :sid
 ) AS gaps WHERE g >= 0 AND g <= :limit
 """
@@ -403,10 +397,8 @@ async def active_seconds_sql(
     db: AsyncSession, session_id: uuid.UUID, gap_seconds: int = ACTIVE_GAP_SECONDS
 ) -> int:
     """`active_seconds` computed in the database (one row back instead of every timestamp)."""
-    postgres = db.get_bind().dialect.name == "postgresql"
-    sql = text(ACTIVE_SQL_PG if postgres else ACTIVE_SQL_SQLITE)
-    sid: Any = session_id if postgres else session_id.hex
-    return round(float((await db.execute(sql, {"sid": sid, "limit": gap_seconds})).scalar() or 0))
+    sql = text(ACTIVE_SECONDS_SQL)
+    return round(float((await db.execute(sql, {"sid": session_id, "limit": gap_seconds})).scalar() or 0))
 
 
 async def max_scroll_from_events(db: AsyncSession, session_id: uuid.UUID) -> int:
