@@ -142,6 +142,12 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
             await assert_fits(page)
             await page.screenshot(path=str(artifacts_dir / f"what-happened-dwolla-failing-{name}.png"))
 
+        unavailable = await page.locator("[data-testid=summary-unavailable]").inner_text()
+        assert "Dwolla is not answering (" in unavailable and "tries over" in unavailable
+        # Dwolla recovers: one Retry goes through the open circuit breaker at once.
+        demo.dwolla.update(error_rate=0.0)
+        await page.locator("#summary [data-retry]").click()
+        await page.locator("[data-testid=summary-moment][data-kind=error]").wait_for(timeout=3000)
         assert page.js_errors == []
     finally:
         await page.context.close()

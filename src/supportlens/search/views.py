@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
 from supportlens.db.engine import autocommit
+from supportlens.integrations.http import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history
@@ -122,7 +123,7 @@ async def _summary(
         query_email=query.email,
         min_confidence=request.app.state.settings.mapping_min_confidence,
         viewer=_is_viewer(principal),
-        dwolla_error=dwolla.error,
+        dwolla_error=f"Dwolla {dwolla.plain}" if dwolla.plain else dwolla.error,
     )
 
 
@@ -184,6 +185,15 @@ async def panel(
     refresh: bool = False,
 ) -> HTMLResponse:
     query = parse_query(q if q is not None else "")
+    if refresh:  # an agent pressed Retry or Refresh: one call may go through an open circuit at once
+        with manual_retry():
+            return await _panel(request, panel, principal, db, query, refresh)
+    return await _panel(request, panel, principal, db, query, refresh)
+
+
+async def _panel(
+    request: Request, panel: PanelName, principal: Any, db: DbDep, query: SearchQuery, refresh: bool
+) -> HTMLResponse:
     service = get_service(request.app)
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
     if panel in ("hubspot", "dwolla"):
