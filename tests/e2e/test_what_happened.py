@@ -7,6 +7,7 @@ minute before her $225.00 transfer comes back R01.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -151,3 +152,37 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
         assert page.js_errors == []
     finally:
         await page.context.close()
+
+
+async def test_times_in_the_agents_zone_with_utc_on_hover(
+    browser: Any, demo: Demo, sessionmaker: Any
+) -> None:
+    await _seed(sessionmaker)
+    await make_agent(sessionmaker, "agent", email="glance-tz@example.com")
+    context = await browser.new_context(
+        viewport=DESKTOP, base_url=demo.app.url, timezone_id="America/Los_Angeles", locale="en-US"
+    )
+    page = await context.new_page()
+    try:
+        await browser_sign_in(page, "glance-tz@example.com", PASSWORD)
+        await page.goto("/?q=jane%40acme.io")
+        failed_at = page.locator("[data-testid=summary-failure] .summary-line time")
+        await failed_at.wait_for()
+        utc = await failed_at.get_attribute("datetime")
+        text, title = await failed_at.inner_text(), await failed_at.get_attribute("title")
+        # Jane's R01 is about two days old in the demo (from 12:00 UTC today, so 2 or 3 days by now).
+        assert "PST" in text and re.search(r"\b[23] days ago\b", text), text
+        assert title.startswith(utc[:10]) and "UTC" in title and "days ago" in title, title
+        moment = page.locator("[data-testid=summary-moment][data-kind=error] time")
+        assert "PST" in await moment.inner_text() and "ago" not in await moment.inner_text()
+        card_time = page.locator("#panel-sessions .session-card time").first
+        await card_time.wait_for()
+        for _ in range(40):
+            if await card_time.get_attribute("data-localized") is not None:
+                break
+            await page.wait_for_timeout(50)
+        assert "PST" in await card_time.inner_text() and "UTC" in await card_time.get_attribute("title")
+        row_date = page.locator("#panel-dwolla [data-testid=transfers] tbody tr time").first
+        assert "UTC" in await row_date.get_attribute("title")
+    finally:
+        await context.close()
