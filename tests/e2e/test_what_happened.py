@@ -21,7 +21,7 @@ from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_
 from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
 from supportlens.sandbox.sessions_demo import ensure_demo_site
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
-from tests.e2e.test_investigation import assert_fits, scrub_value
+from tests.e2e.test_investigation import assert_accessible, assert_fits, scrub_value
 from tests.support.agents import PASSWORD, make_agent
 from tests.support.live import LiveServer
 
@@ -104,6 +104,7 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         assert "R01" in card_badge and "later" in card_badge
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop.png"))
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop-full.png"), full_page=True)
+        await assert_accessible(page, "search page with the summary")
 
         href = await error.locator("[data-testid=summary-watch]").get_attribute("href")
         offset = int(href.rsplit("t=", 1)[1])
@@ -142,6 +143,7 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
             assert "Jane Doe" in await page.locator("#panel-hubspot").inner_text()  # one part degrades
             await assert_fits(page)
             await page.screenshot(path=str(artifacts_dir / f"what-happened-dwolla-failing-{name}.png"))
+            await assert_accessible(page, f"search page, Dwolla failing, {name}")
 
         unavailable = await page.locator("[data-testid=summary-unavailable]").inner_text()
         assert "Dwolla is not answering (" in unavailable and "tries over" in unavailable
