@@ -179,6 +179,33 @@ async def test_a_manual_retry_is_one_trial_however_many_calls_wait() -> None:
     await http.aclose()
 
 
+async def test_a_call_nested_in_the_trial_belongs_to_it() -> None:
+    """Dwolla's token is fetched inside the trial call's headers: the one trial covers both."""
+    healthy = False
+    paths: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        paths.append(request.url.path)
+        if not healthy:
+            return httpx2.Response(503)
+        return httpx2.Response(200, json={"token": "t"} if request.url.path == "/token" else {"ok": True})
+
+    http = make(handler, max_attempts=1, breaker_threshold=1, breaker_reset_seconds=60)
+
+    async def token_headers() -> dict[str, str]:
+        token = await http.request("POST", "/token", idempotent=False)
+        return {"Authorization": f"Bearer {token['token']}"}
+
+    with pytest.raises(UpstreamUnavailable):
+        await http.request("GET", "/x", headers_factory=token_headers)
+    assert http.breaker.state == "open" and paths == ["/token"]
+    healthy = True
+    with manual_retry():
+        assert await http.request("GET", "/x", headers_factory=token_headers) == {"ok": True}
+    assert paths == ["/token", "/token", "/x"] and http.breaker.state == "closed"
+    await http.aclose()
+
+
 async def test_failures_in_plain_words() -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(503)

@@ -77,7 +77,11 @@ def test_summary_is_newest_failure_first_with_plain_words_and_seekable_moments()
 
 
 def test_nothing_failed_is_clear_and_the_glance_stays_short() -> None:
-    assert summarize([], [moment("error", T0)]) == {"status": "clear", "failures": []}
+    assert summarize([], [moment("error", T0)]) == {
+        "status": "clear",
+        "failures": [],
+        "severalCustomers": False,
+    }
     many = [failure(f"t{i}", T0 - timedelta(days=i)) for i in range(MAX_FAILURES + 3)]
     assert [f["transferId"] for f in summarize(many, [])["failures"]] == [
         f"t{i}" for i in range(MAX_FAILURES)
@@ -115,3 +119,11 @@ def test_failures_are_read_from_the_dwolla_answer() -> None:
     ]  # fmt: skip
     [f] = failures_from_dwolla(items)
     assert (f.transfer_id, f.customer_email, f.at, f.code) == ("a", "jane@acme.io", T0, "R01")
+
+
+def test_several_customers_are_named() -> None:
+    bob = Failure("t2", "cus2", "bob@x.io", T0, "5.00", "USD", "R03", None, customer_name="Bob Chen")
+    one = summarize([failure()], [])
+    two = summarize([failure(), bob], [])
+    assert one["severalCustomers"] is False and two["severalCustomers"] is True
+    assert [f["customerName"] for f in two["failures"]] == [None, "Bob Chen"]

@@ -47,7 +47,7 @@ async def test_summary_fragment_says_nothing_went_wrong_in_one_line(signed_in) -
     html = (await agent.client.get("/search/panel/summary", params={"q": "john.smith@acme.io"})).text
     assert 'data-testid="summary-clear"' in html and "Nothing went wrong" in html
     api = (await agent.client.get("/api/search", params={"q": "john.smith@acme.io"})).json()
-    assert api["summary"] == {"status": "clear", "failures": []}
+    assert api["summary"] == {"status": "clear", "failures": [], "severalCustomers": False}
     nobody = (await agent.client.get("/api/search", params={"q": "nobody@example.org"})).json()
     assert nobody["summary"]["status"] == "no_customer"
 

@@ -61,6 +61,7 @@ class Failure:
     currency: str
     code: str | None
     title: str | None
+    customer_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def summarize(
             {
                 "transferId": f.transfer_id,
                 "customerId": f.customer_id,
+                "customerName": f.customer_name,
                 "at": f.at.astimezone(UTC).isoformat(),
                 "amount": _amount(f),
                 "returnCode": code.code if code else None,
@@ -153,7 +155,13 @@ def summarize(
                 "moments": [_moment_json(m, delta, email, viewer) for m, delta in pairs],
             }
         )
-    return {"status": "trouble" if out else "clear", "failures": out}
+    several = len({f.customer_id for f in newest}) > 1  # a name search can find several customers
+    return {"status": "trouble" if out else "clear", "failures": out, "severalCustomers": several}
+
+
+def _customer_name(customer: dict[str, Any]) -> str | None:
+    name = " ".join(p for p in (customer.get("firstName"), customer.get("lastName")) if p)
+    return name or customer.get("businessName") or None
 
 
 def failures_from_dwolla(items: list[dict[str, Any]]) -> list[Failure]:
@@ -178,6 +186,7 @@ def failures_from_dwolla(items: list[dict[str, Any]]) -> list[Failure]:
                     currency=str(t.get("currency") or "USD"),
                     code=t.get("failureCode"),
                     title=t.get("failureDescription"),
+                    customer_name=_customer_name(customer),
                 )
             )
     return found
