@@ -188,3 +188,74 @@ async def test_times_in_the_agents_zone_with_utc_on_hover(
         assert "UTC" in await row_date.get_attribute("title")
     finally:
         await context.close()
+
+
+async def test_hostile_session_text_in_the_summary_never_runs(
+    browser: Any, demo: Demo, sessionmaker: Any, artifacts_dir: Any
+) -> None:
+    """Errors and rage clicks carrying script payloads, sent through the public ingest beside Jane's R01."""
+    import json
+    import uuid
+    from datetime import timedelta
+
+    import httpx2
+
+    from supportlens.sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
+    from tests.e2e.test_hostile import watch_csp
+    from tests.security.hostile import XSS
+
+    await _seed(sessionmaker)
+    await make_agent(sessionmaker, "agent", email="glance-xss@example.com")
+    failed_at = (
+        next(c for c in today_world().customers if c.email == "jane@acme.io").failed_transfers[0].created
+    )
+    origin = "https://shop.example"
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": ("error", "rage_click", "dead_click")[i % 3],
+            "ts": (failed_at + timedelta(seconds=10 + i)).isoformat().replace("+00:00", "Z"),
+            "url": f"{origin}/pay?q={p}",
+            "selector": p,
+            "x": 10,
+            "y": 10,
+            "data": {"message": p, "text": p},
+        }
+        for i, p in enumerate(XSS)
+    ]
+    body = {
+        "siteKey": DEMO_SITE_KEY,
+        "clarity": {
+            "projectId": DEMO_CLARITY_PROJECT,
+            "userId": "xssdevice",
+            "sessionId": "xsspay1",
+            "pageNum": 1,
+        },
+        "customer": {"email": "jane@acme.io", "id": "cus_x", "name": "Jane Doe"},
+        "consent": {"analytics": True},
+        "page": {"url": f"{origin}/pay", "title": "Pay", "referrer": "", "viewport": {"w": 1280, "h": 800}},
+        "events": events,
+    }
+    async with httpx2.AsyncClient(base_url=demo.app.url, timeout=30) as c:
+        sent = await c.post(
+            "/api/ingest/v1/events",
+            content=json.dumps(body),
+            headers={"Origin": origin, "Content-Type": "application/json"},
+        )
+        assert sent.status_code == 202, sent.text
+    page = await new_page(browser, DESKTOP, demo.app.url)
+    violations = watch_csp(page)
+    try:
+        await browser_sign_in(page, "glance-xss@example.com", PASSWORD)
+        await page.goto("/?q=jane%40acme.io")
+        moments = page.locator("[data-testid=summary-moment]")
+        await moments.first.wait_for()
+        await page.locator("#panel-sessions .session-card").first.wait_for()
+        text = await page.locator("#summary").inner_text()
+        # The nearest moments (at most 6) are the planted ones, shown as text.
+        assert "<script>window.__pwned=1</script>" in text and '"><img src=x onerror=' in text
+        assert await page.evaluate("window.__pwned === undefined")
+        await page.screenshot(path=str(artifacts_dir / "what-happened-hostile-desktop.png"))
+        assert violations == [] and page.js_errors == []
+    finally:
+        await page.context.close()

@@ -124,8 +124,9 @@
         var card = page.querySelector("#panel-sessions .session-card[data-session-id='" + CSS.escape(sid) + "']");
         if (!card || card.querySelector(".trouble-badge[data-for='" + CSS.escape(tid) + "']")) return;
         var code = f.getAttribute("data-code");
+        var n = m.getAttribute("data-minutes");
         var b = badge("#transfer-" + tid, (code ? code + " " : "") + f.getAttribute("data-amount") +
-          " payment returned " + m.getAttribute("data-minutes") + " min " +
+          " payment returned " + (n === "0" ? "under a minute" : n + " min") + " " +
           (m.getAttribute("data-when") === "before" ? "later" : "earlier"), "badge-danger");
         b.setAttribute("data-for", tid);
         var head = card.querySelector("header") || card;
