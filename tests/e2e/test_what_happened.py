@@ -151,6 +151,8 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
         demo.dwolla.update(error_rate=0.0)
         await page.locator("#summary [data-retry]").click()
         await page.locator("[data-testid=summary-moment][data-kind=error]").wait_for(timeout=3000)
+        # The Dwolla panel, which failed with it, comes back too.
+        await page.locator("#panel-dwolla [data-testid=dwolla-customer]").wait_for(timeout=3000)
         assert page.js_errors == []
     finally:
         await page.context.close()

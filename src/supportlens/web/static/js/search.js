@@ -153,6 +153,16 @@
       var banner = document.getElementById("correlation");
       if (banner && window.htmx) window.htmx.ajax("GET", banner.getAttribute("hx-get"), { target: banner, swap: "innerHTML" });
     }
+    // The summary and the Dwolla panel read the same Dwolla answer: a retry of one that worked
+    // brings back the other if it is still showing an error.
+    if (path.indexOf("refresh=1") >= 0 && window.htmx) {
+      var other = id === "summary" ? document.getElementById("panel-body-dwolla")
+        : id === "panel-body-dwolla" ? document.getElementById("summary") : null;
+      var succeeded = !evt.detail.target.querySelector("[data-state=error], [data-state=timeout]");
+      if (other && succeeded && other.querySelector("[data-state=error], [data-state=timeout]")) {
+        window.htmx.ajax("GET", other.getAttribute("hx-get"), { target: other, swap: "innerHTML" });
+      }
+    }
   });
   document.body.addEventListener("htmx:beforeRequest", function (evt) {
     var panel = panelOf(evt.detail.target || evt.target);
