@@ -75,6 +75,7 @@ def test_the_arbiter_runs_uvicorn_workers_each_on_its_own_socket() -> None:
     assert cfg.child_exit is serving._forget_worker
     assert cfg.control_socket_disable
     assert serving.Worker.CONFIG_KWARGS["server_header"] is False
+    assert cfg.loglevel == "info"
     anywhere = serving.Server(host="0.0.0.0", port=80, workers=1, forwarded_allow_ips="*")
     assert anywhere.cfg.bind == ["0.0.0.0:80"]
 

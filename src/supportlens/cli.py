@@ -286,7 +286,11 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     try:
         server = Server(
-            host=host, port=port, workers=workers, forwarded_allow_ips=settings.forwarded_allow_ips
+            host=host,
+            port=port,
+            workers=workers,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level=settings.log_level,
         )
     except ValueError as exc:  # an entry that is neither an address nor a network
         fail(f"SUPPORTLENS_FORWARDED_ALLOW_IPS: {exc}")

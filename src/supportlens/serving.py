@@ -10,6 +10,7 @@ worker awake accepted a whole burst of keep-alive connections (bench/README.md h
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from typing import Any
@@ -19,15 +20,15 @@ from uvicorn_worker import UvicornWorker
 
 
 class Worker(UvicornWorker):
-    """uvicorn in a gunicorn worker, without the `server: uvicorn` header or uvicorn's access log (the
-    app logs each request itself, as JSON with its request id)."""
+    """uvicorn in a gunicorn worker, without the `server: uvicorn` header or uvicorn's access log."""
 
-    CONFIG_KWARGS: dict[str, Any] = {
-        "loop": "auto",
-        "http": "auto",
-        "server_header": False,
-        "access_log": False,
-    }
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "server_header": False}
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # create_app sends uvicorn's loggers through the app's JSON handler; uvicorn's access lines
+        # would repeat the request log the app writes itself (with the request id and route).
+        logging.getLogger("uvicorn.access").propagate = False
 
 
 def _forget_worker(_arbiter: Any, worker: Any) -> None:
@@ -58,7 +59,9 @@ def proxy_allow_list(value: str) -> list[str]:
 class Server(BaseApplication):
     """The app served by gunicorn's arbiter, configured here rather than from a gunicorn.conf.py."""
 
-    def __init__(self, *, host: str, port: int, workers: int, forwarded_allow_ips: str) -> None:
+    def __init__(
+        self, *, host: str, port: int, workers: int, forwarded_allow_ips: str, log_level: str = "info"
+    ) -> None:
         self.options: dict[str, Any] = {
             "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
             "workers": workers,
@@ -76,6 +79,7 @@ class Server(BaseApplication):
             # Several `serve` processes may run on one host (replicas, tests): no shared control socket.
             "control_socket_disable": True,
             "proc_name": "supportlens",
+            "loglevel": log_level.lower(),  # gunicorn's own lines and uvicorn's (not the app's)
         }
         super().__init__()
 

@@ -84,7 +84,7 @@ class Serve:
             n += 1
             try:
                 # a connection of its own each time, so that every worker gets some
-                async with httpx2.AsyncClient(base_url=self.url, timeout=5) as c:
+                async with httpx2.AsyncClient(base_url=self.url, timeout=15) as c:
                     if (await c.get("/readyz", headers={"X-Request-Id": f"probe-{n}"})).status_code == 200:
                         self.probes_answered += 1
             except httpx2.TransportError:
@@ -95,8 +95,16 @@ class Serve:
             assert asyncio.get_running_loop().time() < deadline, self.tail()
             await asyncio.sleep(0.1)
 
+    def readyz_logged(self) -> int:
+        """/readyz answered 200, as logged by every worker that ever ran (killed ones included)."""
+        return sum(
+            1
+            for x in (json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{"))
+            if x.get("event") == "request" and x.get("path") == "/readyz" and x.get("status") == 200
+        )
+
     async def metrics(self) -> str:
-        async with httpx2.AsyncClient(base_url=self.url, timeout=5) as c:
+        async with httpx2.AsyncClient(base_url=self.url, timeout=15) as c:
             return (await c.get("/metrics")).text
 
     def stop(self) -> None:
@@ -147,13 +155,13 @@ async def test_both_workers_answer_and_metrics_add_up(database_url, engine, tmp_
         workers = await serve.wait_workers()
 
         async def one(i: int) -> None:
-            async with httpx2.AsyncClient(base_url=serve.url, timeout=5) as c:  # a new connection each
+            async with httpx2.AsyncClient(base_url=serve.url, timeout=15) as c:  # a new connection each
                 r = await c.get("/readyz", headers={"X-Request-Id": f"scale-{i}"})
                 assert r.status_code == 200
                 assert r.headers["x-request-id"] == f"scale-{i}"
                 assert "server" not in r.headers
 
-        sent = serve.probes_answered
+        sent = probes = serve.probes_answered
         for round_ in range(20):
             await asyncio.gather(*(one(round_ * 100 + i) for i in range(20)))
             sent += 20
@@ -167,12 +175,15 @@ async def test_both_workers_answer_and_metrics_add_up(database_url, engine, tmp_
             m = READYZ_COUNT.search(await serve.metrics())
             assert m
             totals.add(float(m.group(1)))
-        assert totals == {float(sent)}
+        # (a probe that timed out on a starved machine may still have been answered: count the logs)
+        assert totals == {float(serve.readyz_logged())}
+        assert serve.readyz_logged() >= sent
 
         lines = [json.loads(x) for x in serve.log.read_text().splitlines() if x.startswith("{")]
         tagged = [x for x in lines if x.get("event") == "request" and x["request_id"].startswith("scale-")]
-        assert len(tagged) == sent - serve.probes_answered
+        assert len(tagged) == sent - probes
         assert all(x["path"] == "/readyz" and x["status"] == 200 and "timestamp" in x for x in tagged)
+        assert not [x for x in lines if x.get("logger") == "uvicorn.access"]  # the app's own log suffices
     finally:
         serve.stop()
 
@@ -183,12 +194,6 @@ async def test_a_killed_worker_is_replaced_and_sigterm_stops_cleanly(database_ur
     try:
         workers = await serve.wait_workers()
         metrics_dir = serve.metrics_dir()
-        async with httpx2.AsyncClient(base_url=serve.url, timeout=5) as c:
-            for _ in range(10):
-                assert (await c.get("/readyz")).status_code == 200
-        before = float(READYZ_COUNT.search(await serve.metrics()).group(1))  # type: ignore[union-attr]
-        probes_before = serve.probes_answered
-
         # A worker dies with a request in flight: the arbiter starts another, and the dead one's
         # request leaves the live gauge while its counters stay in the sums.
         held = _hold_a_request(serve.port)
@@ -200,8 +205,10 @@ async def test_a_killed_worker_is_replaced_and_sigterm_stops_cleanly(database_ur
         survivors = await serve.wait_workers(exclude=frozenset({victim}))
         assert len(survivors - workers) == 1  # one new worker beside the one that was there
         await _in_progress(serve, 1)
-        since = serve.probes_answered - probes_before  # the dead worker's share is still counted
-        assert float(READYZ_COUNT.search(await serve.metrics()).group(1)) == before + since  # type: ignore[union-attr]
+        # the dead worker's answers (it answered probes before) are still counted
+        assert victim in serve.pids_by_request("probe-").values()
+        total = READYZ_COUNT.search(await serve.metrics())
+        assert total and float(total.group(1)) == serve.readyz_logged()
 
         # SIGTERM with a request in flight: it still gets its answer, then everything stops.
         held = _hold_a_request(serve.port)
