@@ -1,7 +1,8 @@
 """`supportlens serve --workers 2` under gunicorn's arbiter: both workers answer and log JSON lines
 with their pid and the request id, /metrics adds up every worker (PROMETHEUS_MULTIPROC_DIR set up by
-`serve`), a killed worker is replaced and its live gauge leaves /metrics, and SIGTERM lets a request
-in flight finish before everything stops and the metrics directory is removed."""
+`serve`), a killed worker is replaced and its live gauge leaves /metrics, a worker that stops
+gracefully leaves the others' metrics in place, and SIGTERM lets a request in flight finish before
+everything stops and the metrics directory is removed."""
 
 from __future__ import annotations
 
@@ -59,7 +60,14 @@ class Serve:
 
     def workers(self) -> set[int]:
         """The worker processes gunicorn's arbiter runs now."""
-        return {p.pid for p in psutil.Process(self.proc.pid).children() if p.status() != psutil.STATUS_ZOMBIE}
+        workers = set()
+        for child in psutil.Process(self.proc.pid).children():
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    workers.add(child.pid)
+            except psutil.NoSuchProcess:  # exited since the list was read
+                continue
+        return workers
 
     def metrics_dir(self) -> Path:
         """The directory `serve` made for its workers' metrics (each worker writes files named by pid)."""
@@ -207,6 +215,17 @@ async def test_a_killed_worker_is_replaced_and_sigterm_stops_cleanly(database_ur
         await _in_progress(serve, 1)
         # the dead worker's answers (it answered probes before) are still counted
         assert victim in serve.pids_by_request("probe-").values()
+        total = READYZ_COUNT.search(await serve.metrics())
+        assert total and float(total.group(1)) == serve.readyz_logged()
+
+        # One worker fewer (SIGTTOU): it stops gracefully, and the others' metrics directory stays.
+        serve.proc.send_signal(signal.SIGTTOU)
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(serve.workers()) > 1:
+            assert asyncio.get_running_loop().time() < deadline, serve.tail()
+            await asyncio.sleep(0.2)
+        survivors |= serve.workers()
+        assert metrics_dir.is_dir()
         total = READYZ_COUNT.search(await serve.metrics())
         assert total and float(total.group(1)) == serve.readyz_logged()
 
