@@ -108,3 +108,25 @@ def test_a_port_in_use_is_a_clear_message(monkeypatch) -> None:
             get_settings.cache_clear()
     assert result.exit_code == 2, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output and "in use" in result.output
+
+
+async def test_x_forwarded_for_is_honoured_only_from_the_allowed_proxies() -> None:
+    from gunicorn.glogging import Logger
+
+    server = serving.Server(host="127.0.0.1", port=8125, workers=1, forwarded_allow_ips="10.0.0.0/8")
+    worker = serving.Worker(0, os.getpid(), [], server, 15, server.cfg, Logger(server.cfg))
+    seen: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        seen.append(scope["client"][0])
+
+    worker.config.app = app
+    worker.config.load()  # what uvicorn does in the worker: wraps the app in its proxy-headers middleware
+    for peer in ("10.1.2.3", "203.0.113.9"):  # a proxy of ours; anyone else
+        scope = {
+            "type": "http",
+            "client": (peer, 5000),
+            "headers": [(b"x-forwarded-for", b"198.51.100.7")],
+        }
+        await worker.config.loaded_app(scope, None, None)
+    assert seen == ["198.51.100.7", "203.0.113.9"]
