@@ -10,25 +10,30 @@ worker awake accepted a whole burst of keep-alive connections (bench/README.md h
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import socket
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from uvicorn_worker import UvicornWorker
 
 
 class Worker(UvicornWorker):
-    """uvicorn in a gunicorn worker, without the `server: uvicorn` header or uvicorn's access log."""
+    """uvicorn in a gunicorn worker, without the `server: uvicorn` header (create_app's logging
+    configuration switches uvicorn's access line off: the app writes its own, without PII)."""
 
     CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "server_header": False}
 
-    def load_wsgi(self) -> None:
-        super().load_wsgi()
-        # create_app sends uvicorn's loggers through the app's JSON handler; uvicorn's access lines
-        # would repeat the request log the app writes itself (with the request id and route).
-        logging.getLogger("uvicorn.access").propagate = False
+
+class JsonLogger(Logger):
+    """gunicorn's own lines (workers booted, exited, restarted) through the app's JSON handler on the
+    root logger, masked like every other line, instead of gunicorn's plain-text handler."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.handlers.clear()
+        self.error_log.propagate = True
 
 
 def _forget_worker(_arbiter: Any, worker: Any) -> None:
@@ -79,6 +84,7 @@ class Server(BaseApplication):
             # Several `serve` processes may run on one host (replicas, tests): no shared control socket.
             "control_socket_disable": True,
             "proc_name": "supportlens",
+            "logger_class": f"{__name__}.JsonLogger",
             "loglevel": log_level.lower(),  # gunicorn's own lines and uvicorn's (not the app's)
         }
         super().__init__()

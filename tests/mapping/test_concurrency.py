@@ -23,7 +23,6 @@ from supportlens.metrics import MAPPING_GATE_CLOSED, MAPPING_LOCK_REPLAYS
 from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
 
-pytestmark = pytest.mark.postgres_only  # SQLite has a single writer: nothing runs at once there
 ORIGIN = "https://shop.example"
 LANES = 6
 

@@ -231,7 +231,6 @@ async def test_a_sign_in_re_scores_only_the_browsers_anonymous_sessions(db, scor
     assert rows[("laptop", "s0", JANE)][0] < before
 
 
-@pytest.mark.postgres_only
 @pytest.mark.parametrize("cap", [64, 3])
 async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db, monkeypatch, cap):
     # Locks taken a few at a time deadlock against a neighbouring batch doing the same; a batch takes
@@ -261,7 +260,6 @@ async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db, monkeypatc
     await db.rollback()
 
 
-@pytest.mark.postgres_only
 async def test_a_lock_beyond_the_up_front_set_is_tried_not_waited_for(db, sessionmaker, monkeypatch):
     # Waiting for a lock outside the up-front (sorted) set is what let two batches wait on each other.
     # Under a LockPlan it is tried; when busy the batch stops, and its replay takes it up front.
@@ -290,7 +288,6 @@ async def test_a_lock_beyond_the_up_front_set_is_tried_not_waited_for(db, sessio
     await db.rollback()
 
 
-@pytest.mark.postgres_only
 async def test_a_manual_decision_takes_the_gate_shared_so_a_last_attempt_excludes_it(db, sessionmaker):
     # An agent's link takes mapping locks outside ingest: it too holds the gate (shared) first, so while
     # a batch's last attempt holds the gate exclusively it waits before taking any of them.

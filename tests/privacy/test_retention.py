@@ -155,7 +155,6 @@ async def test_the_daily_job_is_registered(app):
     await retention_job(app)  # runs against the app's engine
 
 
-@pytest.mark.postgres_only
 async def test_postgres_drops_whole_day_partitions(engine, db, settings):
     from supportlens.db import partitions
 

@@ -19,11 +19,8 @@ from pathlib import Path
 
 import httpx2
 import psutil
-import pytest
 
 from tests.support.live import free_port
-
-pytestmark = pytest.mark.postgres_only
 
 IN_PROGRESS = re.compile(r"^supportlens_http_requests_in_progress (\S+)$", re.M)
 READYZ_COUNT = re.compile(
