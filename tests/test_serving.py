@@ -18,6 +18,10 @@ from supportlens import serving
 from supportlens.cli import app
 from supportlens.config import get_settings
 
+# serve refuses a bad setting or a taken port before it uses a database (and without one it would
+# start an embedded PostgreSQL)
+UNUSED_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/never_used"
+
 
 def _samples(directory: str) -> dict[str, float]:
     registry = CollectorRegistry()
@@ -82,6 +86,7 @@ def test_the_arbiter_runs_uvicorn_workers_each_on_its_own_socket() -> None:
 
 def test_a_bad_forwarded_allow_list_is_a_clear_message(monkeypatch) -> None:
     monkeypatch.setenv("SUPPORTLENS_FORWARDED_ALLOW_IPS", "127.0.0.1, the-proxy")
+    monkeypatch.setenv("SUPPORTLENS_DATABASE_URL", UNUSED_DATABASE)
     monkeypatch.setenv("SUPPORTLENS_GC_FREEZE", "true")  # restored afterwards (serve sets it)
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     get_settings.cache_clear()
@@ -97,6 +102,7 @@ def test_a_bad_forwarded_allow_list_is_a_clear_message(monkeypatch) -> None:
 def test_a_port_in_use_is_a_clear_message(monkeypatch) -> None:
     monkeypatch.setenv("SUPPORTLENS_GC_FREEZE", "true")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # serve sets it; restored (unset) afterwards
+    monkeypatch.setenv("SUPPORTLENS_DATABASE_URL", UNUSED_DATABASE)
     get_settings.cache_clear()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
