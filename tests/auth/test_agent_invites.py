@@ -212,3 +212,10 @@ async def test_invite_needs_csrf_and_the_admin_role_and_escapes_names(signed_in,
     resp = await _invite(admin, name='<img src=x onerror="alert(1)">')
     assert resp.status_code == 201
     assert "<img src=x" not in resp.text and "&lt;img src=x" in resp.text
+
+
+def test_a_set_password_link_is_redacted_from_log_lines():
+    from supportlens.redaction import redact_text
+
+    out = redact_text("GET http://sl.example/set-password/slp_AbCdEf0123456789-_xyz failed")
+    assert "slp_AbCdEf0123456789" not in out and "/set-password/slp_[redacted]" in out
