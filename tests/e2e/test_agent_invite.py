@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from tests.e2e import test_sso
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_hostile import watch_csp
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.support.agents import PASSWORD, make_agent
 
 NEW_PASSWORD = "a long enough new password"
+sso = test_sso.sso  # the app with passwords off and a real OpenID Provider (fixture, shared)
 
 
 async def test_invite_open_the_link_set_a_password_and_sign_in(
@@ -71,3 +73,37 @@ async def test_invite_open_the_link_set_a_password_and_sign_in(
     assert admin_csp == [] and invitee_csp == [] and phone_csp == []
     for page in (admin, invitee, phone_admin):
         await page.context.close()
+
+
+async def test_sso_only_invite_then_sign_in_through_the_provider_then_deactivation(
+    browser, sso, sessionmaker
+):
+    """With passwords off: an admin invites for single sign-on; the provider's verified e-mail signs the
+    invitee in; deactivation signs them out at their next request."""
+    server, _ = sso
+    await make_agent(sessionmaker, "admin", email="mallory@example.com")
+    admin = await new_page(browser, DESKTOP, server.url)
+    await test_sso._sso_sign_in(admin, "mallory")
+    await admin.wait_for_url(f"{server.url}/")
+    await admin.goto("/admin/agents")
+    assert await admin.locator("#invite-sign-in option").all_inner_texts() == ["Single sign-on only"]
+    await admin.fill("#invite-email", "jane@example.com")
+    await admin.select_option("#invite-role", "viewer")
+    await admin.click("button:has-text('Invite')")
+    await admin.wait_for_selector(".alert-info")
+    assert "they sign in with single sign-on" in await admin.locator(".alert-info").inner_text()
+    assert await admin.locator("#password-link").count() == 0
+
+    jane = await new_page(browser, PHONE, server.url)
+    await test_sso._sso_sign_in(jane, "jane")
+    await jane.wait_for_url(f"{server.url}/")
+    me = await jane.evaluate("fetch('/api/me').then(r => r.json())")
+    assert me["email"] == "jane@example.com" and me["role"] == "viewer"
+
+    await admin.locator("tr[data-agent='jane@example.com'] button:has-text('Deactivate')").click()
+    await admin.wait_for_selector(".alert-info")
+    assert "1 session(s) ended" in await admin.locator(".alert-info").inner_text()
+    assert await jane.evaluate("fetch('/api/me').then(r => r.status)") == 401
+    assert admin.js_errors == [] and jane.js_errors == []
+    await admin.context.close()
+    await jane.context.close()
