@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -219,3 +220,24 @@ def test_a_set_password_link_is_redacted_from_log_lines():
 
     out = redact_text("GET http://sl.example/set-password/slp_AbCdEf0123456789-_xyz failed")
     assert "slp_AbCdEf0123456789" not in out and "/set-password/slp_[redacted]" in out
+
+
+async def test_the_same_email_invited_twice_at_once_makes_one_account(signed_in, db):
+    first = await signed_in("admin")
+    second = await signed_in("admin", email="second-admin@example.com")
+    for round_ in range(3):
+        email = f"twice{round_}@example.com"
+        answers = await asyncio.gather(
+            *(
+                admin.client.post(
+                    "/admin/agents/invite",
+                    data={"email": email, "role": "agent", "sign_in": "link", "csrf_token": admin.csrf},
+                )
+                for admin in (first, second)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+        refused = next(a for a in answers if a.status_code == 409)
+        assert refused.json()["field"] == "email"
+        assert await db.scalar(select(func.count()).select_from(Agent).where(Agent.email == email)) == 1
+        assert await db.scalar(select(func.count()).select_from(PasswordLink)) == round_ + 1

@@ -504,6 +504,20 @@ async def admin_invite(
         )
     try:
         agent = await service.create_agent(db, email=email, role=role, name=name.strip(), commit=False)
+        raw = (
+            await agent_admin.issue_password_link(db, agent, issued_by=principal.agent)
+            if sign_in == "link"
+            else None
+        )
+        await audit.record(
+            db,
+            "agent_invited",
+            request=request,
+            actor=principal.agent,
+            target_type="agent",
+            target=str(agent.id),
+            detail={"role": agent.role, "sign_in": sign_in},
+        )
     except service.AgentError as exc:
         duplicate = exc.field == "email" and "already exists" in exc.message
         status, title = (409, "Agent already exists") if duplicate else (400, "Invalid invitation")
@@ -514,21 +528,6 @@ async def admin_invite(
             else f"{exc.field}: {exc.message}"
         )
         return await _refuse(request, db, status, title, detail, field=exc.field, form=form)
-    raw = (
-        await agent_admin.issue_password_link(db, agent, issued_by=principal.agent)
-        if sign_in == "link"
-        else None
-    )
-    try:
-        await audit.record(
-            db,
-            "agent_invited",
-            request=request,
-            actor=principal.agent,
-            target_type="agent",
-            target=str(agent.id),
-            detail={"role": agent.role, "sign_in": sign_in},
-        )
     except IntegrityError:  # the same e-mail invited at the same moment by another admin
         await _discard(request, db)
         return await _refuse(
