@@ -81,7 +81,7 @@ async def test_one_error_from_three_browsers_and_many_customers_is_one_issue(db)
     assert result.occurrences == 8 and len(result.new_issues) == 4
     found = {(i.kind, i.title): (i.event_count, i.session_count) for i in await issues(db)}
     assert found == {
-        ("error", "TypeError: cannot read a property of undefined"): (3, 2),
+        ("error", "TypeError: cannot read property 'amount' of undefined"): (3, 2),
         ("error", "Error: Transfer <n> failed for <email>"): (2, 1),
         ("rage_click", "Rage clicks on div.row > button#pay at /pay"): (2, 2),
         ("dead_click", "Dead clicks on div.row > button#pay at /pay"): (1, 1),

@@ -10,18 +10,28 @@ page's code and to drop what varies between occurrences, customers, browsers and
     dead_click  kind · page template · element (selector template)
 
 Rules, following how Sentry groups (stack first, message as the fallback; only in-app frames;
-file names cleaned of revision hashes; message parameters replaced by typed placeholders):
+file names cleaned of revision hashes; JavaScript function names trimmed to their last member;
+Safari's `[native code]` frames dropped; message parameters replaced by typed placeholders).
+Sentry relies on source maps to undo minification; a page here sends none, so this goes one step
+further and drops minified function names and line numbers altogether:
 
 1. Message. The engine's prefix (`Uncaught`, `Uncaught (in promise)`) goes. Known engine
    wordings of one failure are rewritten to one canonical sentence (`_CANONICAL`): V8's
-   `Cannot read properties of undefined (reading 'amount')`, SpiderMonkey's `o is undefined` or
-   `can't access property "amount", o is undefined`, and JavaScriptCore's
+   `Cannot read properties of undefined (reading 'amount')`, SpiderMonkey's
+   `can't access property "amount", o is undefined` and JavaScriptCore's
    `undefined is not an object (evaluating 'o.amount')` all become
-   `TypeError: cannot read a property of undefined`. The property name is dropped there because
-   older Firefox never says it; the frames still tell two such errors apart. Then, in this order,
-   URLs, e-mails (and ingest's `[email]`/`[phone]`/`[card]` masks), UUIDs, hex strings, amounts,
-   quoted values that are not identifiers, and numbers become `<url>`, `<email>`, `<uuid>`,
-   `<hex>`, `<amount>`, `<str>` and `<n>`. Quoted identifiers (`'amount'`) stay: they name code.
+   `TypeError: cannot read property 'amount' of undefined` (the property is the last member
+   read; the minified receiver `o` goes). The property stays in the key because the same bundle
+   file often holds several such defects and minified frames cannot tell them apart. Firefox
+   before 72 (2020) said only `o is undefined`: that wording becomes `cannot read a property of
+   undefined` and groups apart from the others, a known recall loss on such old browsers.
+   Likewise `Can't find variable: x` = `x is not defined`; `o.submit is not a function` keeps
+   `submit`; the JSON-parse and failed-fetch wordings of the three engines are unified. Then,
+   in this order, URLs, e-mails (and ingest's `[email]`/`[phone]`/`[card]` masks), UUIDs, hex
+   strings, amounts, quoted values that are not identifiers, id-like tokens (`tr_8f2k19`) and
+   numbers become `<url>`, `<email>`, `<uuid>`, `<n>`, `<amount>`, `<str>`, `<id>` and `<n>`
+   (hex strings and numbers share `<n>`: one in 40 random 8-digit hex ids has no letter).
+   Quoted identifiers (`'amount'`) stay: they name code, not data.
 2. Page. Only the path; a segment that is a number, a UUID, a hash, an e-mail, a masked value or
    an id-like token (digits among letters, `cus_8812ab`) becomes `:id`, `:uuid`, `:hash`,
    `:email` or `:token`. `/orders/8812/` -> `/orders/:id`.
@@ -46,6 +56,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
+
+from supportlens.privacy.masking import mask_pii_text
 
 IssueKind = Literal["error", "rage_click", "dead_click"]
 KINDS: tuple[IssueKind, ...] = ("error", "rage_click", "dead_click")
@@ -83,25 +95,55 @@ _ENGINE_PREFIX = re.compile(r"^\s*(?:uncaught\s*(?:\(in promise\)\s*)?)", re.IGN
 _ERROR_TYPE = re.compile(r"^([A-Z][A-Za-z]*(?:Error|Exception)|Error)\s*:\s*")
 
 # One failure, several wordings: (pattern, canonical sentence, error type when the browser omits it).
-_NULLISH_READ = "cannot read a property of {0}"
+# Named groups fill the sentence: `nullish` (undefined | null), `prop` (the property read), `name`.
+_READ = "cannot read property '{prop}' of {nullish}"
 _CANONICAL: tuple[tuple[re.Pattern[str], str, str], ...] = (
     # V8 (Chrome >= 91, Edge, Node): Cannot read properties of undefined (reading 'amount')
-    (re.compile(r"^cannot read propert(?:y|ies) of (undefined|null)\b", re.I), _NULLISH_READ, "TypeError"),
+    (
+        re.compile(
+            r"^cannot read properties of (?P<nullish>undefined|null) \(reading '(?P<prop>[^']{0,80})'\)", re.I
+        ),
+        _READ,
+        "TypeError",
+    ),
     # V8 before 91: Cannot read property 'amount' of undefined
-    (re.compile(r"^cannot read property \S+ of (undefined|null)\b", re.I), _NULLISH_READ, "TypeError"),
+    (
+        re.compile(r"^cannot read property '(?P<prop>[^']{0,80})' of (?P<nullish>undefined|null)", re.I),
+        _READ,
+        "TypeError",
+    ),
     # SpiderMonkey (Firefox >= 72): can't access property "amount", o is undefined
-    (re.compile(r"^can't access property \S+, \S+ is (undefined|null)\b", re.I), _NULLISH_READ, "TypeError"),
-    # SpiderMonkey before 72: o is undefined / o.items is null
-    (re.compile(r"^[\w$.\[\]'\"]{1,80} is (undefined|null)$", re.I), _NULLISH_READ, "TypeError"),
-    # JavaScriptCore (Safari): undefined is not an object (evaluating 'o.amount')
-    (re.compile(r"^(undefined|null) is not an object\b", re.I), _NULLISH_READ, "TypeError"),
+    (
+        re.compile(
+            r"^can't access property \"(?P<prop>[^\"]{0,80})\", .{0,120} is (?P<nullish>undefined|null)$",
+            re.I,
+        ),
+        _READ,
+        "TypeError",
+    ),
+    # JavaScriptCore (Safari): undefined is not an object (evaluating 'o.amount'): the last member read
+    (
+        re.compile(
+            r"^(?P<nullish>undefined|null) is not an object \(evaluating '(?:[^']{0,200}[.\[])?"
+            r"(?P<prop>[^.\[\]']{1,80})\]?'\)",
+            re.I,
+        ),
+        _READ,
+        "TypeError",
+    ),
+    # SpiderMonkey before 72 does not say which property: o is undefined / o.items is null
+    (
+        re.compile(r"^[\w$.\[\]'\"]{1,80} is (?P<nullish>undefined|null)$", re.I),
+        "cannot read a property of {nullish}",
+        "TypeError",
+    ),
     # JavaScriptCore: Can't find variable: foo   ==   V8/SpiderMonkey: foo is not defined
-    (re.compile(r"^can't find variable: ([\w$]+)", re.I), "{0} is not defined", "ReferenceError"),
-    (re.compile(r"^([\w$]+) is not defined$"), "{0} is not defined", "ReferenceError"),
+    (re.compile(r"^can't find variable: (?P<name>[\w$]+)", re.I), "{name} is not defined", "ReferenceError"),
+    (re.compile(r"^(?P<name>[\w$]+) is not defined$"), "{name} is not defined", "ReferenceError"),
     # not a function: keep only the last property name (the receiver is often minified)
     (
-        re.compile(r"^(?:[\w$]+\.)*([\w$]+)(?:\(\.\.\.\))? is not a function\b", re.I),
-        "{0} is not a function",
+        re.compile(r"^(?:[\w$]+\.)*(?P<name>[\w$]+)(?:\(\.\.\.\))? is not a function\b", re.I),
+        "{name} is not a function",
         "TypeError",
     ),
     # JSON: V8 `Unexpected token < in JSON at position 0` / `... is not valid JSON`,
@@ -125,6 +167,7 @@ _CANONICAL: tuple[tuple[re.Pattern[str], str, str], ...] = (
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]{1,15}://[^\s'\"<>()]+", re.I)
 _EMAIL = re.compile(r"[^\s@'\"<>()]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})+")
+_EMAIL_TOKEN = re.compile(r"[^\s\[]*\[email\]")
 _MASKED = re.compile(r"\[(?:email|phone|card)\]|\*{2,}[\w.@-]*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _HEX = re.compile(r"\b(?:0x[0-9a-f]+|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,})\b", re.I)
@@ -157,15 +200,19 @@ def normalise_message(message: str | None) -> str:
     for pattern, canonical, implied_type in _CANONICAL:
         found = pattern.match(text)
         if found:
-            text = canonical.format(*found.groups())
+            text = canonical.format(**found.groupdict())
             error_type = error_type if error_type and error_type != "Error" else implied_type
             break
     else:
         text = _URL.sub("<url>", text)
+        # Ingest's own e-mail, phone and card rules first: stored (masked) and raw text then agree.
+        # Masking stops an address at URL delimiters (`x=jane@…` keeps `x=`), so the whole token goes.
+        text = _EMAIL_TOKEN.sub("<email>", mask_pii_text(text))
+        text = text.replace("[phone]", "<n>").replace("[card]", "<n>")
         text = _EMAIL.sub("<email>", text)
         text = _MASKED.sub("<email>", text)
         text = _UUID.sub("<uuid>", text)
-        text = _HEX.sub("<hex>", text)
+        text = _HEX.sub("<n>", text)  # one placeholder: a hex id may happen to be all digits
         text = _AMOUNT.sub("<amount>", text)
         text = _QUOTED.sub(_quoted, text)
         text = _TOKEN.sub("<id>", text)
