@@ -190,7 +190,20 @@ def test_placeholders():
     assert normalise_message(
         "Order 8812 for jane@acme.io: $1,204.50 via https://api.example/v1/x?id=3 ref 3f9a2c1b7d, "
         "id 0b6a7c1e-1111-4222-8333-944445555666, plan 'gold plan', field 'amount', tr_8f2k19"
-    ) == ("Order <n> for <email>: <amount> via <url> ref <n>, id <uuid>, plan '<str>', field 'amount', <id>")
+    ) == (
+        "Order <n> for <email>: <amount> via https://api.example/v1/x ref <n>, id <uuid>, "
+        "plan '<str>', field 'amount', <id>"
+    )
+
+
+def test_dates_and_urls():
+    assert normalise_message("Session expired at 2026-12-07T10:00:00.123Z (since 2026-12-06)") == (
+        "Session expired at <date> (since <date>)"
+    )
+    assert normalise_message("GET https://api.shop.example/v1/orders/8812?expand=items failed") == (
+        "GET https://api.shop.example/v1/orders/:id failed"
+    )
+    assert normalise_message("GET https://jane:pw@x.example/a failed") == "GET <url> failed"
 
 
 def test_page_templates():

@@ -27,11 +27,12 @@ further and drops minified function names and line numbers altogether:
    undefined` and groups apart from the others, a known recall loss on such old browsers.
    Likewise `Can't find variable: x` = `x is not defined`; `o.submit is not a function` keeps
    `submit`; the JSON-parse and failed-fetch wordings of the three engines are unified. Then,
-   in this order, URLs, e-mails (and ingest's `[email]`/`[phone]`/`[card]` masks), UUIDs, hex
-   strings, amounts, quoted values that are not identifiers, id-like tokens (`tr_8f2k19`) and
-   numbers become `<url>`, `<email>`, `<uuid>`, `<n>`, `<amount>`, `<str>`, `<id>` and `<n>`
-   (hex strings and numbers share `<n>`: one in 40 random 8-digit hex ids has no letter).
-   Quoted identifiers (`'amount'`) stay: they name code, not data.
+   in this order: a URL keeps only its host and templated path (which endpoint failed:
+   `https://api.x/v1/orders/:id`); e-mails (and ingest's `[email]`/`[phone]`/`[card]` masks),
+   UUIDs, ISO dates and times, hex strings, amounts, quoted values that are not identifiers,
+   id-like tokens (`tr_8f2k19`) and numbers become `<email>`, `<uuid>`, `<date>`, `<n>`,
+   `<amount>`, `<str>`, `<id>` and `<n>` (hex strings and numbers share `<n>`: one in 40 random
+   8-digit hex ids has no letter). Quoted identifiers (`'amount'`) stay: they name code.
 2. Page. Only the path; a segment that is a number, a UUID, a hash, an e-mail, a masked value or
    an id-like token (digits among letters, `cus_8812ab`) becomes `:id`, `:uuid`, `:hash`,
    `:email` or `:token`. `/orders/8812/` -> `/orders/:id`.
@@ -170,6 +171,7 @@ _EMAIL = re.compile(r"[^\s@'\"<>()]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{
 _EMAIL_TOKEN = re.compile(r"[^\s\[]*\[email\]")
 _MASKED = re.compile(r"\[(?:email|phone|card)\]|\*{2,}[\w.@-]*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b")
 _HEX = re.compile(r"\b(?:0x[0-9a-f]+|(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,})\b", re.I)
 _AMOUNT = re.compile(
     r"(?:[$€£¥]\s?|\b(?:USD|EUR|GBP)\s?)-?\d[\d,]*(?:\.\d+)?|\b-?\d[\d,]*(?:\.\d+)?\s?(?:USD|EUR|GBP)\b"
@@ -181,6 +183,19 @@ _TOKEN = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\w<])-?\d+(?:[.,]\d+)*(?![\w>])")
 _SPACES = re.compile(r"\s+")
+
+
+def _url_template(match: re.Match[str]) -> str:
+    """A URL keeps its host and templated path (which endpoint failed), not its ids or query."""
+    try:
+        parts = urlsplit(match.group(0))
+    except ValueError:
+        return "<url>"
+    host = (parts.hostname or "").lower()[:100]
+    if not host or _SEG_HASH.match(host.split(".")[0]) or "@" in match.group(0):
+        return "<url>"
+    path = template_path(parts.path)
+    return f"{parts.scheme.lower()}://{host}{'' if path == '/' else path}"
 
 
 def _quoted(match: re.Match[str]) -> str:
@@ -204,7 +219,7 @@ def normalise_message(message: str | None) -> str:
             error_type = error_type if error_type and error_type != "Error" else implied_type
             break
     else:
-        text = _URL.sub("<url>", text)
+        text = _URL.sub(_url_template, text)
         # Ingest's own e-mail, phone and card rules first: stored (masked) and raw text then agree.
         # Masking stops an address at URL delimiters (`x=jane@…` keeps `x=`), so the whole token goes.
         text = _EMAIL_TOKEN.sub("<email>", mask_pii_text(text))
@@ -212,6 +227,7 @@ def normalise_message(message: str | None) -> str:
         text = _EMAIL.sub("<email>", text)
         text = _MASKED.sub("<email>", text)
         text = _UUID.sub("<uuid>", text)
+        text = _DATE.sub("<date>", text)
         text = _HEX.sub("<n>", text)  # one placeholder: a hex id may happen to be all digits
         text = _AMOUNT.sub("<amount>", text)
         text = _QUOTED.sub(_quoted, text)
