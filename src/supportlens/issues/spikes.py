@@ -10,7 +10,11 @@ the new normal, until `adopt_after_buckets`).
 
 With a Gamma(`prior_events` + events, `prior_buckets` + buckets) belief about the rate, the
 count of the next `w` buckets follows a negative binomial (the Gamma-Poisson predictive): a
-young or sparse series gets a wide predictive, an old busy one gets close to Poisson. For every
+young or sparse series gets a wide predictive, an old busy one gets close to Poisson. Error
+counts are burstier than Poisson, so the series' own excess variance (squared distances from
+the level of their time, decayed by half every `dispersion_half_life_buckets`, 72 = 6 hours)
+gives a second Gamma shape, mean^2 / (variance - mean) by moments; the narrower (wider
+predictive) of the two is used. For every
 window `w` in `windows` (1, 2 and 3 buckets: 5, 10 and 15 minutes) the detector takes the
 observed sum `x` and its upper tail `p = P(X >= x)`. It raises when, for some window,
 
@@ -55,6 +59,7 @@ class SpikeParams:
     cooldown_buckets: int = 6
     warmup_buckets: int = 12
     adopt_after_buckets: int = 72
+    dispersion_half_life_buckets: float = 72.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class SpikeState:
     alerting: bool = False
     calm: int = 0  # consecutive ordinary buckets while alerting
     open_for: int = 0  # buckets since the open alert was raised
+    # Decayed weight, sum of counts and sum of squared distances from the level of the time
+    # (longer memory): how much burstier than Poisson the series is, the daily trend left out.
+    m0: float = 0.0
+    m1: float = 0.0
+    m2: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,16 @@ def step(
     counts = [c for c, _ in recent]
     shape = params.prior_events + state.events
     rate = params.prior_buckets + state.buckets
+    # Counts burstier than Poisson (variance above the mean) widen the predictive: a Gamma mixing
+    # shape of mean^2 / (variance - mean), by moments; the narrower of the two shapes is kept.
+    if state.m0 > 0:
+        mean = state.m1 / state.m0
+        excess = state.m2 / state.m0 - mean  # m2: squared distances from the level at the time
+        if excess > 0 and mean > 0:
+            burst_shape = mean * mean / excess
+            if burst_shape < shape:
+                rate *= burst_shape / shape
+                shape = burst_shape
 
     tests: list[tuple[int, _Window]] = []
     for w in params.windows:
@@ -161,18 +181,25 @@ def step(
     if spike is not None:
         recent = [(c, True) for c, _ in recent]
     decay = 0.5 ** (1.0 / params.half_life_buckets)
+    slow = 0.5 ** (1.0 / params.dispersion_half_life_buckets)
     events, buckets = state.events, state.buckets
+    m0, m1, m2 = state.m0, state.m1, state.m2
     kept: deque[tuple[int, bool]] = deque(recent)
     while len(kept) > longest:
         old_count, during_alert = kept.popleft()
         if not during_alert:  # an alert's buckets neither count nor age the baseline
+            level = events / buckets if buckets else float(old_count)
             events = events * decay + old_count
             buckets = buckets * decay + 1.0
+            m0, m1, m2 = m0 * slow + 1.0, m1 * slow + old_count, m2 * slow + (old_count - level) ** 2
     new_state = replace(
         state,
         events=events,
         buckets=buckets,
         recent=tuple(kept),
+        m0=m0,
+        m1=m1,
+        m2=m2,
         alerting=alerting,
         calm=calm,
         open_for=open_for,
