@@ -55,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -289,7 +290,11 @@ _BUILD_PART = re.compile(r"^(?:(?=[a-z]*\d)[0-9a-f]{5,}|\d+|min|v\d+|(?=[a-z]*\d
 
 def _clean_file(location: str) -> tuple[str, bool]:
     """(base name without hashes, in-app?) from a frame's `url:line:col`."""
-    loc = _LINE_COL.sub("", location.strip())
+    return _clean_script(_LINE_COL.sub("", location.strip()))
+
+
+@lru_cache(maxsize=4096)  # a site has few script files per release; stacks repeat them
+def _clean_script(loc: str) -> tuple[str, bool]:
     in_app = not _NOT_IN_APP.search(loc)
     path = loc.split("?", 1)[0].split("#", 1)[0]
     base = path.rstrip("/").rsplit("/", 1)[-1] or path
