@@ -598,6 +598,18 @@ def run_spikes(seeds: list[int]) -> bool:
 # ---- cost -------------------------------------------------------------------------------------------------
 
 
+async def _blocks(engine: Any) -> int:
+    """Buffer pages this database has read or hit so far (PostgreSQL's own count: load-independent)."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        value = await conn.scalar(
+            text("SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()")
+        )
+    return int(value or 0)
+
+
 async def run_cost(stored_targets: list[int], batch: int = 10_000) -> bool:
     import sqlalchemy.event
     from sqlalchemy import text
@@ -646,25 +658,34 @@ async def run_cost(stored_targets: list[int], batch: int = 10_000) -> bool:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()
             times = []
+            blocks: list[int] = []
+            per_batch: list[int] = []
             fingerprinting = []
-            statements.clear()
             for _ in range(5):
                 new = events(batch, day=stored // 100_000)
                 t = time.perf_counter()
                 for e in new:  # the pure part alone, for the share of the time the database takes
                     fingerprint_event(e.event_type, e.data, e.page_url, e.selector)
                 fingerprinting.append(time.perf_counter() - t)
+                before = await _blocks(engine)
                 async with AsyncSession(engine) as db:
                     t = time.perf_counter()
+                    sent = len(statements)
                     await service.group_events(db, new)
-                    await db.commit()
                     times.append(time.perf_counter() - t)
+                    per_batch.append(len(statements) - sent)
+                    await db.execute(text("SELECT pg_stat_force_next_flush()"))  # counted when it goes idle
+                    await db.commit()
+                    times[-1] = time.perf_counter() - t
+                await asyncio.sleep(0.5)
+                blocks.append(await _blocks(engine) - before)
                 stored += batch
             results[target] = statistics.median(times)
             print(
                 f"  {target:>9,} stored: median {results[target] * 1000:7.0f} ms per {batch:,} new events (5 batches: {', '.join(f'{x * 1000:.0f}' for x in times)} ms; "
                 f"of which fingerprinting {statistics.median(fingerprinting) * 1000:.0f} ms; "
-                f"{len(statements) / 5:.0f} SQL statements per batch; fill took {fill_s:.0f} s)"
+                f"{max(per_batch)} SQL statements and a median {statistics.median(blocks):,.0f} buffer pages read "
+                f"or hit per batch; fill took {fill_s:.0f} s)"
             )
         if len(results) >= 2:
             lo, hi = results[min(results)], results[max(results)]
