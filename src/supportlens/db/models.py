@@ -5,6 +5,7 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
+from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
 from supportlens.jobs.models import JobLease
 from supportlens.mapping.models import (
     MappingBusyBrowser,
@@ -28,6 +29,11 @@ __all__ = [
     "ClaritySnapshot",
     "ConversionGoal",
     "IngestSite",
+    "Issue",
+    "IssueBucket",
+    "IssueOccurrence",
+    "IssueSession",
+    "IssueStatusChange",
     "JobLease",
     "MappingBusyBrowser",
     "MappingBusyIp",

@@ -210,14 +210,22 @@
       var depth = Math.min(100, Math.round(((w.scrollY || 0) + w.innerHeight) / h * 100));
       if (depth > maxDepth) maxDepth = depth;
     }), { passive: true });
+    // The top frames of an error's stack (issue grouping), without query strings (tokens), bounded.
+    var stackOf = function (err) {
+      var s = err && err.stack;
+      if (typeof s !== "string") return undefined;
+      return s.split("\n").slice(0, 12).map(function (l) { return l.replace(/\?[^\s):]*/g, "").trim().slice(0, 300); })
+        .join("\n").slice(0, 2000);
+    };
     w.addEventListener("error", safe(function (ev) {
       if (errors++ >= 20 || !ev || ev.target !== w) return;
-      push("error", { message: cut(ev.message, 500), source: cut(ev.filename, 500), line: ev.lineno | 0, col: ev.colno | 0 });
+      push("error", { message: cut(ev.message, 500), source: cut(ev.filename, 500).split("?")[0], line: ev.lineno | 0,
+        col: ev.colno | 0, stack: stackOf(ev.error) });
     }));
     w.addEventListener("unhandledrejection", safe(function (ev) {
       if (errors++ >= 20) return;
       var r = ev && ev.reason;
-      push("error", { message: cut((r && r.message) || r, 500), kind: "unhandledrejection" });
+      push("error", { message: cut((r && r.message) || r, 500), kind: "unhandledrejection", stack: stackOf(r) });
     }));
     d.addEventListener("submit", safe(function (ev) {
       var f = ev.target;
