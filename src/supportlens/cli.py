@@ -266,6 +266,17 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="jobs run at once")] = None,
+) -> None:
+    """Run a task-queue worker (mapping, periodic tasks) apart from the web processes, until stopped."""
+    from supportlens.tasks.worker import run_dedicated_worker
+
+    settings = load_settings()
+    asyncio.run(run_dedicated_worker(settings, concurrency=concurrency or settings.worker_concurrency))
+
+
 def _multiprocess_metrics_dir() -> str | None:
     """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR so that /metrics, answered by
     any one worker, adds up all of them. Made here (fresh, removed at exit) unless already set."""

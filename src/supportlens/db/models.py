@@ -5,7 +5,6 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
-from supportlens.jobs.models import JobLease
 from supportlens.mapping.models import (
     MappingBusyBrowser,
     MappingBusyIp,
@@ -28,7 +27,6 @@ __all__ = [
     "ClaritySnapshot",
     "ConversionGoal",
     "IngestSite",
-    "JobLease",
     "MappingBusyBrowser",
     "MappingBusyIp",
     "MappingIdentity",

@@ -1,0 +1,21 @@
+"""`supportlens worker`: a dedicated task-queue worker process (scale mapping and schedules apart)."""
+
+from __future__ import annotations
+
+from supportlens.config import Settings
+from supportlens.db.engine import make_engine, make_sessionmaker
+from supportlens.logging import configure_logging
+from supportlens.tasks.queue import Runtime, make_queue, run_worker
+
+
+async def run_dedicated_worker(settings: Settings, *, concurrency: int) -> None:
+    """Run until SIGINT/SIGTERM (procrastinate finishes the jobs in flight, then stops)."""
+    configure_logging(settings.log_level, settings.log_json)
+    engine = make_engine(settings)
+    runtime = Runtime(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine))
+    queue = make_queue(settings)
+    try:
+        async with queue.open_async():
+            await run_worker(queue, runtime, concurrency=concurrency, install_signal_handlers=True)
+    finally:
+        await engine.dispose()
