@@ -269,12 +269,21 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="jobs run at once")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="serve /metrics (mapping lag) on this port")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address for --metrics-port")] = "127.0.0.1",
 ) -> None:
     """Run a task-queue worker (mapping, periodic tasks) apart from the web processes, until stopped."""
     from supportlens.tasks.worker import run_dedicated_worker
 
     settings = load_settings()
-    asyncio.run(run_dedicated_worker(settings, concurrency=concurrency or settings.worker_concurrency))
+    concurrency = concurrency or settings.worker_concurrency
+    asyncio.run(
+        run_dedicated_worker(
+            settings, concurrency=concurrency, metrics_port=metrics_port, metrics_host=metrics_host
+        )
+    )
 
 
 def _multiprocess_metrics_dir() -> str | None:
