@@ -48,3 +48,18 @@ async def test_readyz_reports_the_backlog_until_the_worker_maps_it(
     metrics = (await client.get("/metrics")).text
     assert _lag_count(metrics) == before + 2  # one observation per mapping job
     assert 'supportlens_mapping_lag_seconds_bucket{le="2.0"}' in metrics
+
+
+async def test_the_workers_log_lines_carry_no_e_mail_or_address(client, site_key, worker, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="procrastinate")
+    who = {"email": "jane@acme.io"}
+    r = await client.post(URL, json=batch(site_key, [event()], customer=who), headers=headers())
+    assert r.status_code == 202
+    await worker.drained()
+    jobs = [rec for rec in caplog.records if "map_session" in rec.getMessage()]
+    assert jobs, "the worker logged no job"
+    for rec in caplog.records:
+        logged = rec.getMessage() + repr(getattr(rec, "job", ""))
+        assert "jane@acme.io" not in logged and "127.0.0.1" not in logged

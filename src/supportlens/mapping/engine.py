@@ -656,5 +656,14 @@ async def forget_customer(db: AsyncSession, email: str) -> None:
     """Erasure helper: remove the customer's identity sightings (links are removed with the sessions)."""
     email = normalise_email(email)
     await mapping_mutex(db)
+    # Mapping jobs not yet run (or failed) carry the e-mail in their arguments; one running now finds
+    # the erased sessions gone, and its job is deleted when it ends.
+    await db.execute(
+        text(
+            "DELETE FROM procrastinate_jobs WHERE task_name = :task AND args->>'email' = :email "
+            "AND status <> 'doing'"
+        ),
+        {"task": "supportlens.map_session", "email": email},
+    )
     await db.execute(delete(MappingIdentity).where(MappingIdentity.customer_email == email))
     await db.execute(delete(SessionCustomerMapping).where(SessionCustomerMapping.customer_email == email))
