@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PLAYWRIGHT_BROWSERS_PATH ?= 0
 
-.PHONY: setup demo test lint typecheck audit pytest-postgres pytest-sqlite services chromium clean
+.PHONY: setup demo test lint typecheck audit pytest services chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed chromium
 
@@ -43,16 +43,14 @@ typecheck:
 audit:
 	$(BIN)/python scripts/audit_deps.py
 
-pytest-postgres: services
-	SUPPORTLENS_TEST_DB=postgres $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
-
-pytest-sqlite:
-	SUPPORTLENS_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report= $(PYTEST_ARGS)
+# The suite runs once, on PostgreSQL: the server on 127.0.0.1:5432 when it answers, else an embedded
+# one (tests/support/database.py).
+pytest: services
+	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= $(PYTEST_ARGS)
 
 test: setup lint typecheck audit
 	rm -f .coverage
-	$(MAKE) --no-print-directory pytest-postgres
-	$(MAKE) --no-print-directory pytest-sqlite
+	$(MAKE) --no-print-directory pytest
 	$(BIN)/coverage report --fail-under=80 --skip-covered --sort=cover | tail -25
 
 clean:

@@ -27,7 +27,6 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -135,7 +134,7 @@ async def run_profile(
     for url in sims.values():
         await aset_remote_knobs(url, latency_ms=args.latency_ms, rate_limits=limited)
 
-    database_url = await create_database(args.database)
+    database_url = await create_db()
     env = {
         "SUPPORTLENS_ENVIRONMENT": "test",
         "SUPPORTLENS_DATABASE_URL": database_url,
@@ -157,7 +156,7 @@ async def run_profile(
         "SUPPORTLENS_HUBSPOT_REQUESTS_PER_10S": "190" if limited else "10000",
     }
     settings = Settings(_env_file=None, **{k.removeprefix("SUPPORTLENS_").lower(): v for k, v in env.items()})
-    await migrate.upgrade_async(settings.database_url)
+    await migrate.upgrade_async(database_url)
     engine = make_engine(settings)
     tokens: list[str] = []
     async with make_sessionmaker(engine)() as db:
@@ -248,7 +247,7 @@ async def run_profile(
     finally:
         app_proc.terminate()
         app_proc.join(10)
-        await drop_database(database_url)
+        await drop_db(database_url)
     return {
         "api": api,
         "chains": chains,
@@ -257,18 +256,6 @@ async def run_profile(
         "cpu": cpu_by_worker,
         "wall": wall,
     }
-
-
-async def create_database(kind: str) -> str:
-    """A throwaway database: PostgreSQL (as in production) or the embedded SQLite."""
-    if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='supportlens-bench-')) / 'bench.db'}"
-    return await create_db()
-
-
-async def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        await drop_db(url)
 
 
 async def _dwolla_chain_alone(dwolla: Any, query: Any) -> None:
@@ -291,7 +278,6 @@ def main() -> None:
     )
     parser.add_argument("--latency-ms", type=float, default=150)
     parser.add_argument("--profile", choices=["fan-out", "hubspot-limits", "both"], default="both")
-    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument(
         "--workers", type=int, default=2, help="app worker processes (supportlens serve --workers)"
     )

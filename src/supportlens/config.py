@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_SQLITE_PATH = Path("supportlens.db")
 DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 (refused in production)
 
 
@@ -23,7 +22,11 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production", "test", "demo"] = "development"
-    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+    # PostgreSQL, postgresql+asyncpg://user:password@host:5432/dbname. Unset: `supportlens serve` and
+    # `supportlens demo` start an embedded PostgreSQL (db/embedded.py) with its data in
+    # embedded_postgres_dir (serve) or the demo's --data-dir, and stop it on exit.
+    database_url: str | None = None
+    embedded_postgres_dir: Path = Path(".supportlens/postgres")
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A pooled PostgreSQL connection idle this long is pinged before use (a restart or a firewall may
     # have dropped it); busier ones are not, which saves a round trip on every checkout under load.
@@ -139,14 +142,21 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    def _known_driver(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    def require_database_url(self) -> str:
+        """The database URL, for code that runs after `serve`/`demo` has started the embedded
+        server when none was configured (they put its URL in SUPPORTLENS_DATABASE_URL)."""
+        if self.database_url is None:
+            raise RuntimeError(
+                "SUPPORTLENS_DATABASE_URL is not set (`supportlens serve` and `demo` start an embedded one)"
+            )
+        return self.database_url
 
     @property
     def cookies_secure(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from supportlens.privacy.masking import mask_pii_text
 from supportlens.redaction import redact_secrets
 
 TRANSPORT_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")
@@ -33,6 +34,32 @@ def _add_request_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mu
 
 def _add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
+# Fields that are ours and never hold customer text; masking them could only garble them.
+_NOT_CUSTOMER_TEXT = frozenset({"timestamp", "level", "logger", "request_id", "pid", "client"})
+# The uncached masking function: ingest's cache must neither hold log lines (tracebacks can be long,
+# and would keep unmasked text in memory) nor lose its own entries to them.
+_mask_text = mask_pii_text.__wrapped__
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def mask_customer_pii(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: e-mails, phone and card numbers in any field (a vendor URL holding an e-mail,
+    a database error quoting a value) are masked the way ingest masks stored text."""
+    for key, value in event_dict.items():
+        if key not in _NOT_CUSTOMER_TEXT:
+            event_dict[key] = _mask_value(value)
     return event_dict
 
 
@@ -73,6 +100,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact_secrets,  # just before rendering: no secret reaches a log line, whoever logged it
+            mask_customer_pii,  # nor a customer's e-mail, phone or card number (a vendor path, an error)
             renderer,
         ],
     )
@@ -84,9 +112,17 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # Uvicorn's access line holds the raw path with its query (`/api/search?q=jane@acme.io`,
+    # `/api/customers/jane@acme.io`) and the client's address. Uvicorn writes it whenever the logger
+    # has a handler, propagation included, so it is cut off here; middleware.py writes the access line
+    # instead: route template, status, duration, request id and a keyed pseudonym of the address.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
     # The HTTP client logs every request's full URL at INFO, and vendors' URLs carry customers' e-mail
     # addresses (Dwolla's `?email=`, HubSpot's read by e-mail): our own upstream metrics and logs say
     # what an operator needs without them.

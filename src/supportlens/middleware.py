@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportlens import serving
+from supportlens.audit.service import address_ref
 from supportlens.logging import get_logger, request_id_var
 from supportlens.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY
 
@@ -117,11 +118,16 @@ class RequestContextMiddleware:
             status = status_holder["status"]
             HTTP_LATENCY.labels(scope.get("method", ""), template, str(status)).observe(elapsed)
             if not path.startswith(("/static/", "/metrics", "/healthz")):
+                # The access log: the route template (never the raw path or its query, which can hold
+                # an e-mail), and the client only as a keyed pseudonym; the request id ties the line to
+                # the audit log.
+                client = scope.get("client")
                 log.info(
                     "request",
                     method=scope.get("method"),
                     path=template,
                     status=status,
                     duration_ms=round(elapsed * 1000, 1),
+                    client=address_ref(client[0] if client else None),
                 )
             request_id_var.reset(token)

@@ -26,12 +26,6 @@ async def _terminate(database_url: str, pid: int) -> None:
     await admin.dispose()
 
 
-@pytest.fixture
-def postgres(settings) -> None:
-    if settings.is_sqlite:
-        pytest.skip("SQLite has no server to drop a connection")
-
-
 @asynccontextmanager
 async def _one_connection_pool(settings_factory, ping_after_idle_seconds: float):
     engine = make_engine(
@@ -43,7 +37,6 @@ async def _one_connection_pool(settings_factory, ping_after_idle_seconds: float)
         await engine.dispose()
 
 
-@pytest.mark.usefixtures("postgres")
 async def test_an_idle_connection_is_pinged_and_replaced(settings_factory, database_url) -> None:
     async with _one_connection_pool(settings_factory, 0) as engine:
         dead = await _pid(engine)
@@ -51,7 +44,6 @@ async def test_an_idle_connection_is_pinged_and_replaced(settings_factory, datab
         assert await _pid(engine) != dead  # the ping failed, the pool connected afresh, no error
 
 
-@pytest.mark.usefixtures("postgres")
 async def test_a_connection_used_moments_ago_is_not_pinged(settings_factory, database_url) -> None:
     # The trade-off, shown: within the idle limit a dropped connection is found by the query itself,
     # which fails once; SQLAlchemy then invalidates the pool and the next query reconnects.

@@ -1,12 +1,13 @@
-"""session_events partitioned by day on PostgreSQL; a plain table (and no-ops) on SQLite."""
+"""session_events partitioned by day."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from supportlens.db import migrate, partitions
@@ -42,15 +43,10 @@ def _event_row(session_id: uuid.UUID, ts: datetime, event_id: uuid.UUID | None =
 
 async def _insert_ignore(db, rows: list[dict]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING without a conflict target, as ingest does."""
-    if db.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     result = await db.execute(insert(SessionEvent).values(rows).on_conflict_do_nothing())
     return int(result.rowcount or 0)
 
 
-@pytest.mark.postgres_only
 async def test_events_table_is_partitioned_with_composite_key_fk_and_days_ahead(db):
     conn = await db.connection()
     assert await partitions.is_partitioned(conn)
@@ -83,7 +79,6 @@ async def test_events_table_is_partitioned_with_composite_key_fk_and_days_ahead(
     assert default is not None
 
 
-@pytest.mark.postgres_only
 async def test_rows_land_in_their_day_and_the_fk_cascades(db):
     s = await _session(db, NOW)
     old = datetime(2001, 1, 2, 3, 4, tzinfo=UTC)
@@ -107,7 +102,7 @@ async def test_rows_land_in_their_day_and_the_fk_cascades(db):
 async def test_insert_on_conflict_do_nothing_is_idempotent(db):
     s = await _session(db, NOW)
     rows = [_event_row(s.id, NOW - timedelta(seconds=i)) for i in range(5)]
-    rows.append(_event_row(s.id, datetime(2001, 1, 2, tzinfo=UTC)))  # default partition on PG
+    rows.append(_event_row(s.id, datetime(2001, 1, 2, tzinfo=UTC)))  # the default partition
     assert await _insert_ignore(db, rows) == 6
     assert await _insert_ignore(db, rows) == 0  # a retried batch adds nothing
     assert await _insert_ignore(db, [*rows[:2], _event_row(s.id, NOW)]) == 1
@@ -115,13 +110,9 @@ async def test_insert_on_conflict_do_nothing_is_idempotent(db):
     await db.commit()
 
 
-async def test_ensure_and_drop_are_no_ops_on_sqlite_or_work_on_postgres(engine):
+async def test_ensure_creates_only_the_missing_days(engine):
     async with engine.begin() as conn:
         created = await partitions.ensure_event_partitions(conn, days_ahead=3)
-        if engine.dialect.name != "postgresql":
-            assert created == []
-            assert await partitions.drop_event_partitions_before(conn, date(2100, 1, 1)) == []
-            return
         # already prepared by the migration / startup: nothing to create for the next days
         assert created == []
         far = NOW.date() + timedelta(days=30)
@@ -133,7 +124,6 @@ async def test_ensure_and_drop_are_no_ops_on_sqlite_or_work_on_postgres(engine):
         await conn.rollback()
 
 
-@pytest.mark.postgres_only
 async def test_a_day_with_rows_in_the_default_partition_is_created_by_moving_them(db):
     s = await _session(db, NOW)
     far = NOW.date() + timedelta(days=40)
@@ -153,7 +143,6 @@ async def test_a_day_with_rows_in_the_default_partition_is_created_by_moving_the
     await db.rollback()
 
 
-@pytest.mark.postgres_only
 async def test_drop_event_partitions_before_drops_whole_old_days_only(db):
     conn = await db.connection()
     today = NOW.date()
@@ -175,7 +164,6 @@ async def test_drop_event_partitions_before_drops_whole_old_days_only(db):
     await db.rollback()
 
 
-@pytest.mark.postgres_only
 async def test_migration_copies_existing_rows_and_downgrade_restores_a_plain_table(tmp_path):
     url = await database.create_database(tmp_path)
     engine = create_async_engine(url)

@@ -3,8 +3,10 @@ erasure confirmation flow; no JS errors and no CSP violations."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from supportlens.db.base import utcnow
 from supportlens.sessions.models import UserSession
@@ -57,8 +59,42 @@ async def test_admin_security_pages(browser, live_server, sessionmaker, artifact
         await page.fill("#confirm-email", "jane@acme.io")
         await page.click("button:has-text('Erase this customer')")
         await page.wait_for_selector("#erasure-receipt")
+        if label == "desktop":  # the receipt, with her Clarity ids, downloads from the page (kept nowhere)
+            async with page.expect_download() as started:
+                await page.click("#receipt-download")
+            saved = Path(await (await started.value).path()).read_text()
+            assert json.loads(saved)["manualSteps"][0]["ids"] == ["p1/dev-1"]
         await page.screenshot(path=str(artifacts_dir / f"admin-erasure-receipt-{label}.png"), full_page=True)
         await page.goto("/account/security")
         await page.screenshot(path=str(artifacts_dir / f"account-security-{label}.png"), full_page=True)
         assert page.js_errors == [] and violations == []
         await page.context.close()
+
+
+async def test_admin_erases_an_internationalised_email_in_the_browser(browser, live_server, sessionmaker):
+    """The form takes every address ingest accepts (a browser's type=email refuses `jörg@müller.de`)."""
+    await make_agent(sessionmaker, "admin", email="ada@example.com")
+    async with sessionmaker() as db:
+        db.add(
+            UserSession(
+                clarity_project_id="p1",
+                clarity_user_id="dev-j",
+                clarity_session_id="s-jorg",
+                customer_email="j\u00f6rg@m\u00fcller.de",
+                session_start=utcnow() - timedelta(hours=1),
+                session_end=utcnow(),
+            )
+        )
+        await db.commit()
+    page = await new_page(browser, DESKTOP, live_server.url)
+    await browser_sign_in(page, "ada@example.com", PASSWORD)
+    await page.goto("/admin/erasure")
+    await page.fill("#erase-email", "jo\u0308rg@mu\u0308ller.de")
+    await page.click("button:has-text('Continue')")
+    await page.wait_for_selector("#erase-preview")
+    assert "1 session(s)" in await page.locator("#erase-preview").inner_text()
+    await page.fill("#confirm-email", "J\u00d6RG@M\u00dcLLER.DE")
+    await page.click("button:has-text('Erase this customer')")
+    await page.wait_for_selector("#erasure-receipt")
+    assert await page.locator("dd[data-count='sessions']").inner_text() == "1"
+    await page.context.close()

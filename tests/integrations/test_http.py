@@ -12,6 +12,8 @@ import pytest
 
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
+    UpstreamForbidden,
+    UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -148,6 +150,54 @@ async def test_4xx_is_not_retried_and_names_the_vendor_code() -> None:
     assert info.value.status == 404
     assert "NotFound" in str(info.value)
     assert calls == 1
+    await http.aclose()
+
+
+async def test_403_and_404_are_typed_with_the_vendor_code_and_400_stays_generic() -> None:
+    answers = {
+        "/scope": (403, {"status": "error", "message": "no scope", "category": "MISSING_SCOPES"}),
+        "/gone": (404, {"code": "NotFound", "message": "The requested resource was not found."}),
+        "/bad": (400, {"status": "error", "message": "bad", "category": "VALIDATION_ERROR"}),
+        "/html": (404, None),
+    }
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        status, body = answers[request.url.path]
+        return httpx2.Response(status, json=body) if body else httpx2.Response(status, text="<h1>no</h1>")
+
+    http = make(handler)
+    with pytest.raises(UpstreamForbidden) as forbidden:
+        await http.request("GET", "/scope")
+    assert (forbidden.value.status, forbidden.value.code) == (403, "MISSING_SCOPES")
+    with pytest.raises(UpstreamNotFound) as gone:
+        await http.request("GET", "/gone")
+    assert (gone.value.code, str(gone.value)) == (
+        "NotFound",
+        "testvendor: request refused (HTTP 404, NotFound)",
+    )
+    with pytest.raises(UpstreamBadResponse) as bad:
+        await http.request("GET", "/bad")
+    assert type(bad.value) is UpstreamBadResponse and bad.value.code == "VALIDATION_ERROR"
+    with pytest.raises(UpstreamNotFound) as html:
+        await http.request("GET", "/html")
+    assert html.value.code is None and str(html.value) == "testvendor: request refused (HTTP 404)"
+    await http.aclose()
+
+
+async def test_a_call_that_is_not_idempotent_is_retried_after_429_only() -> None:
+    answers = [503, 429, 201]
+    seen: list[int] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(answers[len(seen)])
+        return httpx2.Response(seen[-1], json={"id": "1"})
+
+    http = make(handler)
+    with pytest.raises(UpstreamUnavailable):  # the 503 may have created the object: not sent again
+        await http.request("POST", "/notes", json_body={}, idempotent=False)
+    assert seen == [503]
+    assert await http.request("POST", "/notes", json_body={}, idempotent=False) == {"id": "1"}
+    assert seen == [503, 429, 201]  # a 429 was not processed: sent again
     await http.aclose()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import json
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -169,6 +173,10 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
         "search_history": 1,
         "mapping_identities": 0,  # already gone with her identified session (ON DELETE CASCADE)
         "mapping_ip_links": 1,
+        "mapping_ip_devices": 0,
+        "mapping_busy_browsers": 0,
+        "notes_redacted": 0,
+        "link_reasons_redacted": 0,
     }
     assert receipt["customerRef"] == audit.customer_ref(JANE)
     clarity = next(s for s in receipt["manualSteps"] if s["system"] == "Microsoft Clarity")
@@ -239,5 +247,14 @@ async def test_admin_confirmation_flow(signed_in, db):
     )
     assert done.status_code == 200 and "The customer was erased" in done.text
     assert 'data-count="sessions">2<' in done.text and "proj1/dev-jane" in done.text
+    # shown and downloadable once: a data: link in the page, not cached, not stored
+    assert done.headers["cache-control"] == "no-store"
+    link = re.search(
+        r'id="receipt-download"[^>]*href="data:application/json;charset=utf-8,([^"]+)"', done.text
+    )
+    assert link is not None
+    downloaded = json.loads(unquote(html_lib.unescape(link.group(1))))
+    assert downloaded["manualSteps"][0]["ids"] == ["proj1/dev-jane"]
     db.expire_all()
     assert await rows_mentioning(db, JANE) == []
+    assert await rows_mentioning(db, "dev-jane") == []  # her browser: in the receipt, nowhere else

@@ -24,6 +24,11 @@ from supportlens.privacy.masking import luhn_ok, mask_email, mask_phone, mask_pi
         ("4242-4242-4242-4242", "[card]"),
         ("amex 3782 822463 10005", "amex [card]"),
         ("pan=4111111111111111", "pan=[card]"),
+        # internationalised addresses, composed or not (an agent's reason, a customer's page title)
+        ("j\u00f6rg@m\u00fcller.de told us", "[email] told us"),
+        ("jo\u0308rg@mu\u0308ller.de told us", "[email] told us"),
+        ("\u592a\u90ce@\u4f8b\u3048.\u30c6\u30b9\u30c8", "[email]"),
+        ("taro..yamada@docomo.ne.jp", "[email]"),
     ],
 )
 def test_pii_is_masked(text, expected):

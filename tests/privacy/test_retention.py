@@ -162,7 +162,6 @@ async def test_retention_is_a_daily_periodic_task_run_by_the_worker(settings, en
     assert await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "old-by-task")) is None
 
 
-@pytest.mark.postgres_only
 async def test_postgres_drops_whole_day_partitions(engine, db, settings):
     from supportlens.db import partitions
 

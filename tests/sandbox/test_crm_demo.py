@@ -112,3 +112,5 @@ def test_build_apps_and_description() -> None:
     assert "  SUPPORTLENS_HUBSPOT_BASE_URL=http://127.0.0.1:8100" in lines
     assert "  SUPPORTLENS_DWOLLA_BASE_URL=http://127.0.0.1:8101" in lines
     assert any("jane@acme.io" in line for line in lines)
+    jane = world.customer("jane@acme.io").dwolla_id
+    assert any(f'/__sandbox/transfer-failures -d \'{{"customerId": "{jane}"' in line for line in lines)

@@ -23,8 +23,6 @@ from supportlens.tasks.status import wait_until_drained
 from tests.support.agents import PASSWORD, csrf_from, make_agent
 from tests.support.live import free_port
 
-pytestmark = pytest.mark.postgres_only
-
 REDIS_URL = os.environ.get("SUPPORTLENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 ORIGIN = "https://shop.example"
 

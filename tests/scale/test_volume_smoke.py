@@ -7,15 +7,14 @@ import multiprocessing as mp
 import uuid
 
 import asyncpg
-import pytest
 from bench import volume
 
-pytestmark = pytest.mark.postgres_only
+from tests.support import database
 
 
 async def test_volume_bench_loads_partitions_and_measures_the_app_queries():
     name = f"supportlens_test_volume_{uuid.uuid4().hex[:8]}"
-    url = await volume.create_database(volume.DEFAULT_SERVER, name)
+    url = await volume.create_database(database.admin_url(), name)
     try:
         with mp.get_context("fork").Pool(1) as pool:
             info = await volume.load(url, 400, 6, 60, 1, pool)
@@ -45,4 +44,4 @@ async def test_volume_bench_loads_partitions_and_measures_the_app_queries():
             assert m.plans, m.name
             assert "equivalent SQL" not in m.source, f"{m.name} no longer uses the app's query code"
     finally:
-        await volume.drop_database(volume.DEFAULT_SERVER, name)
+        await volume.drop_database(database.admin_url(), name)

@@ -18,11 +18,8 @@ from pathlib import Path
 
 import httpx2
 import psutil
-import pytest
 
 from tests.support.live import free_port
-
-pytestmark = pytest.mark.postgres_only
 
 
 def _start(database_url: str, tmp_path) -> tuple[subprocess.Popen, str, Path]:

@@ -86,6 +86,29 @@ async def test_duplicates_are_idempotent(client, db, site_key):
     assert await count(db, SessionEvent) == 4
 
 
+async def test_an_event_id_repeated_inside_one_batch_is_one_event(client, db, site_key):
+    error = event("error", data={"message": "TypeError: x is undefined"})
+    r = await client.post(URL, json=batch(site_key, [error, error, error]), headers=headers())
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 1, "duplicates": 2}
+    s = await only_session(db)
+    assert (s.event_count, s.error_count) == (1, 1)
+    assert await count(db, SessionEvent) == 1
+
+
+async def test_a_repeat_inside_a_batch_of_an_event_already_stored_counts_once(client, db, site_key):
+    click, nav = event("click"), event("navigation")
+    assert (await client.post(URL, json=batch(site_key, [click]), headers=headers())).status_code == 202
+    # The same id a second time with another time and type: the first one stored is the event.
+    moved = {**click, "type": "error", "ts": nav["ts"]}
+    r = await client.post(URL, json=batch(site_key, [click, nav, moved, nav]), headers=headers())
+    assert r.json() == {"accepted": 1, "duplicates": 3}
+    s = await only_session(db)
+    assert (s.event_count, s.click_count, s.error_count, s.navigation_count) == (2, 1, 0, 1)
+    assert s.page_views == 1
+    assert await count(db, SessionEvent) == 2
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [

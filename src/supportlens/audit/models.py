@@ -7,13 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Identity, Index, String, Uuid
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supportlens.db.base import Base, utcnow
-
-# BIGINT identity on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
-AuditId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 
 
 class AuditEntry(Base):
@@ -25,7 +21,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_target", "target"),
     )
 
-    id: Mapped[int] = mapped_column(AuditId, Identity(), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger(), Identity(), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
     actor_email: Mapped[str | None] = mapped_column(String(254), nullable=True)

@@ -11,14 +11,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit.models import AuditEntry
 from supportlens.config import get_settings
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import request_id_var
 
 
 def customer_ref(email: str) -> str:
-    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged."""
+    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged.
+
+    Keyed on the canonical e-mail, so every form of one address names one customer."""
     key = get_settings().secret_key.get_secret_value().encode()
-    digest = hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    canonical = canonical_email_or_none(email) or email.strip().lower()
+    digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
     return f"cust_{digest[:32]}"
+
+
+def address_ref(ip: str | None) -> str:
+    """A keyed pseudonym of a client address for logs: equal addresses give equal pseudonyms (one
+    client's requests can be followed), and without the secret key it cannot be turned back into the
+    address (unlike a plain hash of the small IPv4 space)."""
+    if not ip:
+        return "ip_unknown"
+    key = get_settings().secret_key.get_secret_value().encode()
+    return "ip_" + hmac.new(key, b"address:" + ip.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def client_ip(request: Request | None) -> str | None:

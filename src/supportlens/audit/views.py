@@ -17,6 +17,7 @@ from sqlalchemy import Select, select
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.deps import AdminPrincipal, DbDep
+from supportlens.params import OptionalDay, RowId
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["audit"], include_in_schema=False)
@@ -79,8 +80,8 @@ class AuditFilter:
             "action": self.action,
             "actor": self.actor,
             "target": self.target,
-            "start": self.start.isoformat() if self.start else "",
-            "end": self.end.isoformat() if self.end else "",
+            "from": self.start.isoformat() if self.start else "",
+            "to": self.end.isoformat() if self.end else "",
         }
         return urlencode({k: v for k, v in pairs.items() if v})
 
@@ -93,8 +94,8 @@ async def audit_filter(
     action: Annotated[str, Query(max_length=64)] = "",
     actor: Annotated[str, Query(max_length=254)] = "",
     target: Annotated[str, Query(max_length=256)] = "",
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[OptionalDay, Query(alias="from")] = None,
+    end: Annotated[OptionalDay, Query(alias="to")] = None,
 ) -> AuditFilter:
     return AuditFilter(action.strip(), actor.strip(), target.strip(), start, end)
 
@@ -125,7 +126,7 @@ async def audit_page(
     db: DbDep,
     principal: AdminPrincipal,
     flt: FilterDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[RowId | None, Query()] = None,
 ) -> HTMLResponse:
     stmt = flt.apply(select(AuditEntry)).order_by(AuditEntry.id.desc()).limit(PAGE_SIZE + 1)
     if before:

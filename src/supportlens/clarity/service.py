@@ -13,8 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
@@ -41,10 +40,6 @@ def today() -> date:
     return utcnow().astimezone(UTC).date()
 
 
-def _insert(db: AsyncSession) -> Any:
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def reserve_call(db: AsyncSession, project_id: str, api: str, limit: int) -> int | None:
     """Take one call of today's budget. Returns the calls used including this one, or None (refused).
 
@@ -53,7 +48,7 @@ async def reserve_call(db: AsyncSession, project_id: str, api: str, limit: int) 
     day = today()
     now = utcnow()
     await db.execute(
-        _insert(db)(ClarityCallBudget)
+        insert(ClarityCallBudget)
         .values(project_id=project_id, api=api, day=day, calls_used=0, updated_at=now)
         .on_conflict_do_nothing()
     )
@@ -106,7 +101,7 @@ async def calls_used_today(db: AsyncSession, project_id: str, api: str = EXPORT)
 
 async def _connection(db: AsyncSession, project_id: str) -> ClarityConnection:
     await db.execute(
-        _insert(db)(ClarityConnection)
+        insert(ClarityConnection)
         .values(project_id=project_id, status="unknown", recordings_matched=0, updated_at=utcnow())
         .on_conflict_do_nothing()
     )

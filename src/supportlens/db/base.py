@@ -1,4 +1,4 @@
-"""Declarative base and portable column types (JSONB and native UUID on PostgreSQL)."""
+"""Declarative base and column types (JSONB, native UUID, timestamptz read and written as UTC)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, Uuid
+from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -19,12 +19,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# JSONB on PostgreSQL, JSON text elsewhere.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+JSONType = JSONB()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes everywhere; SQLite hands back naive values, which we read as UTC."""
+    """Timezone-aware datetimes in UTC everywhere; a naive value is taken to be UTC already."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -34,10 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

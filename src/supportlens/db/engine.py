@@ -13,15 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from supportlens.config import Settings
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Ping a pooled connection on checkout only when it sat idle `idle_seconds` or more.
 
@@ -50,12 +41,8 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
-    if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
     engine = create_async_engine(
-        settings.database_url,
+        settings.require_database_url(),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         # The connection handed back last is the next one out: the busy few stay warm (no ping), the

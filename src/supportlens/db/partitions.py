@@ -1,6 +1,6 @@
-"""Daily partitions of `session_events` on PostgreSQL.
+"""Daily partitions of `session_events`.
 
-On PostgreSQL `session_events` is a table partitioned by range of `timestamp`, one partition
+`session_events` is a table partitioned by range of `timestamp`, one partition
 per UTC day (`session_event_partitions.session_events_pYYYYMMDD`) plus a default partition for
 rows outside the prepared days (late or clock-skewed events). The partitions live in their own
 schema so that the application schema shows one logical table (and Alembic's model comparison
@@ -10,8 +10,6 @@ sees exactly the models).
   startup and as a job, and is safe to call from several replicas at once (advisory lock).
 - `drop_event_partitions_before(conn, day)` drops whole days (retention): dropping a partition
   is instant and leaves no dead rows behind, unlike `DELETE`.
-
-On SQLite every function is a no-op: the embedded database keeps a plain table.
 """
 
 from __future__ import annotations
@@ -57,8 +55,6 @@ def _today() -> date:
 
 
 async def is_partitioned(conn: AsyncConnection) -> bool:
-    if conn.dialect.name != "postgresql":
-        return False
     row = await conn.execute(
         text(
             "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
@@ -150,8 +146,8 @@ async def ensure_event_partitions(
 ) -> list[str]:
     """Create the missing daily partitions from `today - days_back` to `today + days_ahead`.
 
-    Returns the partitions created. A no-op (empty list) on SQLite or if the table is not
-    partitioned. Runs inside the caller's transaction; replicas serialise on an advisory lock.
+    Returns the partitions created. A no-op (empty list) if the table is not partitioned
+    (before migration 0008). Runs inside the caller's transaction; replicas serialise on an advisory lock.
     """
     if not await is_partitioned(conn):
         return []
@@ -186,8 +182,6 @@ async def drop_event_partitions_before(conn: AsyncConnection, day: date) -> list
 
 async def maintain(engine: Any, days_ahead: int = DEFAULT_DAYS_AHEAD) -> list[str]:
     """Open a transaction on `engine` and ensure the partitions ahead."""
-    if engine.dialect.name != "postgresql":
-        return []
     async with engine.begin() as conn:
         return await ensure_event_partitions(conn, days_ahead=days_ahead)
 
@@ -195,8 +189,6 @@ async def maintain(engine: Any, days_ahead: int = DEFAULT_DAYS_AHEAD) -> list[st
 async def startup_hook(app: Any, _stack: Any) -> None:
     """Ensure the partitions when the app starts (then the periodic task supportlens.event_partitions)."""
     engine = app.state.engine
-    if engine.dialect.name != "postgresql":
-        return
     try:
         await maintain(engine)
     except Exception as exc:  # a missing table (migrations not run yet) must not stop startup

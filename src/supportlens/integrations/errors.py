@@ -8,11 +8,14 @@ class UpstreamError(Exception):
 
     outcome = "error"
 
-    def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, vendor: str, message: str, *, status: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.vendor = vendor
         self.message = message
         self.status = status
+        self.code = code  # the vendor's own error code (HubSpot `category`, Dwolla `code`), when it sent one
 
     def __str__(self) -> str:
         return f"{self.vendor}: {self.message}"
@@ -46,3 +49,12 @@ class UpstreamBadResponse(UpstreamError):
     """The upstream answered something we cannot use: malformed JSON, an unexpected shape, a 4xx."""
 
     outcome = "bad_response"
+
+
+class UpstreamForbidden(UpstreamBadResponse):
+    """403: our credentials are valid but lack a permission, e.g. a HubSpot private app without a scope
+    (`code` MISSING_SCOPES) or a Dwolla application not enabled for an endpoint (`code` Forbidden)."""
+
+
+class UpstreamNotFound(UpstreamBadResponse):
+    """404: the object does not exist there (never created, deleted or archived)."""

@@ -36,6 +36,8 @@ from supportlens import metrics
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamForbidden,
+    UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -275,6 +277,10 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamRateLimited) and exc.status == 429
 
 
+def _retryable_unprocessed(exc: BaseException) -> bool:
+    return _retryable(exc) and isinstance(exc, UpstreamRateLimited)
+
+
 class _WaitRetryAfter:
     """Backoff with full jitter, unless the upstream said how long to wait (Retry-After)."""
 
@@ -332,14 +338,18 @@ class VendorHTTP:
         headers_factory: HeadersFactory | None = None,
         on_unauthorized: Callable[[], Awaitable[None]] | None = None,
         expect_json: bool = True,
+        idempotent: bool = True,
     ) -> Any:
         """One logical call: retries, limits and the breaker included.
 
         `headers_factory` supplies auth headers per attempt; when the upstream answers 401 and
         `on_unauthorized` is given, it runs once (e.g. to renew a token) and the call is made again.
+        A call that is not `idempotent` (a POST that creates something) is retried only after a 429,
+        which says the request was not processed: after a 5xx or a lost connection it may have been,
+        and a second attempt could make a duplicate.
         """
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(_retryable if idempotent else _retryable_unprocessed),
             stop=stop_after_attempt(self.policy.max_attempts)
             | stop_before_delay(self.policy.retry_budget_seconds),
             wait=_WaitRetryAfter(
@@ -472,8 +482,13 @@ class VendorHTTP:
         if status >= 500:
             raise UpstreamUnavailable(self.vendor, f"upstream error (HTTP {status})", status=status)
         if status >= 400:
-            raise UpstreamBadResponse(
-                self.vendor, f"request refused (HTTP {status}{_error_code(response)})", status=status
+            code = _error_code(response)
+            refused = UpstreamForbidden if status == 403 else UpstreamNotFound if status == 404 else None
+            raise (refused or UpstreamBadResponse)(
+                self.vendor,
+                f"request refused (HTTP {status}{f', {code}' if code else ''})",
+                status=status,
+                code=code,
             )
         if not expect_json:
             return response
@@ -489,14 +504,14 @@ class _Unauthorized(Exception):
     pass
 
 
-def _error_code(response: httpx2.Response) -> str:
+def _error_code(response: httpx2.Response) -> str | None:
     """The vendor's error code (e.g. Dwolla `NotFound`, HubSpot `VALIDATION_ERROR`), never its message."""
     try:
         body = response.json()
     except ValueError:
-        return ""
+        return None
     if isinstance(body, dict):
         code = body.get("code") or body.get("category") or body.get("errorType")
         if isinstance(code, str) and code.isascii() and len(code) <= 40:
-            return f", {code}"
-    return ""
+            return code
+    return None

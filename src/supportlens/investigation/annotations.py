@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -23,7 +24,8 @@ SLACK = timedelta(minutes=5)
 
 
 def _clean_note(value: str) -> str:
-    value = value.strip()
+    # NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a note in any form.
+    value = unicodedata.normalize("NFC", value.strip())
     if not value:
         raise ValueError("must not be empty")
     if any(ord(c) < 32 and c not in "\n\t" for c in value):

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.investigation import service as svc
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
@@ -136,7 +137,7 @@ async def _dwolla_items(
 
     client = app.state.dwolla
     customers = await client.search_customers(parse_query(email), limit=5)
-    match = next((c for c in customers if (c.email or "").lower() == email), None)
+    match = next((c for c in customers if canonical_email_or_none(c.email) == email), None)
     customer_id = match.id if match else None
     if customer_id is None and contact_dwolla_id is not None:
         customer_id = await contact_dwolla_id
@@ -241,7 +242,7 @@ async def _hubspot_items(app: Any, email: str, dwolla_id: asyncio.Future[str | N
     client = app.state.hubspot
     try:
         contacts = await client.search_contacts(parse_query(email), limit=5)
-        contact = next((c for c in contacts if (c.email or "").lower() == email), None)
+        contact = next((c for c in contacts if canonical_email_or_none(c.email) == email), None)
         if contact is None:
             dwolla_id.set_result(None)
             return []

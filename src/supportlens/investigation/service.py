@@ -22,9 +22,11 @@ from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from supportlens.config import Settings
+from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.investigation.models import ConversionGoal
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.params import bounded_instant
 from supportlens.privacy.masking import mask_email, mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
@@ -44,11 +46,11 @@ CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def normalise_email(raw: str) -> str:
-    email = raw.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
-        raise ProblemError(400, "Invalid e-mail", "not an e-mail address", field="email")
-    return email
+    """The canonical e-mail (customers/emails.py), or a 400 naming `email`."""
+    try:
+        return canonical_email(raw)
+    except InvalidEmail as exc:
+        raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
 
 
 async def get_session(db: AsyncSession, session_id: uuid.UUID) -> UserSession:
@@ -261,11 +263,20 @@ def encode_cursor(ts: datetime, event_id: uuid.UUID) -> str:
     return f"{micros}.{event_id.hex}"
 
 
+def parse_cursor(raw: str) -> tuple[datetime, uuid.UUID]:
+    """(time, event id) of a timeline cursor; ValueError when it is not one this API could have made."""
+    micros, _, hexid = raw.partition(".")
+    try:
+        ts = EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        raise ValueError("not a cursor from this API") from None
+    return bounded_instant(ts), uuid.UUID(hex=hexid)
+
+
 def decode_cursor(raw: str, field_name: str) -> tuple[datetime, uuid.UUID]:
     try:
-        micros, _, hexid = raw.partition(".")
-        return EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hexid)
-    except (ValueError, OverflowError):
+        return parse_cursor(raw)
+    except ValueError:
         raise ProblemError(400, "Invalid cursor", "not a cursor from this API", field=field_name) from None
 
 
@@ -374,15 +385,9 @@ def active_seconds(timestamps: Iterable[datetime], gap_seconds: int = ACTIVE_GAP
     return round(total)
 
 
-ACTIVE_SQL_PG = """
+ACTIVE_SECONDS_SQL = """
 SELECT COALESCE(SUM(g), 0) FROM (
   SELECT EXTRACT(EPOCH FROM "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp", id)) AS g
-  FROM session_events WHERE session_id = :sid
-) AS gaps WHERE g >= 0 AND g <= :limit
-"""
-ACTIVE_SQL_SQLITE = """
-SELECT COALESCE(SUM(g), 0) FROM (
-  SELECT (julianday("timestamp") - julianday(lag("timestamp") OVER (ORDER BY "timestamp", id))) * 86400.0 AS g
   FROM session_events WHERE session_id = :sid
 ) AS gaps WHERE g >= 0 AND g <= :limit
 """
@@ -392,10 +397,8 @@ async def active_seconds_sql(
     db: AsyncSession, session_id: uuid.UUID, gap_seconds: int = ACTIVE_GAP_SECONDS
 ) -> int:
     """`active_seconds` computed in the database (one row back instead of every timestamp)."""
-    postgres = db.get_bind().dialect.name == "postgresql"
-    sql = text(ACTIVE_SQL_PG if postgres else ACTIVE_SQL_SQLITE)
-    sid: Any = session_id if postgres else session_id.hex
-    return round(float((await db.execute(sql, {"sid": sid, "limit": gap_seconds})).scalar() or 0))
+    sql = text(ACTIVE_SECONDS_SQL)
+    return round(float((await db.execute(sql, {"sid": session_id, "limit": gap_seconds})).scalar() or 0))
 
 
 async def max_scroll_from_events(db: AsyncSession, session_id: uuid.UUID) -> int:

@@ -24,6 +24,7 @@ from supportlens.investigation import annotations as notes
 from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
 from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
+from supportlens.params import OptionalDay, decodes_with
 from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
@@ -35,6 +36,8 @@ pages = APIRouter(include_in_schema=False)
 SessionId = Annotated[uuid.UUID, "session id"]
 ExportFormat = Literal["json", "csv"]
 WINDOW_MAX = 500
+# The `next` / `prev` of an earlier window, checked before the handler runs.
+TimelineCursor = Annotated[str, decodes_with(svc.parse_cursor)]
 
 
 def _site_context(db: Any, urls: list[str], project_id: str | None) -> Any:
@@ -176,8 +179,8 @@ async def session_timeline(
     db: DbDep,
     principal: CurrentPrincipal,
     from_ms: Annotated[int | None, Query(ge=0, le=7 * 24 * 3600 * 1000)] = None,
-    after: Annotated[str | None, Query(max_length=80)] = None,
-    before: Annotated[str | None, Query(max_length=80)] = None,
+    after: Annotated[TimelineCursor | None, Query(max_length=80)] = None,
+    before: Annotated[TimelineCursor | None, Query(max_length=80)] = None,
     limit: Annotated[int, Query(ge=1, le=WINDOW_MAX)] = 200,
 ) -> dict[str, Any]:
     """One window of the session's events for the player, ordered by time (keyset paged).
@@ -467,8 +470,8 @@ async def customer_journey_api(
     settings: SettingsDep,
     principal: CurrentPrincipal,
     sources: SourcesQuery = "",
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
+    from_: Annotated[OptionalDay, Query(alias="from")] = None,
+    to: OptionalDay = None,
 ) -> dict[str, Any]:
     """One chronological stream of the customer's sessions, Dwolla and HubSpot activity.
 
@@ -497,17 +500,12 @@ async def customer_journey_page(
     db: DbDep,
     principal: CurrentPrincipal,
     source: Annotated[list[str] | None, Query(max_length=3)] = None,
-    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
-    to: Annotated[str, Query(max_length=10)] = "",
+    from_: Annotated[OptionalDay, Query(alias="from")] = None,
+    to: OptionalDay = None,
 ) -> HTMLResponse:
     email = svc.normalise_email(email)
     chosen = _sources(source or [])
-    try:
-        since_d = date.fromisoformat(from_) if from_ else None
-        until_d = date.fromisoformat(to) if to else None
-    except ValueError:
-        raise ProblemError(400, "Invalid date", "use YYYY-MM-DD", field="from" if from_ else "to") from None
-    since, until = _day_bounds(since_d, until_d)
+    since, until = _day_bounds(from_, to)
     viewer = svc.is_viewer(principal)
     result = await journey_mod.build(
         request.app, db, email, sources=chosen, since=since, until=until, viewer=viewer
@@ -522,8 +520,8 @@ async def customer_journey_page(
             "journey": result,
             "chosen": chosen,
             "all_sources": journey_mod.SOURCES,
-            "from_": from_,
-            "to": to,
+            "from_": from_.isoformat() if from_ else "",
+            "to": to.isoformat() if to else "",
         },
     )
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import get_settings
+from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.mapping import evidence as rules
 from supportlens.mapping import scoring
@@ -66,7 +67,7 @@ class CustomerRef:
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    return canonical_email(email)
 
 
 def _keyed(value: str) -> str:

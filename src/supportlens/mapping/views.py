@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, DbDep, Principal
+from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import engine
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.privacy.masking import mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["mapping"])
 
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$")]
-Reason = Annotated[str, StringConstraints(max_length=500)]
+Email = CustomerEmail
+# NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form.
+Reason = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(lambda v: unicodedata.normalize("NFC", v))
+]
 
 
 class _Camel(BaseModel):
@@ -72,7 +78,9 @@ async def _decide(
         actor=principal.agent,
         target_type="customer",
         target=audit.customer_ref(body.customer_email),
-        detail={"session_id": str(session.id), "reason": body.reason or ""},
+        # The audit log is append-only and outlives erasure: what the agent typed goes there masked
+        # (e-mails, phones, cards); the text as typed stays on the link, which erasure deletes.
+        detail={"session_id": str(session.id), "reason": mask_pii_text(body.reason or "")},
         commit=False,
     )
     await db.commit()

@@ -3,9 +3,12 @@
 Deleted: the sessions identified as the customer (the site named them) and the sessions the mapping
 links to them (at or above the confidence agents are shown, or linked by hand), with their events and
 notes; every mapping link naming their e-mail (a link below the threshold goes, the session stays: it
-is not theirs); search-history entries mentioning the e-mail; and cached upstream answers. The audit
-log keeps one entry naming the customer by a keyed hash only (audit.customer_ref), so the append-only
-log never has to change.
+is not theirs); the mapping engine's facts about them and their browsers; search-history entries
+mentioning the e-mail, or their phone numbers and HubSpot/Dwolla ids (read from those systems first);
+and cached upstream answers. Agents' text that stays (a note or link reason on someone else's session)
+has the e-mail redacted. The audit log keeps one entry naming the customer by a keyed hash only
+(audit.customer_ref), so the append-only log never has to change; the receipt, with the ids for the
+manual steps, is returned once and not stored.
 
 Other domains that store customer data register an eraser in ERASERS:
 `async def erase(db, email) -> dict[str, int]` (counts by kind), called inside the same transaction.
@@ -13,6 +16,9 @@ Other domains that store customer data register an eraser in ERASERS:
 
 from __future__ import annotations
 
+import asyncio
+import re
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.config import Settings
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.customers.emails import InvalidEmail, canonical_email, canonical_email_or_none
+from supportlens.mapping.models import MappingBusyBrowser, MappingIpDevice, SessionCustomerMapping
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 
@@ -49,6 +56,58 @@ class ManualStep:
     how: str
     link: str
     ids: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class DirectoryFacts:
+    """What HubSpot and Dwolla hold about the customer, read (never changed) just before erasure: their
+    ids there, for the manual steps, and their phone numbers, which agents' search history may hold."""
+
+    hubspot_ids: list[str] = field(default_factory=list)
+    dwolla_ids: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)  # E.164, as search history keys phone searches
+    unreachable: list[str] = field(default_factory=list)  # "HubSpot", "Dwolla": did not answer
+
+
+async def directory_facts(directory: Any, email: str) -> DirectoryFacts:
+    """Look the customer up by e-mail in HubSpot and Dwolla (`directory` is the search service, whose
+    deadlines, retries and rate limits apply); only records with exactly this e-mail, or the Dwolla
+    customer HubSpot names for such a contact, count."""
+    from supportlens.integrations.dwolla.models import DwollaCustomerDetail
+    from supportlens.integrations.hubspot.models import HubSpotContactBundle
+    from supportlens.search.query import SearchQuery, parse_query
+
+    query = SearchQuery(raw=email, text=email, kind="email", email=email)
+    hubspot, dwolla = await asyncio.gather(
+        directory.source("hubspot", query, refresh=True), directory.source("dwolla", query, refresh=True)
+    )
+    facts = DirectoryFacts()
+    linked_dwolla: set[str] = set()
+    if hubspot.status == "ok":
+        for item in hubspot.items:
+            bundle = HubSpotContactBundle.model_validate(item)
+            if canonical_email_or_none(bundle.contact.email) != email:
+                continue
+            facts.hubspot_ids.append(bundle.contact.id)
+            if bundle.dwolla_id:
+                linked_dwolla.add(bundle.dwolla_id)
+            for phone in (bundle.contact.phone, bundle.contact.mobile_phone):
+                e164 = parse_query(phone).phone_e164 if phone else None
+                if e164:
+                    facts.phones.append(e164)
+    else:
+        facts.unreachable.append("HubSpot")
+    if dwolla.status == "ok":
+        for item in dwolla.items:
+            customer = DwollaCustomerDetail.model_validate(item).customer
+            if canonical_email_or_none(customer.email) == email or customer.id in linked_dwolla:
+                facts.dwolla_ids.append(customer.id)
+    else:
+        facts.unreachable.append("Dwolla")
+    facts.hubspot_ids, facts.dwolla_ids = sorted(set(facts.hubspot_ids)), sorted(set(facts.dwolla_ids))
+    facts.phones = sorted(set(facts.phones))
+    return facts
 
 
 @dataclass
@@ -64,21 +123,25 @@ class ErasureReceipt:
             "deleted": self.counts,
             "cacheCleared": self.cache_cleared,
             "manualSteps": [
-                {"system": s.system, "what": s.what, "how": s.how, "link": s.link, "ids": s.ids}
+                {
+                    "system": s.system,
+                    "what": s.what,
+                    "how": s.how,
+                    "link": s.link,
+                    "ids": s.ids,
+                    "note": s.note,
+                }
                 for s in self.manual_steps
             ],
         }
 
 
 def normalize(email: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    value = email.strip()
-    if not value or len(value) > 254:
-        raise ErasureError("enter the customer's e-mail address")
+    """The canonical e-mail, by the same rule ingest stores it with: whatever ingest accepted (even a
+    form a strict validator refuses, such as `taro..yamada@docomo.ne.jp`) can be erased."""
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return canonical_email(email)
+    except InvalidEmail as exc:
         raise ErasureError(str(exc)) from None
 
 
@@ -136,10 +199,16 @@ async def erase_customer(
     *,
     actor: Any = None,
     request: Any = None,
+    directory: Any = None,
 ) -> ErasureReceipt:
-    """Delete everything held about the customer in one transaction; audit it without PII."""
+    """Delete everything held about the customer in one transaction; audit it without PII.
+
+    `directory` (the search service) is asked first, before anything is deleted, for the customer's
+    HubSpot and Dwolla ids and phone numbers: the receipt names the ids, and searches by those phones or
+    ids go from search history with the searches by e-mail."""
     email = normalize(email)
     ref = audit.customer_ref(email)
+    facts = await directory_facts(directory, email) if directory is not None else None
     counts: dict[str, int] = {}
     ids = await _customer_session_ids(db, email, settings.mapping_min_confidence)
 
@@ -151,6 +220,7 @@ async def erase_customer(
         )
         clarity_rows += (await db.execute(query)).all()
     clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
+    browsers = sorted({u for _, u in clarity_rows if u})
 
     events = annotations = links = sessions = 0
     for chunk in _chunks(ids):
@@ -166,24 +236,39 @@ async def erase_customer(
     links += await _deleted(
         db, delete(SessionCustomerMapping).where(func.lower(SessionCustomerMapping.customer_email) == email)
     )
+    # Searches by her phone numbers or her HubSpot/Dwolla ids are keyed by the E.164 number or the
+    # case-folded text: matched exactly, so a short numeric id never takes someone else's search.
+    other_keys = (
+        [k.casefold() for k in (facts.phones + facts.hubspot_ids + facts.dwolla_ids)] if facts else []
+    )
     history = await _deleted(
         db,
         delete(SearchHistory).where(
             or_(
                 func.lower(SearchHistory.query).contains(email, autoescape=True),
                 func.lower(SearchHistory.normalized_query).contains(email, autoescape=True),
+                SearchHistory.normalized_query.in_(other_keys),
             )
         ),
     )
     counts.update(
         sessions=sessions, events=events, annotations=annotations, mapping_links=links, search_history=history
     )
+    counts.update(await _erase_browsers(db, browsers))
+    counts.update(await _redact_mentions(db, email))
     for eraser in ERASERS:
         for key, value in (await eraser(db, email)).items():
             counts[key] = counts.get(key, 0) + int(value)
 
     cache_cleared = await _clear_search_cache()
-    steps = manual_steps(clarity_users)
+    steps = manual_steps(clarity_users, facts)
+    detail: dict[str, Any] = {
+        "deleted": counts,
+        "cache_cleared": cache_cleared,
+        "clarity_users": len(clarity_users),
+    }
+    if facts is not None:
+        detail["directory_unreachable"] = facts.unreachable
     await audit.record(
         db,
         "customer_erased",
@@ -191,9 +276,40 @@ async def erase_customer(
         actor=actor,
         target_type="customer",
         target=ref,
-        detail={"deleted": counts, "cache_cleared": cache_cleared, "clarity_users": len(clarity_users)},
+        detail=detail,
     )  # commits the deletions and the audit entry together
     return ErasureReceipt(ref, counts, steps, cache_cleared)
+
+
+async def _redact_mentions(db: AsyncSession, email: str) -> dict[str, int]:
+    """Agents' free text that stays (a note on someone else's session, the reason on another customer's
+    link) but names this customer: the e-mail is replaced, the rest of the text is theirs to keep."""
+    mention = re.compile(re.escape(email), re.IGNORECASE)
+
+    def redact(value: str) -> str:
+        return mention.sub("[erased]", unicodedata.normalize("NFC", value))
+
+    notes = (
+        await db.scalars(
+            select(SessionAnnotation).where(
+                func.lower(SessionAnnotation.note).contains(email, autoescape=True)
+            )
+        )
+    ).all()
+    for note in notes:
+        note.note = redact(note.note)
+    links = (
+        await db.scalars(
+            select(SessionCustomerMapping).where(
+                func.lower(SessionCustomerMapping.reason).contains(email, autoescape=True)
+            )
+        )
+    ).all()
+    for link in links:
+        link.reason = redact(link.reason or "")
+        link.evidence = [{**e, "reason": redact(str(e.get("reason", "")))} for e in link.evidence]
+    await db.flush()
+    return {"notes_redacted": len(notes), "link_reasons_redacted": len(links)}
 
 
 async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
@@ -216,7 +332,29 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
 ERASERS.append(_erase_mapping_facts)
 
 
-def manual_steps(clarity_users: list[str]) -> list[ManualStep]:
+async def _erase_browsers(db: AsyncSession, browsers: list[str]) -> dict[str, int]:
+    """The mapping engine's facts about the customer's browsers (Clarity user ids): which addresses each
+    was seen behind, and whether it was marked busy. Counting starts afresh if the browser comes back."""
+    devices = busy = 0
+    for start in range(0, len(browsers), 500):
+        chunk = browsers[start : start + 500]
+        devices += await _deleted(
+            db, delete(MappingIpDevice).where(MappingIpDevice.clarity_user_id.in_(chunk))
+        )
+        busy += await _deleted(
+            db, delete(MappingBusyBrowser).where(MappingBusyBrowser.clarity_user_id.in_(chunk))
+        )
+    return {"mapping_ip_devices": devices, "mapping_busy_browsers": busy}
+
+
+def manual_steps(clarity_users: list[str], facts: DirectoryFacts | None = None) -> list[ManualStep]:
+    facts = facts or DirectoryFacts(unreachable=["HubSpot", "Dwolla"])
+
+    def note(system: str, ids: list[str]) -> str:
+        if system in facts.unreachable:
+            return f"{system} could not be asked during erasure: find the customer there by the e-mail."
+        return "" if ids else f"{system} has no record with this e-mail."
+
     return [
         ManualStep(
             "Microsoft Clarity",
@@ -233,6 +371,8 @@ def manual_steps(clarity_users: list[str]) -> list[ManualStep]:
             "(GDPR delete), "
             "which also blocks the e-mail from being re-imported.",
             MANUAL_HELP["hubspot"],
+            facts.hubspot_ids,
+            note("HubSpot", facts.hubspot_ids),
         ),
         ManualStep(
             "Dwolla",
@@ -240,6 +380,8 @@ def manual_steps(clarity_users: list[str]) -> list[ManualStep]:
             "Deactivate the customer in the Dwolla dashboard (or set its status to deactivated). Transfer "
             "records are kept by Dwolla and by you as payment law requires; they are not erased.",
             MANUAL_HELP["dwolla"],
+            facts.dwolla_ids,
+            note("Dwolla", facts.dwolla_ids),
         ),
     ]
 

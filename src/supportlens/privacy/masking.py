@@ -7,6 +7,7 @@ stay readable (agents need them), while e-mail addresses, phone numbers and card
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -18,8 +19,11 @@ EMAIL_RE = re.compile(
     r"[A-Za-z0-9.!#$%'*+^_`{|}~\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*"
     r"\.[A-Za-z][A-Za-z0-9\-]{1,62}"
 )
+# The second pass: any local part, and internationalised domains (letters of any script, combining
+# marks); run on NFC text so a decomposed `mu\u0308ller.de` is caught like `müller.de`.
+_LABEL = r"[\w\-\u0300-\u036f]"
 _ANY_LOCAL_EMAIL_RE = re.compile(
-    r"[^\s@]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z][A-Za-z0-9\-]{1,62}"
+    rf"[^\s@]{{1,64}}@{_LABEL}{{1,63}}(?:\.{_LABEL}{{1,63}})*\.[^\W\d_]{_LABEL}{{1,62}}"
 )
 # Runs of 13 to 19 digits, optionally split by single spaces or dashes.
 CARD_RE = re.compile(r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)")
@@ -124,8 +128,8 @@ def mask_pii_text(text: str) -> str:
         text = unquote(text, errors="replace")
     if "@" in text:
         text = EMAIL_RE.sub("[email]", text)
-        if "@" in text:  # local parts made only of URL delimiters and other oddities
-            text = _ANY_LOCAL_EMAIL_RE.sub("[email]", text)
+        if "@" in text:  # local parts made only of URL delimiters, internationalised addresses, oddities
+            text = _ANY_LOCAL_EMAIL_RE.sub("[email]", unicodedata.normalize("NFC", text))
     if _DIGITS7_RE.search(text):
         text = CARD_RE.sub(_card, text)
         text = _mask_phones(text)

@@ -53,8 +53,6 @@ class RetentionReport:
 
 
 async def _drop_partitions(engine: AsyncEngine, cutoff: datetime) -> list[str]:
-    if engine.dialect.name != "postgresql":
-        return []
     try:
         from supportlens.db import partitions
     except ImportError:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.privacy import (
     erasure,
     retention,  # noqa: F401  (registers the daily retention job)
 )
 from supportlens.problems import ProblemError
+from supportlens.search.service import get_service
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["privacy"])
@@ -25,7 +28,9 @@ async def erase_customer_api(
     """Delete everything SupportLens holds about the customer; answers with a receipt of what was deleted
     and the steps left to do by hand in Clarity, HubSpot and Dwolla. Administrators only."""
     try:
-        receipt = await erasure.erase_customer(db, email, settings, actor=principal.agent, request=request)
+        receipt = await erasure.erase_customer(
+            db, email, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+        )
     except erasure.ErasureError as exc:
         raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
     return receipt.as_json()
@@ -76,7 +81,7 @@ async def erasure_confirm(
             {"step": "ask", "email": email, "error": str(exc)},
             status_code=400,
         )
-    if confirm_email.strip().lower() != normalized:
+    if canonical_email_or_none(confirm_email) != normalized:
         counts = await erasure.preview(db, normalized, settings)
         return render(
             request,
@@ -89,5 +94,20 @@ async def erasure_confirm(
             },
             status_code=400,
         )
-    receipt = await erasure.erase_customer(db, normalized, settings, actor=principal.agent, request=request)
-    return render(request, "privacy/erasure.html", {"step": "done", "receipt": receipt, "email": ""})
+    receipt = await erasure.erase_customer(
+        db, normalized, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+    )
+    page = render(
+        request,
+        "privacy/erasure.html",
+        {
+            "step": "done",
+            "receipt": receipt,
+            "receipt_json": json.dumps(receipt.as_json(), indent=2),
+            "email": "",
+        },
+    )
+    # The receipt (with the customer's Clarity ids) is shown and downloadable once: not stored by us,
+    # and not kept by the browser's cache either.
+    page.headers["Cache-Control"] = "no-store"
+    return page

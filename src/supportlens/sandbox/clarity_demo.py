@@ -8,9 +8,10 @@ are read by the simulator too (Clarity would have recorded them).
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from supportlens.sandbox.clarity import ClaritySimState, SimSession, create_clarity_simulator
@@ -27,37 +28,45 @@ def forward_upload(body: bytes) -> bool:
     return DEMO_STATE.record_upload(body) if DEMO_STATE is not None else False
 
 
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
+async def _recent_sessions(database_url: str) -> list[Any]:
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from supportlens.sessions.models import UserSession
+
+    since = datetime.now(UTC) - timedelta(days=3)
+    s = UserSession
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                select(
+                    s.clarity_project_id, s.clarity_user_id, s.clarity_session_id, s.session_start,
+                    s.duration_seconds, s.click_count, s.rage_click_count, s.dead_click_count,
+                    s.entry_url, s.exit_url,
+                )
+                .where(s.session_start >= since)
+                .order_by(s.session_start.desc())
+                .limit(2000)
+            )  # fmt: skip
+            return list(result.all())
+    finally:
+        await engine.dispose()
 
 
-def _loader(db_path: Path) -> Any:
+def _loader(ctx: DemoContext) -> Callable[[], list[SimSession]]:
+    """Sessions the demo's database holds, read with the database URL the demo settled on."""
+
     def load() -> list[SimSession]:
-        if not db_path.exists():
+        database_url = ctx.env.get("SUPPORTLENS_DATABASE_URL")
+        if not database_url:
             return []
-        since = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = conn.execute(
-                "SELECT clarity_project_id, clarity_user_id, clarity_session_id, session_start,"
-                " duration_seconds, click_count, rage_click_count, dead_click_count, entry_url, exit_url"
-                " FROM user_sessions"
-                " WHERE session_start >= ? ORDER BY session_start DESC LIMIT 2000",
-                (since,),
-            ).fetchall()
-        except sqlite3.Error:
-            return []
-        finally:
-            conn.close()
-        out = []
-        for r in rows:
-            values = dict(r)
-            start = datetime.fromisoformat(str(values["session_start"]))
-            values["session_start"] = start if start.tzinfo else start.replace(tzinfo=UTC)
-            out.append(_Row(values))
-        return demo_sessions_from_rows(out)
+        # The simulator asks from inside its event loop and waits for the answer: run the query on
+        # a loop of its own in another thread.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            rows = pool.submit(asyncio.run, _recent_sessions(database_url)).result(timeout=30)
+        return demo_sessions_from_rows(rows)
 
     return load
 
@@ -70,7 +79,7 @@ def configure(ctx: DemoContext) -> None:
         token=DEMO_TOKEN,
         project_id=DEMO_PROJECT,
         site_origin=f"http://{ctx.host}:{ctx.port + 4}",
-        session_loader=_loader(ctx.data_dir / "supportlens.db"),
+        session_loader=_loader(ctx),
     )
     DEMO_STATE = state
     ctx.servers.append(DemoServer("Clarity simulator", create_clarity_simulator(state), port, host=ctx.host))
@@ -84,7 +93,6 @@ def configure(ctx: DemoContext) -> None:
             "SUPPORTLENS_CLARITY_RECORDINGS_INTERVAL_MINUTES": "5",
             "SUPPORTLENS_CLARITY_RECORDINGS_WINDOW_MINUTES": str(3 * 24 * 60),
             "SUPPORTLENS_CLARITY_RECORDINGS_DAILY_CALLS": "300",
-            "SUPPORTLENS_JOBS_TICK_SECONDS": "5",
             "SUPPORTLENS_DEMO_CLARITY_UPLOAD_URL": f"{sim_url}/collect",
         }
     )

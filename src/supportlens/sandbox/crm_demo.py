@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens.sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
 from supportlens.sandbox.knobs import Knobs
 from supportlens.sandbox.world import World, demo_world
 
@@ -77,7 +77,18 @@ def describe(host: str, port: int, world: World) -> list[str]:
         f"         e.g. curl -X POST {dwolla_url}/__sandbox/knobs -d "
         + """'{"latency_ms": 150, "error_rate": 0.1}'""",
         f"World    {len(world.customers)} customers, {len(world.companies)} companies; try {headline}",
+        f"Webhooks subscribe at POST {dwolla_url}/webhook-subscriptions, then fail a transfer: curl -X POST "
+        f"{dwolla_url}/__sandbox/transfer-failures -d "
+        + f"""'{{"customerId": "{_jane_dwolla_id(world)}", "code": "R01"}}'""",
+        f"Scopes   SUPPORTLENS_HUBSPOT_TOKEN={HUBSPOT_READONLY_TOKEN} has no write scope (MISSING_SCOPES)",
     ]
+
+
+def _jane_dwolla_id(world: World) -> str:
+    dwolla_ids = [c.dwolla_id for c in world.customers if c.dwolla_id]
+    return next(
+        (c.dwolla_id for c in world.customers if c.email == "jane@acme.io" and c.dwolla_id), dwolla_ids[0]
+    )
 
 
 def build_apps(seed: int = 7, latency_ms: float = 0.0) -> tuple[Any, Any, World]:

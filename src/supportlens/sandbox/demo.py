@@ -1,4 +1,8 @@
-"""`supportlens demo`: the app on SQLite, sandbox upstreams, demo data and a printed login.
+"""`supportlens demo`: the app on an embedded PostgreSQL, sandbox upstreams, demo data and a printed login.
+
+The database is SUPPORTLENS_DATABASE_URL when the environment sets it; otherwise a private
+PostgreSQL (db/embedded.py) with its data in `<data dir>/postgres`, stopped when the demo exits.
+`--fresh` (the default) drops and recreates the embedded server's database, never a configured one.
 
 Plugins (see PLUGINS) add simulators, extra servers (the demo shop) and seed data. Each is a
 function `configure(ctx)` that may set settings in `ctx.env`, append servers to `ctx.servers`
@@ -13,6 +17,7 @@ import secrets
 import shutil
 import socket
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,11 +88,21 @@ def busy_ports(host: str, ports: list[int]) -> list[int]:
     return busy
 
 
-def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
-    """Set up the environment, database and seed data; returns what to serve."""
+def prepare(host: str, port: int, data_dir: str, fresh: bool, stack: ExitStack) -> DemoContext:
+    """Set up the environment, database and seed data; returns what to serve. The embedded database
+    runs until `stack` closes."""
     directory = Path(data_dir).resolve()
+    database_dir = directory / "postgres"
     if fresh and directory.exists():
-        shutil.rmtree(directory)
+        # Everything but the embedded server's files: its database is dropped and made anew below,
+        # which saves the initdb of a new data directory.
+        for path in directory.iterdir():
+            if path == database_dir:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     directory.mkdir(parents=True, exist_ok=True)
     secret_file = directory / "secret_key"
     if not secret_file.exists():
@@ -97,7 +112,6 @@ def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
     ctx.env.update(
         {
             "SUPPORTLENS_ENVIRONMENT": "demo",
-            "SUPPORTLENS_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'supportlens.db'}",
             "SUPPORTLENS_SECRET_KEY": secret_file.read_text().strip(),
             "SUPPORTLENS_BASE_URL": ctx.base_url,
             "SUPPORTLENS_LOG_JSON": "false",
@@ -117,6 +131,13 @@ def prepare(host: str, port: int, data_dir: str, fresh: bool) -> DemoContext:
             fg=typer.colors.RED,
         )
         raise typer.Exit(2)
+    from supportlens.db import embedded
+
+    ctx.env["SUPPORTLENS_DATABASE_URL"] = stack.enter_context(
+        embedded.configured_or_embedded(
+            os.environ.get("SUPPORTLENS_DATABASE_URL"), database_dir, ctx.notes.append, fresh_database=fresh
+        )
+    )
     os.environ.update(ctx.env)
 
     from supportlens.config import get_settings
@@ -133,7 +154,7 @@ async def _migrate_and_seed(ctx: DemoContext) -> None:
     from supportlens.db.engine import make_engine, make_sessionmaker
 
     settings = get_settings()
-    await migrate.upgrade_async(settings.database_url)
+    await migrate.upgrade_async(settings.require_database_url())
     engine = make_engine(settings)
     try:
         async with make_sessionmaker(engine)() as db:
@@ -172,12 +193,13 @@ async def _serve_all(ctx: DemoContext) -> None:
 
 
 def run_demo(host: str, port: int, data_dir: str, fresh: bool) -> None:
-    ctx = prepare(host, port, data_dir, fresh)
-    typer.secho("\nSupportLens demo is starting", bold=True)
-    typer.echo(f"  open:     {ctx.base_url}/login")
-    for email, password in ctx.logins.items():
-        typer.echo(f"  login:    {email}  /  {password}")
-    for note in ctx.notes:
-        typer.echo(f"  {note}")
-    typer.echo("  stop:     Ctrl+C\n")
-    asyncio.run(_serve_all(ctx))
+    with ExitStack() as stack:
+        ctx = prepare(host, port, data_dir, fresh, stack)
+        typer.secho("\nSupportLens demo is starting", bold=True)
+        typer.echo(f"  open:     {ctx.base_url}/login")
+        for email, password in ctx.logins.items():
+            typer.echo(f"  login:    {email}  /  {password}")
+        for note in ctx.notes:
+            typer.echo(f"  {note}")
+        typer.echo("  stop:     Ctrl+C\n")
+        asyncio.run(_serve_all(ctx))

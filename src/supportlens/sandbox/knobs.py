@@ -56,6 +56,8 @@ class Knobs:
     general_per_10s: int = 190  # HubSpot: other requests per 10 seconds per token
     requests_per_second: int = 0  # Dwolla: requests per second per token (0 = unlimited; undocumented)
     token_ttl_seconds: int = 3600  # Dwolla: expires_in of new access tokens
+    webhook_retry_scale: float = 1.0  # Dwolla: multiplies its webhook retry schedule (15 min … 72 h)
+    webhook_timeout_seconds: float = 10.0  # Dwolla: an attempt that takes longer counts as failed
     seed: int = 0
 
     @classmethod

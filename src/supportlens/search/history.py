@@ -7,8 +7,7 @@ import uuid
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.db.base import utcnow
@@ -30,7 +29,7 @@ async def record(
     """Add a search; the same query searched again moves to the top instead of repeating.
 
     Only what is shown survives: the agent's other entries beyond the newest SHOWN - 1 are removed.
-    On PostgreSQL it is one statement (the upsert with the trim as a data-modifying CTE), so a
+    It is one statement (the upsert with the trim as a data-modifying CTE), so a
     search costs one round trip. The trim skips rows another search of the same agent is removing
     at that moment instead of waiting for them: two at once never deadlock, and the next search
     finishes the trim.
@@ -44,15 +43,14 @@ async def record(
         "result_counts": counts or {},
         "created_at": utcnow(),
     }
-    for statement in _record_statements(db.get_bind().dialect.name == "postgresql"):
-        await db.execute(statement, params)
+    await db.execute(_record_statement(), params)
     if commit:
         await db.commit()
 
 
 @functools.cache
-def _record_statements(postgres: bool) -> tuple[Executable, ...]:
-    """`record`'s statements, built once (with bound parameters) rather than on every search."""
+def _record_statement() -> Executable:
+    """`record`'s statement, built once (with bound parameters) rather than on every search."""
     table = cast(Table, SearchHistory.__table__)
     value = {name: bindparam(name, type_=table.c[name].type) for name in RECORD_COLUMNS}
     beyond_shown = (
@@ -61,16 +59,13 @@ def _record_statements(postgres: bool) -> tuple[Executable, ...]:
         .order_by(table.c.created_at.desc())
         .offset(SHOWN - 1)
     )
-    inserted = (pg_insert if postgres else sqlite_insert)(table).values(value)
+    inserted = insert(table).values(value)
     upsert = inserted.on_conflict_do_update(
         index_elements=[table.c.agent_id, table.c.normalized_query],
         set_={name: inserted.excluded[name] for name in ("query", "kind", "result_counts", "created_at")},
     )
-    if postgres:
-        trim = delete(table).where(table.c.id.in_(beyond_shown.with_for_update(skip_locked=True)))
-        return (upsert.add_cte(trim.cte("trimmed")),)
-    # SQLite runs one writer at a time
-    return upsert, delete(table).where(table.c.id.in_(beyond_shown))
+    trim = delete(table).where(table.c.id.in_(beyond_shown.with_for_update(skip_locked=True)))
+    return upsert.add_cte(trim.cte("trimmed"))
 
 
 async def update_counts(

@@ -9,6 +9,7 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict
 
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.problems import ProblemError
 
 MAX_QUERY_LENGTH = 200
@@ -82,7 +83,8 @@ def parse_query(raw: str) -> SearchQuery:
     if len(text) > MAX_QUERY_LENGTH:
         raise _bad(f"q must be at most {MAX_QUERY_LENGTH} characters")
     if EMAIL_RE.match(text):
-        return SearchQuery(raw=raw, text=text, kind="email", email=text.lower())
+        email = canonical_email_or_none(raw) or text.lower()
+        return SearchQuery(raw=raw, text=text, kind="email", email=email)
     phone = _phone(text)
     if phone:
         return SearchQuery(raw=raw, text=text, kind="phone", phone_e164=phone)

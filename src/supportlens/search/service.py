@@ -17,6 +17,7 @@ from typing import Any, Literal
 import structlog
 from fastapi import FastAPI
 
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustomerDetail
@@ -304,7 +305,9 @@ def correlation_of(query: SearchQuery, hubspot: SourceResult, dwolla: SourceResu
 
 
 def _email_query(email: str) -> SearchQuery:
-    return SearchQuery(raw=email, text=email, kind="email", email=email.lower())
+    return SearchQuery(
+        raw=email, text=email, kind="email", email=canonical_email_or_none(email) or email.lower()
+    )
 
 
 def _dump(item: Any) -> dict[str, Any]:

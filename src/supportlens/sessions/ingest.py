@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
@@ -87,6 +88,16 @@ def _scroll_depth(event: EventIn) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return 0
     return max(0, min(100, int(raw)))
+
+
+def _first_of_each_id(events: list[EventIn]) -> list[EventIn]:
+    seen: set[uuid.UUID] = set()
+    unique = []
+    for e in events:
+        if e.id not in seen:
+            seen.add(e.id)
+            unique.append(e)
+    return unique
 
 
 def _seconds_between(start: Any, end: Any) -> Any:
@@ -168,7 +179,11 @@ async def ingest_batch(
 
     Raises on any database error: nothing stays, and no job either."""
     now = utcnow()
-    events = sorted(batch.events, key=lambda e: e.ts)
+    # An id repeated inside the batch is one event (the first copy): the rest are duplicates, and
+    # the session's counters below count each stored event once.
+    unique = _first_of_each_id(batch.events)
+    repeated_in_batch = len(batch.events) - len(unique)
+    events = sorted(unique, key=lambda e: e.ts)
     ids = batch.clarity
     page_url = _mask(batch.page.url, 2048) if batch.page else None
     first, last = (events[0], events[-1]) if events else (None, None)
@@ -176,7 +191,7 @@ async def ingest_batch(
     end = last.ts if last else now
     device = parse_device(user_agent)
     customer = batch.customer if batch.customer and (batch.customer.email or batch.customer.id) else None
-    email = customer.email.strip().lower() if customer and customer.email else None
+    email = canonical_email(customer.email) if customer and customer.email else None
     counts = _counts(events)
     page_num = ids.page_num or 0
 
@@ -215,7 +230,7 @@ async def ingest_batch(
         await db.scalars(_upsert_statement(), [values], execution_options={"populate_existing": True})
     ).one()
 
-    duplicates = 0
+    duplicates = repeated_in_batch
     if events:
         rows = [
             {
@@ -234,13 +249,13 @@ async def ingest_batch(
         inserted = await _insert_events(db, rows)
         if len(inserted) < len(events):
             dupes = [e for e in events if e.id not in inserted]
-            duplicates = len(dupes)
+            duplicates += len(dupes)
             await _take_back(db, session, dupes)
 
     await enqueue_mapping(db, session_id=session.id, email=email, client_ip=client_ip, acked_at=now)
     if commit:
         await db.commit()
-    accepted = len(events) - duplicates
+    accepted = len(batch.events) - duplicates
     INGEST_EVENTS.labels("accepted").inc(accepted)
     if duplicates:
         INGEST_EVENTS.labels("duplicate").inc(duplicates)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
+from supportlens.customers.emails import CustomerEmail
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_EVENTS = 500
 
@@ -19,7 +21,6 @@ EventType = Literal[
     "navigation", "click", "scroll", "error", "form_submit", "rage_click", "dead_click", "custom"
 ]
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,253}$"
 ClarityId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Url = Annotated[str, StringConstraints(max_length=2048)]
 ShortText = Annotated[str, StringConstraints(max_length=300)]
@@ -62,7 +63,7 @@ class ClarityIds(_Strict):
 
 
 class CustomerIn(_Strict):
-    email: Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    email: CustomerEmail | None = None  # stored in the canonical form (customers/emails.py)
     id: Annotated[str, StringConstraints(max_length=128)] | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
 

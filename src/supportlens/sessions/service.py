@@ -26,8 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import get_settings
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.params import bounded_instant
 from supportlens.privacy.masking import mask_email
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import (
@@ -61,7 +63,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         ts, _, sid = raw.partition("|")
-        return datetime.fromisoformat(ts), uuid.UUID(sid)
+        return bounded_instant(datetime.fromisoformat(ts)), uuid.UUID(sid)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursor("not a cursor from this API") from exc
 
@@ -249,7 +251,10 @@ async def sessions_page(
     min_confidence: float | None = None,
 ) -> tuple[list[SessionSummary], str | None]:
     """A customer's sessions, newest first, with a cursor for the next page (None at the end)."""
-    email = email.strip().lower()
+    canonical = canonical_email_or_none(email)
+    if canonical is None:
+        return [], None
+    email = canonical
     limit = max(1, min(limit, MAX_LIMIT))
     threshold = get_settings().mapping_min_confidence if min_confidence is None else min_confidence
     params: dict[str, Any] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +15,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincipal, DbDep, Principal
 from supportlens.auth.models import Role
+from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import get_logger
 from supportlens.metrics import INGEST_BATCHES
+from supportlens.params import OptionalInstant, decodes_with
 from supportlens.problems import ProblemError, problem_response, validation_errors
 from supportlens.sessions import service, sites
 from supportlens.sessions.ingest import check_event_times, ingest_batch
@@ -249,6 +250,8 @@ async def _page(
         raise ProblemError(400, "Invalid cursor", str(exc), field="before") from exc
 
 
+# The `nextCursor` of an earlier page, checked before the handler runs.
+SessionsCursor = Annotated[str, decodes_with(service.decode_cursor)]
 CustomerQ = Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
@@ -259,7 +262,7 @@ async def list_sessions(
     principal: CurrentPrincipal,
     customer: CustomerQ,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    before: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[SessionsCursor | None, Query(max_length=200)] = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
 ) -> SessionPage:
     """A customer's sessions, newest first; `before` is the previous page's `nextCursor`."""
@@ -303,7 +306,7 @@ async def session_events(
     db: DbDep,
     principal: CurrentPrincipal,
     session_id: uuid.UUID,
-    after: datetime | None = None,
+    after: OptionalInstant = None,
     after_id: Annotated[uuid.UUID | None, Query(alias="afterId")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> EventPage:
@@ -351,10 +354,10 @@ async def sessions_panel(
     principal: CurrentPrincipal,
     customer: Annotated[str, Query(max_length=254)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
-    before: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[SessionsCursor | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> HTMLResponse:
-    email = customer.strip().lower() or (await _customer_from_q(q) if q else None)
+    email = canonical_email_or_none(customer) or (await _customer_from_q(q) if q else None)
     items: list[SessionSummary] = []
     cursor = None
     if email and "@" in email:

@@ -101,7 +101,8 @@ def make_queue(settings: Settings) -> procrastinate.App:
     """The procrastinate app for these settings: its connection, the tasks and the periodic schedule."""
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
-            conninfo=conninfo(settings.database_url), kwargs={"application_name": "supportlens-worker"}
+            conninfo=conninfo(settings.require_database_url()),
+            kwargs={"application_name": "supportlens-worker"},
         ),
     )
     app.task(

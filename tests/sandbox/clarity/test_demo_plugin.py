@@ -5,17 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from supportlens.config import Settings
-from supportlens.db import migrate
-from supportlens.db.engine import make_sessionmaker
 from supportlens.sandbox import clarity_demo
 from supportlens.sandbox.demo import PLUGINS, DemoContext
 from supportlens.sessions.models import UserSession
 
 
-async def test_demo_plugin_wires_the_simulator(tmp_path):
+async def test_demo_plugin_wires_the_simulator(tmp_path, database_url, db):
     assert "supportlens.sandbox.clarity_demo" in PLUGINS
     ctx = DemoContext(host="127.0.0.1", port=8100, data_dir=tmp_path)
     clarity_demo.configure(ctx)
@@ -32,28 +28,24 @@ async def test_demo_plugin_wires_the_simulator(tmp_path):
     assert settings.clarity_export_base_url == "http://127.0.0.1:8103"
     assert settings.clarity_recordings_enabled and settings.clarity_project_id == "demo123"
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'supportlens.db'}"
-    await migrate.upgrade_async(url)
-    engine = create_async_engine(url)
+    ctx.env["SUPPORTLENS_DATABASE_URL"] = database_url  # what demo.prepare settles on
     now = datetime.now(UTC)
-    async with make_sessionmaker(engine)() as db:
-        db.add(
-            UserSession(
-                id=uuid.uuid4(),
-                clarity_project_id="demo123",
-                clarity_user_id="u1",
-                clarity_session_id="s1",
-                session_start=now - timedelta(hours=1),
-                session_end=now - timedelta(minutes=50),
-                duration_seconds=600,
-                click_count=9,
-                rage_click_count=3,
-                entry_url="http://127.0.0.1:8104/",
-                exit_url="http://127.0.0.1:8104/pay",
-            )
+    db.add(
+        UserSession(
+            id=uuid.uuid4(),
+            clarity_project_id="demo123",
+            clarity_user_id="u1",
+            clarity_session_id="s1",
+            session_start=now - timedelta(hours=1),
+            session_end=now - timedelta(minutes=50),
+            duration_seconds=600,
+            click_count=9,
+            rage_click_count=3,
+            entry_url="http://127.0.0.1:8104/",
+            exit_url="http://127.0.0.1:8104/pay",
         )
-        await db.commit()
-    await engine.dispose()
+    )
+    await db.commit()
     state = clarity_demo.DEMO_STATE
     [item] = state.recordings(now - timedelta(days=1), now, 10, 0)
     assert item["link"].endswith("/player/demo123/u1/s1") and item["sessionClickCount"] == 9

@@ -1,4 +1,5 @@
-"""Async Dwolla client: client-credentials token, customers, funding sources and transfers (HAL)."""
+"""Async Dwolla client: client-credentials token, customers, funding sources, transfers and their
+failures (HAL), and webhook subscriptions."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ from supportlens.integrations.dwolla.models import (
     DwollaCustomerDetail,
     DwollaFundingSource,
     DwollaTransfer,
+    DwollaTransferDetail,
     FundingSourcesPage,
+    HalLink,
     TokenResponse,
     TransferFailure,
     TransfersPage,
+    WebhookSubscription,
+    WebhookSubscriptionsPage,
     WireCustomer,
     WireTransfer,
+    WireWebhookSubscription,
 )
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamError
 from supportlens.integrations.http import VendorHTTP, VendorPolicy
@@ -118,6 +124,18 @@ class DwollaClient:
     # ------------------------------------------------------------------------------------ calls
 
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self._call("GET", path, params=params)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any | None = None,
+        expect_json: bool = True,
+        idempotent: bool = True,
+    ) -> Any:
         used: dict[str, str | None] = {"token": None}
 
         async def headers() -> Mapping[str, str]:
@@ -129,7 +147,14 @@ class DwollaClient:
             await self._renew_after_401(used["token"])
 
         return await self.http.request(
-            "GET", path, params=params, headers_factory=headers, on_unauthorized=renew
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            headers_factory=headers,
+            on_unauthorized=renew,
+            expect_json=expect_json,
+            idempotent=idempotent,
         )
 
     def _link_path(self, href: str) -> str:
@@ -191,6 +216,61 @@ class DwollaClient:
         failures = await asyncio.gather(*(failure_of(t) for t in wire))
         return [_transfer(t, cid, f) for t, f in zip(wire, failures, strict=True)]
 
+    async def get_transfer(self, transfer_id: str) -> DwollaTransferDetail:
+        """One transfer by id, with its ACH return code and description when it failed (its `failure` link
+        followed) and the customer it belongs to."""
+        wire = _parse(WireTransfer, await self._get(f"/transfers/{_id_path(transfer_id)}"), "transfer")
+        customer_id = next(
+            (cid for rel in ("source", "destination") if (cid := _customer_in(wire.links.get(rel)))), None
+        )
+        failure = None
+        link = wire.links.get("failure")
+        if wire.status == "failed" and link is not None:
+            try:
+                failure = await self.get_transfer_failure(link.href)
+            except UpstreamError as exc:
+                if exc.status != 404:
+                    raise
+        return DwollaTransferDetail(
+            transfer=_transfer(wire, customer_id or "", failure), customer_id=customer_id
+        )
+
+    # -------------------------------------------------------------------------- webhook subscriptions
+
+    async def create_webhook_subscription(self, url: str, secret: str) -> WebhookSubscription:
+        """Dwolla answers 201 with only a Location; the subscription is read from there. Sent once (a
+        second POST after a lost answer would make a second subscription, and Dwolla allows few)."""
+        response = await self._call(
+            "POST",
+            "/webhook-subscriptions",
+            json_body={"url": url, "secret": secret},
+            expect_json=False,
+            idempotent=False,
+        )
+        location = response.headers.get("location")
+        if not location:
+            raise UpstreamBadResponse(VENDOR, "no Location for the new webhook subscription")
+        payload = await self._get(self._link_path(location))
+        return WebhookSubscription.from_wire(_parse(WireWebhookSubscription, payload, "webhook subscription"))
+
+    async def list_webhook_subscriptions(self) -> list[WebhookSubscription]:
+        page = _parse(
+            WebhookSubscriptionsPage, await self._get("/webhook-subscriptions"), "webhook subscriptions"
+        )
+        return [WebhookSubscription.from_wire(w) for w in page.embedded.subscriptions]
+
+    async def set_webhook_subscription_paused(
+        self, subscription_id: str, paused: bool
+    ) -> WebhookSubscription:
+        payload = await self._call(
+            "POST", f"/webhook-subscriptions/{_id_path(subscription_id)}", json_body={"paused": paused}
+        )
+        return WebhookSubscription.from_wire(_parse(WireWebhookSubscription, payload, "webhook subscription"))
+
+    async def delete_webhook_subscription(self, subscription_id: str) -> WebhookSubscription:
+        payload = await self._call("DELETE", f"/webhook-subscriptions/{_id_path(subscription_id)}")
+        return WebhookSubscription.from_wire(_parse(WireWebhookSubscription, payload, "webhook subscription"))
+
     async def get_customer_detail(self, customer_id: str, transfers_limit: int = 25) -> DwollaCustomerDetail:
         customer, sources, transfers = await asyncio.gather(
             self.get_customer(customer_id),
@@ -217,3 +297,11 @@ def _transfer(t: WireTransfer, customer_id: str, failure: TransferFailure | None
         failure_code=failure.code if failure else None,
         failure_description=failure.description if failure else None,
     )
+
+
+def _customer_in(link: HalLink | None) -> str | None:
+    """The customer id a HAL link points at (`.../customers/{id}`), if it points at a customer."""
+    if link is None:
+        return None
+    parts = urlsplit(link.href).path.rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 and parts[-2] == "customers" and parts[-1] else None

@@ -191,3 +191,43 @@ class DwollaCustomerDetail(_Out):
     customer: DwollaCustomer
     funding_sources: list[DwollaFundingSource] = Field(default_factory=list)
     transfers: list[DwollaTransfer] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+class WireWebhookSubscription(_Wire):
+    links: Links = Field(default_factory=dict, alias="_links")
+    id: str
+    url: str
+    paused: bool = False
+    created: datetime | None = None
+
+
+class WebhookSubscriptionsEmbedded(_Wire):
+    subscriptions: list[WireWebhookSubscription] = Field(default_factory=list, alias="webhook-subscriptions")
+
+
+class WebhookSubscriptionsPage(_Wire):
+    embedded: WebhookSubscriptionsEmbedded = Field(alias="_embedded")
+    total: int | None = None
+
+
+class WebhookSubscription(_Out):
+    """Where Dwolla sends our events. The secret is never read back: Dwolla does not return it."""
+
+    id: str
+    url: str
+    paused: bool = False
+    created: datetime | None = None
+
+    @classmethod
+    def from_wire(cls, w: WireWebhookSubscription) -> WebhookSubscription:
+        return cls(id=w.id, url=w.url, paused=w.paused, created=w.created)
+
+
+class DwollaTransferDetail(_Out):
+    """One transfer read by id (e.g. from a webhook), with the customer it belongs to."""
+
+    transfer: DwollaTransfer
+    customer_id: str | None = None

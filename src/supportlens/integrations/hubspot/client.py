@@ -1,10 +1,13 @@
-"""Async HubSpot CRM client: contacts search and a contact's companies, deals and tickets."""
+"""Async HubSpot CRM client: contacts search and a contact's companies, deals and tickets; notes on a
+contact and its tickets (create, update, associate); the account's portal id for links into HubSpot."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -12,23 +15,36 @@ import httpx2
 from pydantic import BaseModel, ValidationError
 
 from supportlens.config import Settings
-from supportlens.integrations.errors import UpstreamBadResponse, UpstreamError
+from supportlens.integrations.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamForbidden,
+    UpstreamNotFound,
+)
 from supportlens.integrations.http import RateLimit, VendorHTTP, VendorPolicy
 from supportlens.integrations.hubspot.models import (
     COMPANY_PROPERTIES,
     CONTACT_PROPERTIES,
     DEAL_PROPERTIES,
+    NOTE_PROPERTIES,
+    NOTE_TO_CONTACT,
+    NOTE_TO_TICKET,
     TICKET_PROPERTIES,
     BatchResponse,
     CrmObject,
+    HubSpotAccount,
     HubSpotCompany,
     HubSpotContact,
     HubSpotContactBundle,
     HubSpotDeal,
+    HubSpotNote,
     HubSpotTicket,
     OwnersPage,
     SearchResponse,
+    V4AssociationsResponse,
+    WireAccountDetails,
 )
+from supportlens.integrations.hubspot.notes import NoteContent
 from supportlens.search.query import SearchQuery
 
 VENDOR = "hubspot"
@@ -125,6 +141,7 @@ class HubSpotClient:
         self._owners_at = -OWNERS_TTL_SECONDS
         self._owners_lock = asyncio.Lock()
         self._recent: dict[str, tuple[float, CrmObject]] = {}
+        self._account: HubSpotAccount | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -276,8 +293,131 @@ class HubSpotClient:
             tickets=ticket_models,
         )
 
+    # ------------------------------------------------------------------------------ write-back
+
+    async def account(self) -> HubSpotAccount:
+        """The account behind the token (portal id, UI domain), read once: it never changes for a token."""
+        if self._account is None:
+            payload = await self._call("GET", "/account-info/v3/details", GENERAL_BUCKET)
+            wire = _parse(WireAccountDetails, payload, "account details")
+            self._account = HubSpotAccount(
+                portal_id=wire.portal_id,
+                ui_domain=wire.ui_domain or "app.hubspot.com",
+                time_zone=wire.time_zone,
+            )
+        return self._account
+
+    async def list_contact_tickets(self, contact_id: str) -> list[HubSpotTicket]:
+        """The contact's tickets, newest first (v4 associations, then one batch read)."""
+        payload = await self._call(
+            "GET",
+            f"/crm/v4/objects/contacts/{_safe_id(contact_id)}/associations/tickets",
+            GENERAL_BUCKET,
+            params={"limit": "500"},
+        )
+        linked = _parse(V4AssociationsResponse, payload, "contact tickets").results
+        ids = list(dict.fromkeys(str(a.to_object_id) for a in linked))[:MAX_ASSOCIATED]
+        tickets = [
+            HubSpotTicket.from_object(t) for t in await self.batch_read("tickets", ids, TICKET_PROPERTIES)
+        ]
+        return sorted(tickets, key=lambda t: t.created or "", reverse=True)
+
+    async def create_note(
+        self,
+        contact_id: str,
+        content: NoteContent,
+        *,
+        at: datetime,
+        ticket_id: str | None = None,
+        owner_id: str | None = None,
+    ) -> HubSpotNote:
+        """A note on the contact's timeline (and the ticket's, when given), made in one call so that a
+        refused association leaves no note behind. Sent once: a create is not retried after a 5xx."""
+        properties = {"hs_timestamp": str(int(at.timestamp() * 1000)), "hs_note_body": content.to_html()}
+        if owner_id:
+            properties["hubspot_owner_id"] = owner_id
+        associations = [_note_link(_safe_id(contact_id), NOTE_TO_CONTACT)]
+        if ticket_id:
+            associations.append(_note_link(_safe_id(ticket_id), NOTE_TO_TICKET))
+        with _explained("create a note"):
+            payload = await self._call(
+                "POST",
+                "/crm/v3/objects/notes",
+                GENERAL_BUCKET,
+                json_body={"properties": properties, "associations": associations},
+                idempotent=False,
+            )
+        note = HubSpotNote.from_object(_parse(CrmObject, payload, "note"))
+        note.contact_ids = [contact_id]
+        note.ticket_ids = [ticket_id] if ticket_id else []
+        return note
+
+    async def update_note(self, note_id: str, content: NoteContent) -> HubSpotNote:
+        with _explained("update the note"):
+            payload = await self._call(
+                "PATCH",
+                f"/crm/v3/objects/notes/{_safe_id(note_id)}",
+                GENERAL_BUCKET,
+                json_body={"properties": {"hs_note_body": content.to_html()}},
+            )
+        return HubSpotNote.from_object(_parse(CrmObject, payload, "note"))
+
+    async def get_note(self, note_id: str) -> HubSpotNote:
+        with _explained("read the note"):
+            payload = await self._call(
+                "GET",
+                f"/crm/v3/objects/notes/{_safe_id(note_id)}",
+                GENERAL_BUCKET,
+                params={"properties": ",".join(NOTE_PROPERTIES), "associations": "contacts,tickets"},
+            )
+        return HubSpotNote.from_object(_parse(CrmObject, payload, "note"))
+
+    async def associate_note(
+        self, note_id: str, *, contact_id: str | None = None, ticket_id: str | None = None
+    ) -> None:
+        """Links an existing note to a contact and/or a ticket (v4, HubSpot-defined types); idempotent."""
+        targets = [("contacts", contact_id, NOTE_TO_CONTACT), ("tickets", ticket_id, NOTE_TO_TICKET)]
+        for to_type, to_id, type_id in targets:
+            if not to_id:
+                continue
+            with _explained(f"link the note to the {to_type[:-1]}"):
+                await self._call(
+                    "PUT",
+                    f"/crm/v4/objects/notes/{_safe_id(note_id)}/associations/{to_type}/{_safe_id(to_id)}",
+                    GENERAL_BUCKET,
+                    json_body=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+                )
+
 
 def _safe_id(value: str) -> str:
     if not value or not value.replace("-", "").replace("_", "").isalnum():
         raise UpstreamBadResponse(VENDOR, "invalid object id")
     return value
+
+
+def _note_link(to_id: str, type_id: int) -> dict[str, Any]:
+    return {
+        "to": {"id": to_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+    }
+
+
+@contextmanager
+def _explained(action: str) -> Iterator[None]:
+    """A refused write as an error an agent can act on: a missing scope or a record gone from HubSpot."""
+    try:
+        yield
+    except UpstreamForbidden as exc:
+        if exc.code == "MISSING_SCOPES":
+            reason = "the HubSpot private app lacks a scope it needs (MISSING_SCOPES)"
+        else:
+            reason = f"HubSpot refused it ({exc.code or 'HTTP 403'})"
+        raise UpstreamForbidden(
+            VENDOR, f"could not {action}: {reason}",
+            status=exc.status, code=exc.code,
+        ) from exc  # fmt: skip
+    except UpstreamNotFound as exc:
+        raise UpstreamNotFound(
+            VENDOR, f"could not {action}: the contact, ticket or note no longer exists in HubSpot",
+            status=exc.status, code=exc.code,
+        ) from exc  # fmt: skip

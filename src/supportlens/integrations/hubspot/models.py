@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -273,3 +273,72 @@ class HubSpotContactBundle(_Out):
 
 
 CrmObject.model_rebuild()
+
+
+# ----------------------------------------------------------------------------- notes and account
+
+# HubSpot-defined association type ids (v4, category HUBSPOT_DEFINED) for a note's links.
+NOTE_TO_CONTACT = 202
+NOTE_TO_TICKET = 228
+NOTE_PROPERTIES = ["hs_timestamp", "hs_note_body", "hubspot_owner_id", "hs_lastmodifieddate"]
+OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5", "notes": "0-46"}
+
+
+class WireAccountDetails(_Wire):
+    portal_id: int = Field(alias="portalId")
+    ui_domain: str | None = Field(default=None, alias="uiDomain")
+    time_zone: str | None = Field(default=None, alias="timeZone")
+
+
+class HubSpotAccount(_Out):
+    """The HubSpot account (portal) behind our token: what links into HubSpot's own pages need."""
+
+    portal_id: int
+    ui_domain: str = "app.hubspot.com"
+    time_zone: str | None = None
+
+    def record_url(self, object_type: str, object_id: str) -> str:
+        """The page of one record in HubSpot, e.g. a contact (its timeline shows its notes) or a ticket."""
+        type_id = OBJECT_TYPE_IDS[object_type]
+        return f"https://{self.ui_domain}/contacts/{self.portal_id}/record/{type_id}/{object_id}"
+
+
+class HubSpotNote(_Out):
+    id: str
+    body_html: str | None = None
+    timestamp: datetime | None = None
+    owner_id: str | None = None
+    updated_at: datetime | None = None
+    contact_ids: list[str] = Field(default_factory=list)
+    ticket_ids: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_object(cls, obj: CrmObject) -> HubSpotNote:
+        stamp = obj.prop("hs_timestamp")
+        assoc = obj.associations or {}
+
+        def ids(kind: str) -> list[str]:
+            found = assoc.get(kind)
+            return list(dict.fromkeys(a.id for a in found.results)) if found else []
+
+        return cls(
+            id=obj.id,
+            body_html=obj.properties.get("hs_note_body"),
+            timestamp=_hs_time(stamp),
+            owner_id=obj.prop("hubspot_owner_id"),
+            updated_at=obj.updated_at,
+            contact_ids=ids("contacts"),
+            ticket_ids=ids("tickets"),
+        )
+
+
+def _hs_time(value: str | None) -> datetime | None:
+    """A HubSpot datetime property: ISO 8601, or Unix milliseconds in older records."""
+    if not value:
+        return None
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -6,30 +6,45 @@ client_id/client_secret form fields, grant_type=client_credentials), every other
 absolute `_links` built from the simulator's own base URL; errors `{"code", "message"}`
 (NotFound, ValidationError with `_embedded.errors`, InvalidAccessToken, ExpiredAccessToken,
 InvalidVersion, TooManyRequests).
+
+Webhook subscriptions, events and signed deliveries with Dwolla's retries are in `webhooks.py`;
+`POST /__sandbox/transfer-failures` makes a transfer fail (an existing one, or a new one for a
+customer) and sends the event to every subscription.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import secrets
 import threading
 import time
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from supportlens.sandbox.dwolla.webhooks import (
+    FAILURE_TOPICS,
+    MAX_SUBSCRIPTIONS,
+    SECRET_MAX,
+    Delivery,
+    Event,
+    Subscription,
+    WebhookHub,
+)
 from supportlens.sandbox.knobs import ADMIN_PREFIX, Knobs, SandboxControl, wrap
 from supportlens.sandbox.world import (
     ACCOUNT_BANK_FS_ID,
     ACCOUNT_ID,
     ACCOUNT_NAME,
+    ACH_RETURNS,
     BUSINESS_CLASSIFICATION,
     Customer,
     FundingSource,
@@ -137,6 +152,14 @@ def create_dwolla_app(
     app = FastAPI(title="Dwolla sandbox", openapi_url=None, docs_url=None, redoc_url=None)
     customers = sorted(world.dwolla_customers, key=lambda c: c.created, reverse=True)
     by_id = {c.dwolla_id: c for c in customers}
+    hub = WebhookHub(control)
+    # The world is shared (cached) between simulators: transfers failed here live in this overlay.
+    overlay: dict[str, Transfer] = {}
+    added: dict[str, list[Transfer]] = {}  # customer id -> transfers made here, newest first
+
+    def transfers_of(c: Customer) -> list[Transfer]:
+        assert c.dwolla_id is not None
+        return added.get(c.dwolla_id, []) + [overlay.get(t.id, t) for t in c.transfers]
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -481,7 +504,7 @@ def create_dwolla_app(
         correlation = params.get("correlationId")
         found = [
             t
-            for t in c.transfers
+            for t in transfers_of(c)
             if (not status or t.status == status)
             and (start_amount is None or t.amount >= start_amount)
             and (end_amount is None or t.amount <= end_amount)
@@ -509,7 +532,9 @@ def create_dwolla_app(
 
     # -- transfers and funding sources
     def find_transfer(transfer_id: str) -> Transfer | None:
-        return world.transfers.get(transfer_id.lower()) if _UUID.match(transfer_id) else None
+        if not _UUID.match(transfer_id):
+            return None
+        return overlay.get(transfer_id.lower()) or world.transfers.get(transfer_id.lower())
 
     @app.get("/transfers/{transfer_id}")
     async def get_transfer(transfer_id: str, request: Request) -> Response:
@@ -574,6 +599,238 @@ def create_dwolla_app(
             }
         )
 
+    # -- webhook subscriptions and events
+    def render_subscription(request: Request, sub: Subscription) -> dict[str, Any]:
+        path = f"/webhook-subscriptions/{sub.id}"
+        return {
+            "_links": {
+                "self": link(request, path, "webhook-subscription"),
+                "webhooks": link(request, f"{path}/webhooks", "webhook"),
+            },
+            "id": sub.id,
+            "url": sub.url,
+            "paused": sub.paused,
+            "created": dwolla_datetime(sub.created),
+        }
+
+    async def json_object(request: Request) -> dict[str, Any] | None:
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    def bad_request() -> HalResponse:
+        return err(400, "BadRequest", "The request body contains bad syntax or is incomplete.")
+
+    @app.post("/webhook-subscriptions")
+    async def create_subscription(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        body = await json_object(request)
+        if body is None:
+            return bad_request()
+        url, secret = body.get("url"), body.get("secret")
+        problems = []
+        if not url:
+            problems.append(("Required", "Url is required.", "/url"))
+        elif not isinstance(url, str) or not _is_web_url(url):
+            problems.append(("InvalidFormat", "Url must be a valid url.", "/url"))
+        if not secret:
+            problems.append(("Required", "Secret is required.", "/secret"))
+        elif not isinstance(secret, str) or len(secret) > SECRET_MAX:
+            problems.append(("InvalidFormat", f"Secret must be {SECRET_MAX} or fewer characters.", "/secret"))
+        if problems:
+            return validation_error(*problems)
+        if hub.active_count() >= MAX_SUBSCRIPTIONS:
+            return err(400, "MaxNumberOfResources", "The maximum number of subscriptions has been reached.")
+        sub = hub.subscribe(str(url), str(secret))
+        location = f"{base(request)}/webhook-subscriptions/{sub.id}"
+        return Response(status_code=201, headers={"Location": location})
+
+    @app.get("/webhook-subscriptions")
+    async def list_subscriptions(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        subs = sorted(hub.subscriptions.values(), key=lambda s: s.created, reverse=True)
+        return HalResponse(
+            {
+                "_links": {"self": link(request, "/webhook-subscriptions", "webhook-subscription")},
+                "_embedded": {"webhook-subscriptions": [render_subscription(request, s) for s in subs]},
+                "total": len(subs),
+            }
+        )
+
+    @app.get("/webhook-subscriptions/{subscription_id}")
+    async def get_subscription(subscription_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        sub = hub.subscriptions.get(subscription_id.lower())
+        return HalResponse(render_subscription(request, sub)) if sub else not_found()
+
+    @app.post("/webhook-subscriptions/{subscription_id}")
+    async def pause_subscription(subscription_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        sub = hub.subscriptions.get(subscription_id.lower())
+        if sub is None:
+            return not_found()
+        body = await json_object(request)
+        if body is None or not isinstance(body.get("paused"), bool):
+            return bad_request()
+        sub.paused = body["paused"]
+        if not sub.paused:
+            sub.consecutive_failures = 0
+        return HalResponse(render_subscription(request, sub))
+
+    @app.delete("/webhook-subscriptions/{subscription_id}")
+    async def delete_subscription(subscription_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        sub = hub.subscriptions.pop(subscription_id.lower(), None)
+        return HalResponse(render_subscription(request, sub)) if sub else not_found()
+
+    def render_webhook(request: Request, d: Delivery) -> dict[str, Any]:
+        """One delivery as Dwolla's webhook log shows it: each attempt's request and response."""
+        attempts = []
+        for attempt in d.attempts:
+            sent: dict[str, Any] = {
+                "timestamp": dwolla_datetime(attempt.at),
+                "url": d.url,
+                "headers": [{"name": k, "value": v} for k, v in d.headers.items()],
+                "body": d.body,
+            }
+            item: dict[str, Any] = {"id": attempt.id, "request": sent}
+            if attempt.status is not None:
+                answered = attempt.at + timedelta(seconds=attempt.seconds)
+                item["response"] = {
+                    "timestamp": dwolla_datetime(answered),
+                    "headers": [],
+                    "statusCode": attempt.status,
+                    "body": attempt.response_body,
+                }
+            attempts.append(item)
+        return {
+            "_links": {
+                "self": link(request, f"/webhooks/{d.id}", "webhook"),
+                "subscription": link(
+                    request, f"/webhook-subscriptions/{d.subscription_id}", "webhook-subscription"
+                ),
+                "retry": link(request, f"/webhooks/{d.id}/retries", "retry"),
+                "event": link(request, f"/events/{d.event_id}", "event"),
+            },
+            "id": d.id,
+            "topic": d.topic,
+            "accountId": ACCOUNT_ID,
+            "eventId": d.event_id,
+            "subscriptionId": d.subscription_id,
+            "attempts": attempts,
+        }
+
+    @app.get("/webhook-subscriptions/{subscription_id}/webhooks")
+    async def list_webhooks(subscription_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        sub = hub.subscriptions.get(subscription_id.lower())
+        if sub is None:
+            return not_found()
+        paged = limit_offset(request)
+        if isinstance(paged, HalResponse):
+            return paged
+        limit, offset = paged
+        mine = [d for d in reversed(hub.deliveries) if d.subscription_id == sub.id]  # newest first
+        path = f"/webhook-subscriptions/{sub.id}/webhooks"
+        return HalResponse(
+            {
+                "_links": {"self": link(request, path, "webhook")},
+                "_embedded": {
+                    "webhooks": [render_webhook(request, d) for d in mine[offset : offset + limit]]
+                },
+                "total": len(mine),
+            }
+        )
+
+    def render_event(request: Request, event: Event) -> dict[str, Any]:
+        body = event.body()
+        body.pop("timestamp")  # the API's event resource has `created` only; the webhook body has both
+        return body
+
+    @app.get("/events")
+    async def list_events(request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        paged = limit_offset(request)
+        if isinstance(paged, HalResponse):
+            return paged
+        limit, offset = paged
+        return HalResponse(
+            {
+                "_links": paging(request, "/events", {}, limit, offset, len(hub.events), "event"),
+                "_embedded": {
+                    "events": [render_event(request, e) for e in hub.events[offset : offset + limit]]
+                },
+                "total": len(hub.events),
+            }
+        )
+
+    @app.get("/events/{event_id}")
+    async def get_event(event_id: str, request: Request) -> Response:
+        if (denied := guard(request)) is not None:
+            return denied
+        event = hub.event(event_id.lower())
+        return HalResponse(render_event(request, event)) if event else not_found()
+
+    # -- the sandbox's own controls: make a transfer fail (Dwolla's sandbox has "R01" etc. in its
+    # funding-source names for this), and see the deliveries of its webhooks.
+    @app.post(f"{ADMIN_PREFIX}/transfer-failures", include_in_schema=False)
+    async def fail_transfer(request: Request) -> Response:
+        body = await json_object(request) or {}
+        code = str(body.get("code") or "R01")
+        topic = str(body.get("topic") or FAILURE_TOPICS[0])
+        if code not in ACH_RETURNS or topic not in FAILURE_TOPICS:
+            return JSONResponse({"error": f"code must be one of {sorted(ACH_RETURNS)}, topic one of "
+                                          f"{list(FAILURE_TOPICS)}"}, 400)  # fmt: skip
+        if body.get("transferId"):
+            existing = find_transfer(str(body["transferId"]))
+            if existing is None:
+                return JSONResponse({"error": "no such transfer"}, 404)
+            failed = dataclasses.replace(existing, status="failed", failure_code=code)
+        else:
+            customer = find_customer(str(body.get("customerId") or ""))
+            banks = [fs for fs in (customer.funding_sources if customer else []) if fs.type == "bank"]
+            bank = next((fs for fs in banks if not fs.removed), None)
+            if customer is None or bank is None:
+                return JSONResponse({"error": "customerId must name a customer with a bank account"}, 404)
+            try:
+                amount = Decimal(str(body.get("amount") or "225.00")).quantize(Decimal("0.01"))
+            except InvalidOperation:
+                return JSONResponse({"error": "amount must be a number"}, 400)
+            failed = Transfer(
+                id=str(uuid.uuid4()), customer_dwolla_id=bank.customer_dwolla_id, direction="debit",
+                status="failed", amount=amount, created=datetime.now(UTC), customer_funding_source_id=bank.id,
+                correlation_id=str(uuid.uuid4()), failure_code=code,
+            )  # fmt: skip
+            added.setdefault(failed.customer_dwolla_id, []).insert(0, failed)
+        overlay[failed.id] = failed
+        event_id = str(uuid.uuid4())
+        event = hub.publish(
+            event_id,
+            topic,
+            failed.id,
+            {
+                "self": link(request, f"/events/{event_id}", "event"),
+                "account": link(request, f"/accounts/{ACCOUNT_ID}", "account"),
+                "resource": link(request, f"/transfers/{failed.id}", "transfer"),
+                "customer": link(request, f"/customers/{failed.customer_dwolla_id}", "customer"),
+            },
+        )
+        sent = sum(1 for d in hub.deliveries if d.event_id == event.id)
+        return JSONResponse({"transferId": failed.id, "eventId": event.id, "deliveries": sent}, 201)
+
+    @app.get(f"{ADMIN_PREFIX}/webhook-deliveries", include_in_schema=False)
+    async def webhook_deliveries() -> dict[str, Any]:
+        return {"deliveries": [d.as_dict() for d in hub.deliveries]}
+
     @app.post(f"{ADMIN_PREFIX}/expire-tokens", include_in_schema=False)
     async def expire_tokens() -> dict[str, int]:
         return {"expired": tokens.expire_all()}
@@ -588,7 +845,13 @@ def create_dwolla_app(
 
     wrap(app, control, _error_body, b'{"_links":{"self":{"href":"', HAL)
     app.state.tokens = tokens
+    app.state.webhooks = hub
     return app
+
+
+def _is_web_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(value) <= 2048
 
 
 def _matches_search(c: Customer, search: str) -> bool:

@@ -15,8 +15,16 @@ OBJECT_TYPES = {
     "companies": ("companies", "company", "0-2"),
     "deals": ("deals", "deal", "0-3"),
     "tickets": ("tickets", "ticket", "0-5"),
+    "notes": ("notes", "note", "0-46"),
 }
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
+SINGULAR = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "tickets": "ticket",
+    "notes": "note",
+}
+OBJECT_TYPE_IDS = {name: aliases[2] for name, aliases in OBJECT_TYPES.items()}
 
 
 def canonical_type(name: str) -> str | None:
@@ -39,6 +47,19 @@ ASSOCIATION_TYPES: dict[tuple[str, str], list[tuple[int, str | None]]] = {
     ("deals", "companies"): [(341, None)],
     ("companies", "tickets"): [(340, None)],
     ("tickets", "companies"): [(339, None)],
+    # Notes (engagements): HubSpot's documented defaults, one id per direction.
+    ("notes", "contacts"): [(202, None)],
+    ("contacts", "notes"): [(201, None)],
+    ("notes", "tickets"): [(228, None)],
+    ("tickets", "notes"): [(227, None)],
+    ("notes", "companies"): [(190, None)],
+    ("companies", "notes"): [(189, None)],
+    ("notes", "deals"): [(214, None)],
+    ("deals", "notes"): [(213, None)],
+}
+# Which (from, to) pair each HUBSPOT_DEFINED type id names.
+ASSOCIATION_PAIRS: dict[int, tuple[str, str]] = {
+    type_id: pair for pair, types in ASSOCIATION_TYPES.items() for type_id, _ in types
 }
 PRIMARY_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 1,
@@ -61,6 +82,7 @@ DEFAULT_PROPERTIES = {
         "content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
         "hs_ticket_category", "hs_ticket_priority", "subject",
     ),
+    "notes": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 }  # fmt: skip
 # Always present in search results, whatever was asked for.
 ALWAYS_IN_SEARCH = {
@@ -68,6 +90,7 @@ ALWAYS_IN_SEARCH = {
     "companies": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "tickets": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "notes": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 # Searched by the free-text `query`.
 SEARCHABLE = {
@@ -75,6 +98,7 @@ SEARCHABLE = {
     "companies": ("name", "domain", "website", "phone"),
     "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
     "tickets": ("subject", "content", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_id"),
+    "notes": ("hs_note_body",),
 }
 PHONE_PROPERTIES = {"phone", "mobilephone", "hs_searchable_calculated_phone_number"}
 NUMBER_PROPERTIES = {
@@ -87,6 +111,8 @@ DATETIME_PROPERTIES = {
     "hs_lastmodifieddate",
     "closedate",
     "hs_lastcontacted",
+    "hs_createdate",
+    "hs_timestamp",
 }
 
 KNOWN_PROPERTIES = {
@@ -110,7 +136,14 @@ KNOWN_PROPERTIES = {
         "subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "hs_ticket_category",
         "hubspot_owner_id", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_ticket_id",
     },
+    "notes": {
+        "hs_timestamp", "hs_note_body", "hubspot_owner_id", "hs_attachment_ids", "hs_createdate",
+        "hs_lastmodifieddate", "hs_object_id",
+    },
 }  # fmt: skip
+# Properties a caller may set on a note (the rest are HubSpot's own).
+NOTE_WRITABLE = {"hs_timestamp", "hs_note_body", "hubspot_owner_id", "hs_attachment_ids"}
+NOTE_BODY_MAX = 65_536  # characters, per HubSpot's notes guide
 
 JOB_TITLES = (
     "Finance Manager", "Controller", "Operations Lead", "CEO", "Founder", "Accounts Payable Specialist",
@@ -145,6 +178,9 @@ class HsObject:
     # to type -> [(to id, [(typeId, label, category)])]
     associations: dict[str, list[tuple[str, list[tuple[int, str | None]]]]] = field(default_factory=dict)
 
+    def dissociate(self, to_type: str, to_id: str) -> None:
+        self.associations[to_type] = [a for a in self.associations.get(to_type, []) if a[0] != to_id]
+
     def associate(self, to_type: str, to_id: str, primary: bool = False) -> None:
         types = list(ASSOCIATION_TYPES[(self.type, to_type)])
         if primary and (self.type, to_type) in PRIMARY_TYPES:
@@ -171,6 +207,21 @@ class HsOwner:
 class HubSpotData:
     objects: dict[str, dict[str, HsObject]]
     owners: list[HsOwner]
+    # Archived ("deleted") objects: gone from reads and associations, kept here as HubSpot keeps them.
+    archived: dict[str, dict[str, HsObject]] = field(default_factory=dict)
+
+    def archive(self, kind: str, object_id: str) -> bool:
+        obj = self.objects[kind].pop(object_id, None)
+        if obj is None:
+            return False
+        obj.archived = True
+        for to_kind, links in obj.associations.items():
+            for to_id, _ in links:
+                other = self.objects[to_kind].get(to_id)
+                if other is not None:
+                    other.dissociate(kind, object_id)
+        self.archived.setdefault(kind, {})[object_id] = obj
+        return True
 
 
 def build(world: World) -> HubSpotData:

@@ -47,7 +47,7 @@ def upgrade() -> None:
         "audit_log",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"),
+            sa.BigInteger(),
             sa.Identity(always=False),
             nullable=False,
         ),
@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.Column(
             "detail",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "allowed_origins",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("clarity_project_id", sa.String(length=64), nullable=False),
@@ -143,7 +143,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column(
             "result_counts",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -191,7 +191,7 @@ def upgrade() -> None:
         sa.Column("clarity_confirmed", sa.Boolean(), nullable=False),
         sa.Column(
             "clarity_data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -261,7 +261,7 @@ def upgrade() -> None:
         sa.Column("mapping_method", sa.String(length=50), nullable=False),
         sa.Column(
             "evidence",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("manual_decision", sa.String(length=8), nullable=True),
@@ -300,7 +300,7 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=32), nullable=False),
         sa.Column(
             "event_data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
@@ -321,18 +321,16 @@ def upgrade() -> None:
             "ix_session_events_session_id_timestamp", ["session_id", "timestamp"], unique=False
         )
 
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(AUDIT_APPEND_ONLY)
-        op.execute(
-            "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
-        )
+    op.execute(AUDIT_APPEND_ONLY)
+    op.execute(
+        "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+    )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update_delete ON audit_log")
-        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update_delete ON audit_log")
+    op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     with op.batch_alter_table("session_events", schema=None) as batch_op:
         batch_op.drop_index("ix_session_events_session_id_timestamp")
 

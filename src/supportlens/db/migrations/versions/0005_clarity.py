@@ -15,7 +15,7 @@ down_revision: str | None = "0004_mapping"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+JSON = postgresql.JSONB(astext_type=sa.Text())
 
 
 def upgrade() -> None:

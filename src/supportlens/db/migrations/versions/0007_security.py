@@ -16,10 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # A plain ADD COLUMN (no table rebuild on SQLite, so foreign keys to agents are untouched).
     op.add_column("agents", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
-    # SQLite >= 3.35 drops a column in place, like PostgreSQL.
     op.drop_column("agents", "totp_last_step")

@@ -1,10 +1,10 @@
 """scale: session_events partitioned by day on PostgreSQL
 
-On PostgreSQL `session_events` becomes a table partitioned by range of `timestamp` (one
+`session_events` becomes a table partitioned by range of `timestamp` (one
 partition per UTC day, in schema `session_event_partitions`, plus a default partition), with
 primary key (id, timestamp) because a partitioned table's unique keys must include the
 partition key. The foreign key to user_sessions and every index are kept; existing rows are
-copied over. SQLite keeps its plain table. Downgrade restores a plain table with primary key (id).
+copied over. Downgrade restores a plain table with primary key (id).
 
 Revision ID: 0008_scale
 Revises: 0007_security
@@ -66,8 +66,6 @@ def _recreate(conn, indexes: list[tuple[str, str]], table: str) -> None:
 
 def upgrade() -> None:
     conn = op.get_bind()
-    if conn.dialect.name != "postgresql":
-        return
     indexes = _secondary_indexes(conn, TABLE)
     conn.execute(text(f'ALTER TABLE "{TABLE}" RENAME TO "{OLD}"'))
     conn.execute(text(f'ALTER TABLE "{OLD}" RENAME CONSTRAINT "{PK}" TO "{PK}_old"'))
@@ -116,8 +114,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
-    if conn.dialect.name != "postgresql":
-        return
     conn.execute(text(f"DROP INDEX IF EXISTS {NAME_TRGM_INDEX}"))
     indexes = _secondary_indexes(conn, TABLE)
     conn.execute(text(f'ALTER TABLE "{TABLE}" RENAME TO "{OLD}"'))

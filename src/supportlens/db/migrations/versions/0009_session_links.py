@@ -1,10 +1,10 @@
 """session links: each customer link carries its session's start, for the customer's sessions list
 
 `session_customer_mapping.session_start` is a copy of `user_sessions.session_start`, kept by
-triggers (on PostgreSQL and SQLite): filled from the session whenever a link is written, and
+triggers: filled from the session whenever a link is written, and
 updated when the session's start moves (an earlier event arrives later). With the index
 (customer_email, session_start, session_id) a page of a customer's sessions, newest first, reads
-a page of index entries instead of every link of that customer. On PostgreSQL an index on
+a page of index entries instead of every link of that customer. An index on
 (lower(customer_email), session_start) serves the sessions the site named with that e-mail.
 
 Revision ID: 0009_session_links
@@ -63,25 +63,6 @@ PG_DOWN = [
     f"DROP TRIGGER IF EXISTS {FILL_TRIGGER} ON {TABLE}",
     "DROP FUNCTION IF EXISTS session_customer_mapping_fill_start()",
 ]
-SQLITE_UP = [
-    "CREATE TRIGGER trg_session_customer_mapping_session_start AFTER INSERT ON session_customer_mapping "
-    "BEGIN UPDATE session_customer_mapping SET session_start = "
-    "(SELECT s.session_start FROM user_sessions s WHERE s.id = NEW.session_id) WHERE id = NEW.id; END",
-    "CREATE TRIGGER trg_session_customer_mapping_session_start_update "
-    "AFTER UPDATE OF session_id, session_start ON session_customer_mapping "
-    "WHEN NEW.session_start IS NOT (SELECT s.session_start FROM user_sessions s WHERE s.id = NEW.session_id) "
-    "BEGIN UPDATE session_customer_mapping SET session_start = "
-    "(SELECT s.session_start FROM user_sessions s WHERE s.id = NEW.session_id) WHERE id = NEW.id; END",
-    "CREATE TRIGGER trg_user_sessions_session_start_to_links AFTER UPDATE OF session_start ON user_sessions "
-    "WHEN OLD.session_start IS NOT NEW.session_start "
-    "BEGIN UPDATE session_customer_mapping SET session_start = NEW.session_start "
-    "WHERE session_id = NEW.id; END",
-]
-SQLITE_DOWN = [
-    f"DROP TRIGGER IF EXISTS {SYNC_TRIGGER}",
-    f"DROP TRIGGER IF EXISTS {FILL_TRIGGER}_update",
-    f"DROP TRIGGER IF EXISTS {FILL_TRIGGER}",
-]
 
 
 def upgrade() -> None:
@@ -95,13 +76,13 @@ def upgrade() -> None:
         )
     )
     op.create_index(INDEX, TABLE, ["customer_email", "session_start", "session_id"])
-    for statement in PG_UP if conn.dialect.name == "postgresql" else SQLITE_UP:
+    for statement in PG_UP:
         conn.execute(sa.text(statement))
 
 
 def downgrade() -> None:
     conn = op.get_bind()
-    for statement in PG_DOWN if conn.dialect.name == "postgresql" else SQLITE_DOWN:
+    for statement in PG_DOWN:
         conn.execute(sa.text(statement))
     op.drop_index(INDEX, table_name=TABLE)
     with op.batch_alter_table(TABLE) as batch:
