@@ -146,13 +146,13 @@ async def test_a_worker_killed_mid_job_leaves_every_batch_mapped_exactly_once(
     env = _env(database_url, SUPPORTLENS_TASK_STALLED_SECONDS="2")
     worker = [sys.executable, "-m", "supportlens.cli", "worker", "--concurrency", "2"]
 
-    # The first worker takes the first job and blocks inside it: the test holds the mapping mutex.
+    # The first worker takes two jobs and blocks inside them: the test holds the mapping mutex.
     async with sessionmaker() as blocker:
         await mapping_engine.mapping_mutex(blocker)
         first = processes.start(worker, env, tmp_path / "first.log")
         for _ in range(300):
             async with sessionmaker() as probe:
-                if (await backlog(probe, "mapping")).doing == 1:
+                if (await backlog(probe, "mapping")).doing == 2:  # both of its slots wait on the mutex
                     break
             assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             await asyncio.sleep(0.1)
@@ -162,7 +162,7 @@ async def test_a_worker_killed_mid_job_leaves_every_batch_mapped_exactly_once(
         first.wait()
         await blocker.rollback()
     async with sessionmaker() as probe:
-        assert (await backlog(probe, "mapping")).doing == 1  # left "doing" by the dead worker
+        assert (await backlog(probe, "mapping")).doing == 2  # left "doing" by the dead worker
 
     # Once its heartbeat is older than the stalled timeout, a new worker retries the job, then the rest.
     await asyncio.sleep(3)

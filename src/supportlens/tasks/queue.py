@@ -108,7 +108,6 @@ def make_queue(settings: Settings) -> procrastinate.App:
     app.task(
         name=mapping.MAPPING_TASK,
         queue=mapping.MAPPING_QUEUE,
-        lock=mapping.MAPPING_LOCK,
         pass_context=True,
         # A failure (a purge deleting the session mid-job, a lost connection) is tried again: the job
         # maps from stored facts, so a second run changes nothing the first one did.
