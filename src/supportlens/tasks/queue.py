@@ -168,7 +168,7 @@ async def run_until_empty(runtime: Runtime, *, queues: tuple[str, ...]) -> None:
     queue = make_queue(runtime.settings)
     async with queue.open_async():
         await queue.run_worker_async(
-            queues=queues,
+            queues=list(queues),  # psycopg sends a list as an array (a tuple would be a record)
             wait=False,
             concurrency=1,
             name=WORKER_NAME,
