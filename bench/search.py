@@ -126,7 +126,7 @@ async def run_profile(
         "SUPPORTLENS_ENVIRONMENT": "test",
         "SUPPORTLENS_DATABASE_URL": database_url,
         "SUPPORTLENS_SECRET_KEY": "bench-secret-key",
-        "SUPPORTLENS_RUN_JOBS": "false",
+        "SUPPORTLENS_RUN_WORKER": "false",
         "SUPPORTLENS_LOG_LEVEL": "WARNING",
         "SUPPORTLENS_HUBSPOT_BASE_URL": sims["hubspot"],
         "SUPPORTLENS_HUBSPOT_TOKEN": HUBSPOT_TOKEN,

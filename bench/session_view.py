@@ -132,7 +132,7 @@ async def main() -> int:
             environment="test",
             database_url=url,
             secret_key="bench-secret-key",
-            run_jobs=False,
+            run_worker=False,
             log_json=False,
             log_level="WARNING",
         )

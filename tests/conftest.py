@@ -18,6 +18,7 @@ from supportlens.db import migrate
 from supportlens.db.engine import make_engine, make_sessionmaker
 from tests.support import database
 from tests.support.agents import SignedIn, make_agent, sign_in
+from tests.support.queue import Worker, in_process_worker
 from tests.support.sync import run
 
 os.environ.setdefault("SUPPORTLENS_LOG_LEVEL", "WARNING")
@@ -51,7 +52,7 @@ def build_settings(database_url: str, **overrides: Any) -> Settings:
         "environment": "test",
         "database_url": database_url,
         "secret_key": "test-secret-key-not-for-production",
-        "run_jobs": False,
+        "run_worker": False,  # tests that need one use the `worker` fixture
         "log_json": False,
         "log_level": "WARNING",
         "hubspot_base_url": "http://127.0.0.1:9",
@@ -91,6 +92,13 @@ def sessionmaker(engine: Any) -> Any:
 async def db(sessionmaker: Any) -> AsyncIterator[Any]:
     async with sessionmaker() as session:
         yield session
+
+
+@pytest.fixture
+async def worker(settings: Settings, engine: Any, sessionmaker: Any) -> AsyncIterator[Worker]:
+    """A task-queue worker in the test's event loop; `await worker.drained()` waits for every mapping."""
+    async with in_process_worker(settings, engine, sessionmaker) as running:
+        yield running
 
 
 @pytest.fixture

@@ -41,12 +41,12 @@ async def test_gc_freeze_moves_startup_objects_out_of_the_collector(settings_fac
     from supportlens.app import create_app
 
     gc.unfreeze()
-    app = create_app(settings_factory(gc_freeze=True, run_jobs=False))
+    app = create_app(settings_factory(gc_freeze=True, run_worker=False))
     try:
         async with app.router.lifespan_context(app):
             assert gc.get_freeze_count() > 10_000  # routes, models, patterns made at startup
     finally:
         gc.unfreeze()
-    plain = create_app(settings_factory(run_jobs=False))
+    plain = create_app(settings_factory(run_worker=False))
     async with plain.router.lifespan_context(plain):
         assert gc.get_freeze_count() == 0  # off unless `serve` turns it on

@@ -24,7 +24,6 @@ from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
 from supportlens.investigation import views as investigation_views
-from supportlens.jobs.runner import start_jobs
 from supportlens.logging import configure_logging
 from supportlens.mapping import views as mapping_views
 from supportlens.middleware import RequestContextMiddleware
@@ -32,10 +31,11 @@ from supportlens.privacy import views as privacy_views
 from supportlens.search import service as search_service
 from supportlens.search import views as search_views
 from supportlens.sessions import views as sessions_views
+from supportlens.tasks.queue import start_in_process_worker
 from supportlens.web import views as web_views
 from supportlens.web.pages import STATIC_DIR, wants_html
 
-# Other domains register startup work here (HTTP clients, job runner); each gets the app and
+# Other domains register startup work here (HTTP clients, the task worker); each gets the app and
 # an exit stack for its cleanup. Keeps app.py free of domain knowledge.
 StartupHook = Callable[[FastAPI, AsyncExitStack], Any]
 STARTUP_HOOKS: list[StartupHook] = [
@@ -43,7 +43,7 @@ STARTUP_HOOKS: list[StartupHook] = [
     ensure_event_partitions_hook,
     integrations_startup_hook,
     search_service.startup_hook,
-    start_jobs,
+    start_in_process_worker,
 ]
 
 

@@ -279,6 +279,32 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="jobs run at once")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="serve /metrics (mapping lag) on this port")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address for --metrics-port")] = "127.0.0.1",
+) -> None:
+    """Run a task-queue worker (mapping, periodic tasks) apart from the web processes, until stopped."""
+    from supportlens.db import embedded
+    from supportlens.tasks.worker import run_dedicated_worker
+
+    settings = load_settings()
+    concurrency = concurrency or settings.worker_concurrency
+    # With no database configured: the embedded server of `supportlens serve` (joined while it runs).
+    with embedded.configured_or_embedded(
+        settings.database_url, settings.embedded_postgres_dir, lambda line: typer.echo(line, err=True)
+    ) as url:
+        settings.database_url = url
+        asyncio.run(
+            run_dedicated_worker(
+                settings, concurrency=concurrency, metrics_port=metrics_port, metrics_host=metrics_host
+            )
+        )
+
+
 def _multiprocess_metrics_dir() -> str | None:
     """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR so that /metrics, answered by
     any one worker, adds up all of them. Made here (fresh, removed at exit) unless already set."""

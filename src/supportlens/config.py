@@ -94,12 +94,15 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
     ip_retention_days: int = Field(default=7, ge=1)
 
-    # Jobs run inside the app unless turned off (e.g. for one-off CLI processes)
-    run_jobs: bool = True
+    # The task queue's worker (mapping, periodic tasks) runs inside `supportlens serve` unless turned off
+    # (then `supportlens worker` processes do the work)
+    run_worker: bool = True
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # A job whose worker sent no heartbeat for this long is retried (its worker died: kill -9, OOM)
+    task_stalled_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Move what startup made (routes, models, compiled patterns) out of the cyclic garbage collector's
     # reach, so a full collection stops scanning it on every pass. `supportlens serve` turns it on.
     gc_freeze: bool = False
-    jobs_tick_seconds: float = Field(default=15.0, gt=0, le=600)
 
     # OIDC single sign-on (Microsoft Entra ID by default)
     oidc_enabled: bool = False

@@ -1,4 +1,4 @@
-"""Liveness, readiness (the database answers) and Prometheus metrics."""
+"""Liveness, readiness (the database answers; the task queue's backlog) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
+    from supportlens.tasks.status import backlog
+
     try:
         async with request.app.state.sessionmaker() as db:
             await db.execute(text("SELECT 1"))
+            queue = await backlog(db)
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    # A backlog is reported, not a reason to stop sending traffic here: ingest does not wait for it.
+    return JSONResponse({"status": "ok", "database": "ok", "queue": queue.as_dict()})
 
 
 @router.get("/metrics", include_in_schema=False)

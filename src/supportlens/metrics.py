@@ -37,15 +37,13 @@ UPSTREAM_LIMIT_WAIT = Histogram(
 )
 INGEST_EVENTS = Counter("supportlens_ingest_events_total", "Ingested events by outcome", ["outcome"])
 INGEST_BATCHES = Counter("supportlens_ingest_batches_total", "Ingest batches by HTTP status", ["status"])
-MAPPING_LOCK_REPLAYS = Counter(
-    "supportlens_mapping_lock_replays_total",
-    "Ingest batches rolled back and replayed because a mapping lock beyond their neighbourhood was busy",
+MAPPING_LAG = Histogram(
+    "supportlens_mapping_lag_seconds",
+    "From a batch's arrival at ingest to its links being committed by the mapping worker (a job that "
+    "maps several batches of a session counts once, from the oldest)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
-MAPPING_GATE_CLOSED = Counter(
-    "supportlens_mapping_gate_closed_total",
-    "Last attempts of ingest batches: each takes the mapping gate exclusively, after the batches in flight",
-)
-JOB_RUNS = Counter("supportlens_job_runs_total", "Background job runs by outcome", ["job", "outcome"])
+TASK_RUNS = Counter("supportlens_task_runs_total", "Periodic task runs by outcome", ["task", "outcome"])
 HTTP_IN_PROGRESS = Gauge(
     "supportlens_http_requests_in_progress",
     "Requests being served now (summed over live worker processes)",

@@ -114,28 +114,31 @@ async def test_not_configured(signed_in, settings_factory, app):
     assert _field(page.text, "next-pull") == "not scheduled"
 
 
-async def test_scheduled_pulls_and_job_status_show(signed_in, settings, sessionmaker, sim):
-    from supportlens.clarity import jobs as clarity_jobs
-    from supportlens.jobs import runner as jobs
+async def test_scheduled_pulls_and_job_status_show(
+    signed_in, settings, engine, sessionmaker, sim, monkeypatch
+):
+    from supportlens.tasks import schedule
+    from supportlens.tasks.queue import Runtime
+    from tests.support.queue import run_periodic_now
 
-    async def broken(app):
+    async def broken(runtime):
         raise RuntimeError("retention could not reach the database")
 
-    registry = {name: jobs.JOBS[name] for name in ("clarity.pull.url_device", "clarity.pull.traffic")}
-    registry["test.broken"] = jobs.Job("test.broken", 86400, broken)
-
-    class _App:
-        class state:
-            pass
-
-    _App.state.sessionmaker, _App.state.settings = sessionmaker, settings
-    runner = jobs.JobRunner(_App, sessionmaker=sessionmaker, settings=settings, jobs=registry)
-    assert sorted(await runner.run_due_once()) == ["clarity.pull.url_device", "test.broken"]
-    assert clarity_jobs.RECORDINGS_JOB not in registry
+    monkeypatch.setattr(schedule, "_retention", broken)
+    names = [t.name for t in schedule.periodic_tasks(settings)]
+    assert schedule.RECORDINGS_TASK not in names  # the recordings pull is off by default
+    runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+    await run_periodic_now(runtime, [schedule.clarity_pull_task("url_device"), schedule.RETENTION_TASK])
     admin = await signed_in("admin")
     page = await admin.client.get("/admin/clarity", headers={"Accept": "text/html"})
     assert _field(page.text, "calls-used") == "1/10"
     assert _field(page.text, "next-pull") != "not scheduled"
-    jobs_table = _field(page.text, "jobs")
-    assert "clarity.pull.url_device" in jobs_table and "8 h" in jobs_table
-    assert "RuntimeError: retention could not reach the database" in jobs_table
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<tr><td class="mono">([\w.:]+)</td>.*?</tr>', page.text, re.S)
+    }
+    assert "5 0,8,16 * * *" in rows["supportlens.clarity.pull.url_device"]  # three pulls a day
+    assert "every 8 h" in rows["supportlens.clarity.pull.url_device"]
+    assert "badge-ok" in rows["supportlens.clarity.pull.url_device"]
+    assert "failed" in rows["supportlens.retention"]
+    assert "badge" not in rows["supportlens.clarity.pull.traffic"]  # not run yet

@@ -165,7 +165,7 @@ async def test_serve_without_a_database_url_runs_on_it_and_stops_it_on_sigterm(t
         **os.environ,
         "SUPPORTLENS_ENVIRONMENT": "test",
         "SUPPORTLENS_SECRET_KEY": "test-secret-key-not-for-production",
-        "SUPPORTLENS_RUN_JOBS": "false",
+        "SUPPORTLENS_RUN_WORKER": "false",
         "SUPPORTLENS_LOG_LEVEL": "WARNING",
     }
     env.pop("SUPPORTLENS_DATABASE_URL", None)

@@ -47,7 +47,8 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 def live_server(settings: Any, engine: Any) -> Iterator[LiveServer]:
-    with LiveServer(create_app(settings)) as server:
+    # As `supportlens serve` runs: with its in-process task worker (the mapping of captured sessions).
+    with LiveServer(create_app(settings.model_copy(update={"run_worker": True}))) as server:
         yield server
 
 

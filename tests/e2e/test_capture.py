@@ -12,6 +12,7 @@ from sqlalchemy import select
 from supportlens.sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
+from supportlens.tasks.status import wait_until_drained
 from tests.e2e.conftest import DESKTOP, browser_sign_in, new_page
 from tests.support.agents import PASSWORD, make_agent
 from tests.support.live import LiveServer, free_port
@@ -83,7 +84,8 @@ async def test_shop_session_reaches_the_agent_with_badges_and_exact_clarity_ids(
         await customer.context.close()
         shop.stop()
 
-    # The agent's side: the Sessions panel and the API for that customer.
+    # The agent's side: the Sessions panel and the API for that customer, once the server's worker mapped it.
+    await wait_until_drained(sessionmaker, within=30)
     await make_agent(sessionmaker, "agent", email="sam@example.com")
     agent = await new_page(browser, DESKTOP, live_server.url)
     try:

@@ -7,10 +7,11 @@ from tests.e2e.conftest import browser_sign_in
 from tests.support.agents import PASSWORD, make_agent
 
 
-async def test_panel_in_search_page(desktop_page, phone_page, sessionmaker, artifacts_dir):
+async def test_panel_in_search_page(desktop_page, phone_page, sessionmaker, artifacts_dir, worker):
     async with sessionmaker() as db:
         await ensure_demo_site(db, "http://127.0.0.1:8004")
         assert await seed_sessions(db, customers=3) >= 5
+    await worker.drained()  # the seeded sessions are mapped
     await make_agent(sessionmaker, "agent", email="sam@example.com")
     for page, label in ((desktop_page, "desktop"), (phone_page, "phone")):
         await browser_sign_in(page, "sam@example.com", PASSWORD)

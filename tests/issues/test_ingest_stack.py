@@ -14,8 +14,6 @@ from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
 
-pytestmark = pytest.mark.postgres_only
-
 CHROME_STACK = (
     "TypeError: Cannot read properties of undefined (reading 'amount')\n"
     "    at o (https://shop.example/static/js/main.3f9a2c1b.js?u=jane@acme.io:1:23456)\n"

@@ -17,8 +17,6 @@ from supportlens.issues.service import IssueStatusError, StoredEvent
 from supportlens.sessions.models import SessionEvent, UserSession
 from tests.support.agents import make_agent
 
-pytestmark = pytest.mark.postgres_only
-
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 CHROME = "TypeError: Cannot read properties of undefined (reading 'amount')"
 SAFARI = "TypeError: undefined is not an object (evaluating 'o.amount')"

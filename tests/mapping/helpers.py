@@ -1,4 +1,5 @@
-"""Drive the mapping engine the way ingest does: upsert the session row, then call on_ingest."""
+"""Drive the mapping engine: upsert the session row, then call on_ingest (as the mapping worker does for a
+batch's job), or store the batch with its job and let the real worker map it (`store`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import supportlens.mapping.engine as engine
@@ -39,6 +40,17 @@ async def send(db: AsyncSession, b: Batch, *, commit: bool = True) -> UserSessio
     return await send_at(db, b.device, b.session, start, end, ip=b.ip, email=b.email, commit=commit)
 
 
+async def store(db: AsyncSession, b: Batch) -> UserSession:
+    """What ingest does with a batch: the session row and its mapping job, committed; nothing mapped."""
+    from supportlens.tasks.mapping import enqueue_mapping
+
+    start = T0 + timedelta(minutes=b.start_min)
+    s = await _upsert(db, b, start, start + timedelta(minutes=b.length_min))
+    await enqueue_mapping(db, session_id=s.id, email=b.email, client_ip=b.ip, acked_at=datetime.now(UTC))
+    await db.commit()
+    return s
+
+
 async def send_at(
     db: AsyncSession,
     device: str,
@@ -50,8 +62,18 @@ async def send_at(
     email: str | None = None,
     commit: bool = True,
 ) -> UserSession:
-    """One batch of a session seen from `start` to `end`, as ingest writes it before mapping."""
+    """One batch of a session seen from `start` to `end`, stored and mapped at once."""
     b = Batch(device, session, 0, 0, ip=ip, email=email)
+    s = await _upsert(db, b, start, end)
+    ref = engine.CustomerRef(email=b.email) if b.email else None
+    await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip)
+    if commit:
+        await db.commit()
+    return s
+
+
+async def _upsert(db: AsyncSession, b: Batch, start: datetime, end: datetime) -> UserSession:
+    """The session row as ingest leaves it after a batch."""
     s = await db.scalar(
         select(UserSession).where(
             UserSession.clarity_project_id == "p1",
@@ -76,10 +98,6 @@ async def send_at(
         s.client_ip = b.ip or s.client_ip
         s.customer_email = b.email or s.customer_email
     await db.flush()
-    ref = engine.CustomerRef(email=b.email) if b.email else None
-    await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip, seen_at=end)
-    if commit:
-        await db.commit()
     return s
 
 
@@ -122,4 +140,5 @@ async def wipe(db: AsyncSession) -> None:
         UserSession,
     ):
         await db.execute(delete(model))
+    await db.execute(text("DELETE FROM procrastinate_jobs"))
     await db.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 import supportlens.mapping.engine as engine
 from supportlens.mapping import evidence
@@ -231,71 +231,14 @@ async def test_a_sign_in_re_scores_only_the_browsers_anonymous_sessions(db, scor
     assert rows[("laptop", "s0", JANE)][0] < before
 
 
-@pytest.mark.parametrize("cap", [64, 3])
-async def test_a_batch_takes_its_neighbourhoods_locks_in_one_call(db, monkeypatch, cap):
-    # Locks taken a few at a time deadlock against a neighbouring batch doing the same; a batch takes
-    # up front those of every browser behind its address and of every network those browsers visit.
-    await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4", email=JANE))
-    await send(db, Batch("laptop", "cafe-1", 600, 10, ip="62.9.9.9"))
-    await send(db, Batch("tablet", "home-2", 1200, 10, ip="81.2.3.4"))
-    await send(db, Batch("phone", "elsewhere", 0, 10, ip="100.1.1.1"))
-    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
-    monkeypatch.setattr(engine, "MAX_NEIGHBOURHOOD_LOCKS", cap)
-    ctx = engine._Context()
-    await engine._lock_neighbourhood(db, ctx, tablet, "81.2.3.4", signed_in=False)
-    own = {"mapping:d:tablet", "mapping:i:" + engine.ip_key("81.2.3.4")}
-    neighbours = {"mapping:d:laptop", "mapping:i:" + engine.ip_key("62.9.9.9")}
-    # Too many to take at once: only its own, the rest piece by piece later (PostgreSQL's lock table
-    # is shared and bounded).
-    expected = own | neighbours if cap >= 4 else own
-    assert ctx.locked == expected
-    held = await db.execute(
-        text(
-            "SELECT mode, count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-            "GROUP BY mode"
-        )
-    )
-    # and, before them, the mapping gate (shared)
-    assert dict(held.all()) == {"ExclusiveLock": len(expected), "ShareLock": 1}
-    await db.rollback()
-
-
-async def test_a_lock_beyond_the_up_front_set_is_tried_not_waited_for(db, sessionmaker, monkeypatch):
-    # Waiting for a lock outside the up-front (sorted) set is what let two batches wait on each other.
-    # Under a LockPlan it is tried; when busy the batch stops, and its replay takes it up front.
-    import asyncio
-
-    await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4", email=JANE))
-    await send(db, Batch("tablet", "home-2", 1200, 10, ip="81.2.3.4"))
-    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
-    monkeypatch.setattr(engine, "MAX_NEIGHBOURHOOD_LOCKS", 1)  # up front: only the batch's own locks
-    laptop = "mapping:d:laptop"
-    plan = engine.LockPlan()
-    async with sessionmaker() as holder:
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": laptop})
-        ctx = engine._Context()
-        await engine._lock_neighbourhood(db, ctx, tablet, "81.2.3.4", signed_in=False, plan=plan)
-        assert laptop not in ctx.locked
-        with pytest.raises(engine.MappingLocksBusy):
-            await asyncio.wait_for(engine._take_locks(db, ctx, {laptop}), timeout=5)
-        assert plan.extra == {laptop}
-        await db.rollback()
-        await holder.rollback()
-    tablet = await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "home-2"))
-    replay = engine._Context()
-    await engine._lock_neighbourhood(db, replay, tablet, "81.2.3.4", signed_in=False, plan=plan)
-    assert laptop in replay.locked
-    await db.rollback()
-
-
-async def test_a_manual_decision_takes_the_gate_shared_so_a_last_attempt_excludes_it(db, sessionmaker):
-    # An agent's link takes mapping locks outside ingest: it too holds the gate (shared) first, so while
-    # a batch's last attempt holds the gate exclusively it waits before taking any of them.
+async def test_a_manual_decision_waits_for_the_mapping_job_in_flight(db, sessionmaker):
+    # The mapping worker runs one job at a time; an agent's link is the other writer of links, so it
+    # takes the same mutex and cannot interleave with a job's re-score.
     import asyncio
 
     s = await send(db, Batch("laptop", "home-1", 0, 10, ip="81.2.3.4"))
-    async with sessionmaker() as last_attempt, sessionmaker() as agent_db:
-        await last_attempt.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('mapping:gate', 0))"))
+    async with sessionmaker() as job, sessionmaker() as agent_db:
+        await engine.mapping_mutex(job)
         session = await agent_db.get(UserSession, s.id)
         assert session is not None
         task = asyncio.create_task(
@@ -305,7 +248,7 @@ async def test_a_manual_decision_takes_the_gate_shared_so_a_last_attempt_exclude
             await asyncio.sleep(0.3)
             assert not task.done()
         finally:
-            await last_attempt.rollback()
+            await job.rollback()
             row = await asyncio.wait_for(task, timeout=10)
         assert row.manual_decision == "link"
         await agent_db.commit()

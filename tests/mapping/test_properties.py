@@ -1,4 +1,6 @@
-"""Properties of the incremental engine: re-sending changes nothing; arrival order does not matter."""
+"""Properties of the incremental engine: re-sending changes nothing; arrival order does not matter; and
+with the mapping worker in the loop (it maps a batch after later ones are stored, and one job may stand
+for several batches of a session) the links are those of mapping each batch as it arrives."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from hypothesis import strategies as st
 
 import supportlens.mapping.engine as engine
 from supportlens.mapping import evidence
-from tests.mapping.helpers import Batch, links, send, wipe
+from supportlens.tasks.queue import Runtime, run_until_empty
+from tests.mapping.helpers import Batch, links, send, store, wipe
 
 DEVICES = ["d0", "d1", "d2", "d3"]
 IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", None]
@@ -119,6 +122,43 @@ async def test_arrival_order_does_not_change_the_links_as_browsers_and_addresses
     monkeypatch.setattr(evidence, "MAX_BROWSER_SESSIONS", 3)
     monkeypatch.setattr(evidence, "MAX_IP_SESSIONS", 4)
     await _same_links_in_any_order(db, data, batches)
+
+
+@pytest.fixture
+def runtime(settings, engine, sessionmaker) -> Runtime:
+    return Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+
+
+async def _worker_maps_as_ingest_did(db, runtime, data, batches, *, twice: bool = False) -> None:
+    await wipe(db)
+    for b in batches:
+        await send(db, b)
+    mapped_on_arrival = await _snapshot(db)
+    await wipe(db)
+    order = data.draw(st.permutations(batches + batches if twice else batches))
+    # The worker runs after some batches (how far behind ingest it is varies), and at the end.
+    runs = data.draw(st.sets(st.integers(0, len(order) - 1), max_size=4))
+    for i, b in enumerate(order):
+        await store(db, b)
+        if i in runs:
+            await run_until_empty(runtime, queues=("mapping",))
+    await run_until_empty(runtime, queues=("mapping",))
+    db.expire_all()
+    assert await _snapshot(db) == mapped_on_arrival
+
+
+@settings(PROPERTY, max_examples=12)
+@given(data=st.data(), batches=worlds(span_minutes=600, devices=["d0", "d1"], sessions=9))
+async def test_the_worker_behind_ingest_gives_the_links_of_mapping_on_arrival(
+    db, small_caps, runtime, data, batches
+):
+    await _worker_maps_as_ingest_did(db, runtime, data, batches)
+
+
+@settings(PROPERTY, max_examples=6)
+@given(data=st.data(), batches=worlds())
+async def test_the_worker_behind_ingest_ignores_re_sent_batches(db, small_caps, runtime, data, batches):
+    await _worker_maps_as_ingest_did(db, runtime, data, batches, twice=True)
 
 
 async def test_snapshots_see_differences(db):

@@ -46,7 +46,7 @@ async def _serve(database_url: str, port: int) -> asyncio.subprocess.Process:
         SUPPORTLENS_DATABASE_URL=database_url,
         SUPPORTLENS_SECRET_KEY="access-log-test-secret-key-0123456789",
         SUPPORTLENS_ENVIRONMENT="test",
-        SUPPORTLENS_RUN_JOBS="false",
+        SUPPORTLENS_RUN_WORKER="false",
         SUPPORTLENS_FORWARDED_ALLOW_IPS="127.0.0.1",
         SUPPORTLENS_HUBSPOT_BASE_URL="http://127.0.0.1:9",
         SUPPORTLENS_DWOLLA_BASE_URL="http://127.0.0.1:9",

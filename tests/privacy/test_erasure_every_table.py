@@ -21,6 +21,7 @@ from supportlens.audit.models import AuditEntry
 from supportlens.mapping.models import MappingIpDevice
 from supportlens.sessions import sites
 from supportlens.sessions.models import SessionAnnotation, UserSession
+from supportlens.tasks.status import wait_until_drained
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
 
 INGEST = "/api/ingest/v1/events"
@@ -87,6 +88,12 @@ async def _session_id(db: Any, clarity_session_id: str) -> uuid.UUID:
     ).one()
 
 
+@pytest.fixture(autouse=True)
+def _mapping_worker(worker: Any) -> Any:
+    """The task-queue worker maps what these tests ingest, as `supportlens serve`'s does."""
+    return worker
+
+
 async def identify_in_every_way(app: Any, db: Any, agent: Any, email: str = EMAIL) -> dict[str, uuid.UUID]:
     _, key = await sites.create_site(db, name="Shop", origins=[ORIGIN], clarity_project_id=PROJECT)
     her = {"email": email.title(), "id": DWOLLA_ID, "name": "Erase Me"}
@@ -95,6 +102,7 @@ async def identify_in_every_way(app: Any, db: Any, agent: Any, email: str = EMAI
     await _ingest(app, key, HOME_IP, "erase-b2", "s-network", 39)  # network link, minutes apart
     await _ingest(app, key, OFFICE_IP, MANUAL_BROWSER, "s-manual", 10)  # linked by hand below
     await _ingest(app, key, OFFICE_IP, OTHER_BROWSER, "s-bob", 5, customer={"email": "bob@example.com"})
+    await wait_until_drained(app.state.sessionmaker)  # the mapping worker linked them
     ids = {
         name: await _session_id(db, f"s-{name}")
         for name in ("signed-in", "device", "network", "manual", "bob")

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from supportlens.auth.models import AgentSession
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.privacy.retention import retention_job, run_retention
+from supportlens.privacy.retention import run_retention
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 from tests.support.agents import make_agent
 
@@ -147,12 +147,19 @@ async def test_agent_session_ips_are_cleared_and_expired_sessions_removed(engine
     assert rows == {"b": None, "c": "192.0.2.3"}
 
 
-async def test_the_daily_job_is_registered(app):
-    from supportlens.jobs.runner import JOBS
+async def test_retention_is_a_daily_periodic_task_run_by_the_worker(settings, engine, db, sessionmaker):
+    from supportlens.tasks import schedule
+    from supportlens.tasks.queue import Runtime
+    from tests.support.queue import run_periodic_now
 
-    job = JOBS["retention"]
-    assert job.interval_for(app.state.settings) == 24 * 3600
-    await retention_job(app)  # runs against the app's engine
+    [task] = [t for t in schedule.periodic_tasks(settings) if t.name == schedule.RETENTION_TASK]
+    assert task.cron == "17 3 * * *"  # daily, at a quiet hour (UTC)
+    old = _session("old-by-task", settings.retention_days + 2)
+    db.add(old)
+    await db.commit()
+    await run_periodic_now(Runtime(settings, engine, sessionmaker), [schedule.RETENTION_TASK])
+    db.expire_all()
+    assert await db.scalar(select(UserSession).where(UserSession.clarity_session_id == "old-by-task")) is None
 
 
 async def test_postgres_drops_whole_day_partitions(engine, db, settings):

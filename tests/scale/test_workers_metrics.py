@@ -39,7 +39,7 @@ class Serve:
             "SUPPORTLENS_ENVIRONMENT": "test",
             "SUPPORTLENS_DATABASE_URL": database_url,
             "SUPPORTLENS_SECRET_KEY": "test-secret-key-not-for-production",
-            "SUPPORTLENS_RUN_JOBS": "false",
+            "SUPPORTLENS_RUN_WORKER": "false",
             "SUPPORTLENS_LOG_JSON": "true",
             "SUPPORTLENS_LOG_LEVEL": "INFO",
         }

@@ -71,11 +71,12 @@ async def test_list_newest_first_paged_and_audited(signed_in, db, site_key):
     assert all(JANE not in (r.target or "") and JANE not in str(r.detail) for r in rows)
 
 
-async def test_min_confidence_and_manual_unlink(signed_in, db, site_key):
+async def test_min_confidence_and_manual_unlink(signed_in, db, site_key, worker):
     from supportlens.sessions.models import UserSession
 
     await seed(db, site_key, "anon", days=1, customer=None, user_id="otherdevice", ip="10.9.9.9")
     await seed(db, site_key, "named", days=2)
+    await worker.drained()
     anon_id = (await db.scalars(select(UserSession.id).where(UserSession.clarity_session_id == "anon"))).one()
     named_id = (
         await db.scalars(select(UserSession.id).where(UserSession.clarity_session_id == "named"))

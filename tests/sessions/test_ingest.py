@@ -215,24 +215,21 @@ async def test_cors_preflight_only_for_allowed_origins(client, site_key):
     assert "access-control-allow-origin" not in bad.headers
 
 
-async def test_rejected_batch_stores_nothing_when_storage_fails_midway(client, db, site_key, monkeypatch):
-    from supportlens.mapping import engine
+JOBS = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'supportlens.map_session'"
 
-    async def broken(*args, **kwargs):
-        raise RuntimeError("mapping down")
 
-    monkeypatch.setattr(engine, "on_ingest", broken)
-    r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
-    assert r.status_code == 500
-    assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
+async def mapping_jobs(db: Any) -> int:
+    from sqlalchemy import text
+
+    return int(await db.scalar(text(JOBS)))
 
 
 class _Deadlock(Exception):
     pass
 
 
-def _deadlocking(real: Any, failures: int) -> Any:
-    """on_ingest that loses a deadlock `failures` times (after writing, like the real one), then works."""
+def _failing_enqueue(real: Any, failures: int) -> Any:
+    """enqueue_mapping that loses a deadlock `failures` times after writing (the batch's last step)."""
     from sqlalchemy.exc import DBAPIError
 
     calls = {"n": 0}
@@ -241,158 +238,105 @@ def _deadlocking(real: Any, failures: int) -> Any:
         calls["n"] += 1
         await real(*args, **kwargs)
         if calls["n"] <= failures:
-            raise DBAPIError("SELECT pg_advisory_xact_lock(...)", {}, _Deadlock("deadlock detected"))
+            raise DBAPIError("INSERT INTO procrastinate_jobs ...", {}, _Deadlock("deadlock detected"))
 
     flaky.calls = calls  # type: ignore[attr-defined]
     return flaky
 
 
-async def test_a_batch_that_loses_a_deadlock_is_replayed(client, db, site_key, monkeypatch):
-    from supportlens.mapping import engine
-    from supportlens.metrics import MAPPING_GATE_CLOSED
+async def test_rejected_batch_stores_nothing_and_enqueues_nothing_when_storage_fails_midway(
+    client, db, site_key, monkeypatch
+):
+    from supportlens.sessions import ingest
 
-    flaky = _deadlocking(engine.on_ingest, failures=RETRIES - 1)
-    monkeypatch.setattr(engine, "on_ingest", flaky)
-    closed = MAPPING_GATE_CLOSED._value.get()
+    async def broken(*args, **kwargs):
+        raise RuntimeError("queue down")
+
+    monkeypatch.setattr(ingest, "enqueue_mapping", broken)
+    r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
+    assert r.status_code == 500
+    assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
+    assert await mapping_jobs(db) == 0
+
+
+async def test_a_batch_that_loses_a_deadlock_is_replayed_and_enqueued_once(client, db, site_key, monkeypatch):
+    from supportlens.sessions import ingest
+
+    flaky = _failing_enqueue(ingest.enqueue_mapping, failures=RETRIES - 1)
+    monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 202, r.text
     assert flaky.calls["n"] == RETRIES
-    assert MAPPING_GATE_CLOSED._value.get() == closed + 1  # the last attempt, and only it, closed the gate
     assert await count(db, UserSession) == 1 and await count(db, SessionEvent) == 2
+    assert await mapping_jobs(db) == 1
 
 
 async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, site_key, monkeypatch):
-    from supportlens.mapping import engine
+    from supportlens.sessions import ingest
 
-    flaky = _deadlocking(engine.on_ingest, failures=99)
-    monkeypatch.setattr(engine, "on_ingest", flaky)
+    flaky = _failing_enqueue(ingest.enqueue_mapping, failures=99)
+    monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 500
     assert r.json()["detail"] == "nothing was stored; retry later"
     assert flaky.calls["n"] == RETRIES
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
+    assert await mapping_jobs(db) == 0
 
 
-async def test_a_batch_whose_rescore_finds_a_lock_busy_is_replayed_not_deadlocked(
-    client, db, sessionmaker, site_key, monkeypatch
-):
-    # A sign-in re-scores the other browser behind its address. Its lock, here held by another
-    # transaction and not in the batch's up-front set (the cap is tiny), is only tried: the batch is
-    # rolled back and replayed with that lock taken up front, where waiting cannot close a cycle.
-    import asyncio
-
-    from sqlalchemy import text
-
-    from supportlens.mapping import engine
-    from supportlens.metrics import MAPPING_LOCK_REPLAYS
-
-    tablet = batch(site_key, [event(at=ago(minutes=30))], session_id="t1", user_id="tabletU")
-    assert (await client.post(URL, json=tablet, headers=headers())).status_code == 202
-    monkeypatch.setattr(engine, "MAX_NEIGHBOURHOOD_LOCKS", 1)
-    replays = MAPPING_LOCK_REPLAYS._value.get()
-    async with sessionmaker() as holder:
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('mapping:d:tabletU', 0))"))
-
-        async def release() -> None:
-            await asyncio.sleep(0.5)
-            await holder.rollback()
-
-        releasing = asyncio.create_task(release())
-        signin = batch(
-            site_key,
-            [event(at=ago(minutes=20))],
-            session_id="l1",
-            user_id="laptopU",
-            customer={"email": "jane@acme.io"},
-        )
-        r = await asyncio.wait_for(client.post(URL, json=signin, headers=headers()), timeout=20)
-        await releasing
-    assert r.status_code == 202, r.text
-    assert MAPPING_LOCK_REPLAYS._value.get() > replays
-    db.expire_all()
-    t1 = await db.scalar(select(UserSession.id).where(UserSession.clarity_session_id == "t1"))
-    linked = await db.scalars(
-        select(SessionCustomerMapping.customer_email).where(SessionCustomerMapping.session_id == t1)
-    )
-    assert list(linked) == ["jane@acme.io"]
-
-
-# The mapping gate: every transaction that takes mapping locks holds it shared; a batch's last attempt
-# holds it exclusively, so that it can wait for its locks without closing a cycle with anyone.
-GATE_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended('mapping:gate', 0))"
-GATE_LOCKS = (
-    "SELECT l.mode, l.granted FROM pg_locks l, (SELECT hashtextextended('mapping:gate', 0) AS h) g "
-    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.pid = :pid "
-    "AND l.classid::bigint = (g.h >> 32) & 4294967295 AND l.objid::bigint = g.h & 4294967295"
-)
-
-
-async def _uncommitted_batch(db: Any, key: str, session_id: str, locks: Any) -> Any:
-    """ingest_batch as the handler calls it, left uncommitted (the transaction keeps its locks)."""
+async def _uncommitted_batch(db: Any, key: str, session_id: str, **fields: Any) -> Any:
+    """ingest_batch as the handler calls it, left uncommitted."""
     from supportlens.sessions.ingest import ingest_batch
     from supportlens.sessions.schemas import IngestBatch
 
     site = await sites.make_cache(0).by_key(db, key)
-    body = IngestBatch.model_validate_json(json.dumps(batch(key, [event()], session_id=session_id)))
-    return await ingest_batch(
-        db, site, body, client_ip="81.2.3.4", user_agent=None, commit=False, mapping_locks=locks
-    )
+    body = IngestBatch.model_validate_json(json.dumps(batch(key, [event()], session_id=session_id, **fields)))
+    return await ingest_batch(db, site, body, client_ip="81.2.3.4", user_agent=None, commit=False)
 
 
-async def test_a_last_attempt_closes_the_gate_before_writing_and_waits_for_the_batches_in_flight(
-    db, sessionmaker, site_key
-):
-    import asyncio
+async def test_the_mapping_job_commits_and_rolls_back_with_its_batch(db, sessionmaker, site_key):
+    async with sessionmaker() as ingest_db:
+        await _uncommitted_batch(ingest_db, site_key, "s-rolled-back")
+        assert await mapping_jobs(db) == 0  # not visible before the batch commits
+        await ingest_db.rollback()
+    assert await mapping_jobs(db) == 0
+    async with sessionmaker() as ingest_db:
+        await _uncommitted_batch(ingest_db, site_key, "s-stored")
+        await ingest_db.commit()
+    assert await mapping_jobs(db) == 1
+    assert await count(db, UserSession) == 1
 
+
+async def test_a_burst_of_one_session_waits_as_one_job_per_sign_in(client, db, site_key):
+    for _ in range(3):
+        assert (await client.post(URL, json=batch(site_key, [event()]), headers=headers())).status_code == 202
+    assert await mapping_jobs(db) == 1
+    who = {"email": "jane@acme.io"}
+    for _ in range(2):
+        r = await client.post(URL, json=batch(site_key, [event()], customer=who), headers=headers())
+        assert r.status_code == 202
+    # Another sign-in is another fact for the engine: its own job. Another session: its own job.
+    assert await mapping_jobs(db) == 2
+    r = await client.post(URL, json=batch(site_key, [event()], session_id="other"), headers=headers())
+    assert r.status_code == 202
+    assert await mapping_jobs(db) == 3
+
+
+async def test_a_job_a_batch_rides_on_waits_for_that_batch_to_commit(db, sessionmaker, site_key):
+    """The coalescing batch locks the waiting job until it commits: no worker maps without its events."""
     from sqlalchemy import text
 
-    from supportlens.mapping.engine import LockPlan
-
-    async with sessionmaker() as last, sessionmaker() as watcher, sessionmaker() as in_flight:
-        await in_flight.execute(text(GATE_SHARED))  # another batch, running
-        pid = await last.scalar(text("SELECT pg_backend_pid()"))
-        task = asyncio.create_task(_uncommitted_batch(last, site_key, "last", LockPlan(wait=True)))
-        try:
-            await asyncio.sleep(0.3)
-            assert not task.done()
-            waiting = (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all()
-            assert waiting == [("ExclusiveLock", False)]
-            # It waits holding nothing: no row written (a transaction gets an id at its first write).
-            wrote = "SELECT count(*) FROM pg_locks WHERE pid = :pid AND locktype = 'transactionid'"
-            assert await watcher.scalar(text(wrote), {"pid": pid}) == 0
-        finally:
-            await in_flight.rollback()  # the batch in flight ends; a failed check must not leave it waiting
-            result = await asyncio.wait_for(task, timeout=10)
-        assert result.accepted == 1
-        assert (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all() == [("ExclusiveLock", True)]
-        await last.commit()
-    stored = await db.scalar(select(func.count()).where(UserSession.clarity_session_id == "last"))
-    assert stored == 1
-
-
-@pytest.mark.parametrize("plan", ["first attempt", "plain call"])
-async def test_an_ordinary_batch_holds_the_gate_shared_for_its_transaction(db, sessionmaker, site_key, plan):
-    import asyncio
-
-    from sqlalchemy import text
-
-    from supportlens.mapping.engine import LockPlan
-
-    async with sessionmaker() as in_flight, sessionmaker() as ordinary, sessionmaker() as watcher:
-        await in_flight.execute(text(GATE_SHARED))
-        pid = await ordinary.scalar(text("SELECT pg_backend_pid()"))
-        locks = LockPlan() if plan == "first attempt" else None
-        # Another batch in flight does not hold it up: both hold the gate shared.
-        await asyncio.wait_for(_uncommitted_batch(ordinary, site_key, "ordinary", locks), timeout=5)
-        assert (await watcher.execute(text(GATE_LOCKS), {"pid": pid})).all() == [("ShareLock", True)]
-        # So a last attempt cannot close the gate until this transaction ends.
-        closed = "SELECT pg_try_advisory_xact_lock(hashtextextended('mapping:gate', 0))"
-        await in_flight.rollback()
-        assert await watcher.scalar(text(closed)) is False
-        await ordinary.commit()
-        await watcher.rollback()
-        assert await watcher.scalar(text(closed)) is True
-        await watcher.rollback()
+    fetch = text("SELECT id FROM procrastinate_fetch_job_v2(ARRAY['mapping']::varchar[], NULL)")
+    async with sessionmaker() as first:
+        await _uncommitted_batch(first, site_key, "s1")
+        await first.commit()
+    async with sessionmaker() as rider, sessionmaker() as worker:
+        await _uncommitted_batch(rider, site_key, "s1")
+        assert await worker.scalar(fetch) is None  # the one job is locked by the batch riding on it
+        await worker.rollback()
+        await rider.commit()
+        assert await worker.scalar(fetch) is not None
+        await worker.rollback()
 
 
 async def test_pii_is_masked_before_storage(client, db, site_key):
@@ -422,10 +366,11 @@ async def test_pii_is_masked_before_storage(client, db, site_key):
     assert "jane" not in (s.entry_url or "")
 
 
-async def test_identified_batch_gets_email_match_link(client, db, site_key):
+async def test_identified_batch_gets_email_match_link(client, db, site_key, worker):
     who = {"email": "jane@acme.io", "id": "cus_123", "name": "Jane Doe"}
     r = await client.post(URL, json=batch(site_key, [event()], customer=who), headers=headers())
     assert r.status_code == 202
+    await worker.drained()
     link = (await db.scalars(select(SessionCustomerMapping))).one()
     assert (link.customer_email, link.mapping_method, link.confidence_score) == (
         "jane@acme.io",
@@ -449,3 +394,21 @@ async def test_unique_event_ids_across_sessions(client, db, site_key):
     r = await client.post(URL, json=batch(site_key, [shared, event()], session_id="sB"), headers=headers())
     assert r.json() == {"accepted": 1, "duplicates": 1}
     assert uuid.UUID(shared["id"])
+
+
+async def test_erasure_removes_the_e_mail_from_mapping_jobs_not_yet_run(client, db, site_key):
+    from sqlalchemy import text
+
+    from supportlens.mapping import engine
+
+    who = {"email": "jane@acme.io"}
+    assert (
+        await client.post(URL, json=batch(site_key, [event()], customer=who), headers=headers())
+    ).status_code == 202
+    assert (
+        await client.post(URL, json=batch(site_key, [event()], session_id="anon"), headers=headers())
+    ).status_code == 202
+    await engine.forget_customer(db, "Jane@Acme.io")
+    await db.commit()
+    left = (await db.execute(text("SELECT args::text FROM procrastinate_jobs"))).scalars().all()
+    assert len(left) == 1 and "jane@acme.io" not in left[0]  # the other session's job stays

@@ -136,18 +136,8 @@ class PullSchedule:
     dimensions: tuple[str, ...]
     per_day_setting: str
 
-    @property
-    def job_name(self) -> str:
-        return f"clarity.pull.{self.key}"
-
     def per_day(self, settings: Settings) -> int:
         return int(getattr(settings, self.per_day_setting))
-
-    def interval(self, settings: Settings) -> float | None:
-        n = self.per_day(settings)
-        if n <= 0 or not is_configured(settings):
-            return None
-        return 86400.0 / n
 
 
 SCHEDULES: tuple[PullSchedule, ...] = (
@@ -618,7 +608,8 @@ class ConnectionOverview:
 
 
 async def connection_overview(db: AsyncSession, settings: Settings) -> ConnectionOverview:
-    from supportlens.jobs.runner import job_statuses
+    from supportlens.tasks.schedule import clarity_pull_task
+    from supportlens.tasks.status import task_statuses
 
     project = settings.clarity_project_id
     configured = is_configured(settings)
@@ -630,10 +621,10 @@ async def connection_overview(db: AsyncSession, settings: Settings) -> Connectio
     if configured and used >= limit and status in ("ok", "unknown"):
         status = "quota_exhausted"
     label, help_text = STATUS_WORDS.get(status, (status, ""))
-    jobs = {j.name: j for j in await job_statuses(db, "clarity.")}
+    jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.clarity.")}
     schedules = []
     for s in SCHEDULES:
-        j = jobs.get(s.job_name)
+        j = jobs.get(clarity_pull_task(s.key))
         schedules.append(
             ScheduleRow(
                 key=s.key,
@@ -641,9 +632,9 @@ async def connection_overview(db: AsyncSession, settings: Settings) -> Connectio
                 dimensions=s.dimensions,
                 per_day=s.per_day(settings) if configured else 0,
                 next_run_at=j.next_run_at if (j and configured and s.per_day(settings) > 0) else None,
-                last_finished_at=j.last_finished_at if j else None,
+                last_finished_at=j.last_run_at if j else None,
                 last_status=j.last_status if j else None,
-                last_error=j.last_error if j else None,
+                last_error=None,  # a failed run's error is in the logs (the connection keeps Clarity's)
             )
         )
     upcoming = [r.next_run_at for r in schedules if r.next_run_at is not None]

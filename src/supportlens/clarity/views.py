@@ -10,10 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
-from supportlens.clarity import jobs as _jobs  # noqa: F401  (registers the Clarity schedule)
 from supportlens.clarity import service
-from supportlens.jobs.runner import job_statuses
 from supportlens.problems import ProblemError
+from supportlens.tasks.status import task_statuses
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["clarity"])
@@ -39,7 +38,7 @@ async def clarity_admin(
 ) -> HTMLResponse:
     overview = await service.connection_overview(db, settings)
     flash = PULL_MESSAGES.get(pulled)
-    all_jobs = await job_statuses(db)
+    all_jobs = await task_statuses(db, settings)
     return render(
         request,
         "admin/clarity.html",
@@ -48,7 +47,7 @@ async def clarity_admin(
             "flash": flash,
             "schedules": service.SCHEDULES,
             "jobs": all_jobs,
-            "run_jobs": settings.run_jobs,
+            "run_worker": settings.run_worker,
         },
     )
 

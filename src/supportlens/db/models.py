@@ -6,7 +6,6 @@ from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, Cla
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
-from supportlens.jobs.models import JobLease
 from supportlens.mapping.models import (
     MappingBusyBrowser,
     MappingBusyIp,
@@ -34,7 +33,6 @@ __all__ = [
     "IssueOccurrence",
     "IssueSession",
     "IssueStatusChange",
-    "JobLease",
     "MappingBusyBrowser",
     "MappingBusyIp",
     "MappingIdentity",

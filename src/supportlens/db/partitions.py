@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportlens.jobs.runner import register_job
 from supportlens.logging import get_logger
 
 log = get_logger("supportlens.partitions")
@@ -187,20 +186,10 @@ async def maintain(engine: Any, days_ahead: int = DEFAULT_DAYS_AHEAD) -> list[st
         return await ensure_event_partitions(conn, days_ahead=days_ahead)
 
 
-async def partitions_job(app: Any) -> None:
-    """The scheduled job: keep a week of partitions ahead of today."""
-    await maintain(app.state.engine)
-
-
 async def startup_hook(app: Any, _stack: Any) -> None:
-    """Ensure the partitions when the app starts, and register the daily job when the runner exists."""
+    """Ensure the partitions when the app starts (then the periodic task supportlens.event_partitions)."""
     engine = app.state.engine
     try:
         await maintain(engine)
     except Exception as exc:  # a missing table (migrations not run yet) must not stop startup
         log.warning("event_partitions_not_ensured", error=type(exc).__name__, detail=str(exc)[:200])
-
-
-# Checked every 6 hours (the first time an hour after a fresh start: startup already ensured them);
-# the job row's lease makes one replica do it.
-register_job("event_partitions", 6 * 3600, partitions_job, lease_seconds=600, first_run_delay=3600)

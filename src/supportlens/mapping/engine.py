@@ -1,6 +1,8 @@
 """The mapping engine: turns what ingest learns about a session into session<->customer links.
 
-Ingest calls `on_ingest` inside its transaction, after the session row and its events are written.
+Ingest stores a batch and enqueues a mapping job in the same transaction; the mapping worker then calls
+`on_ingest` for it (supportlens.tasks.mapping), one job at a time, so no two re-scores interleave.
+
 The work is proportional to the batch: only sessions whose evidence may have changed are re-scored,
 and they are found through small index range scans (this browser's signed-in sessions, this IP's
 signed-in sessions within minutes, or every session of an IP only while that IP is shared by few
@@ -19,7 +21,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import get_settings
@@ -50,11 +51,9 @@ from supportlens.sessions.models import UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.
 MAX_SESSION_HOURS = 6
-# Locks a batch takes at once before its work (see _lock_neighbourhood).
-MAX_NEIGHBOURHOOD_LOCKS = 64
-# Held for the whole transaction by everything that takes mapping locks: shared by all, exclusively by a
-# batch's last attempt (see LockPlan and take_gate).
-GATE_LOCK = "mapping:gate"
+# The one mutex of link writers: the mapping worker's job and an agent's manual decision each hold it
+# for their transaction (see mapping_mutex).
+MAPPING_MUTEX = "mapping"
 EMAIL_MATCH_REASON = "signed in as this customer on this session"
 
 
@@ -85,32 +84,8 @@ def customer_key(email: str) -> str:
     return _keyed("customer:" + normalise_email(email))
 
 
-def _insert(db: AsyncSession, table: Any) -> Any:
-    return (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-class MappingLocksBusy(Exception):
-    """A lock outside the batch's up-front neighbourhood was held by another batch.
-
-    Waiting for it could close a cycle with that batch (each holding what the other wants), so the
-    caller rolls back and replays the batch; its LockPlan now names the lock, taken up front.
-    """
-
-
-@dataclass
-class LockPlan:
-    """What one ingest batch learns about its locks across replays of its transaction.
-
-    `extra`: locks an earlier attempt found it needed beyond the neighbourhood it read, taken up front
-    the next time. `wait`: the last attempt waits for every lock, as a plain call does. It may wait
-    while holding locks, out of sorted order, so it first closes the gate: ingest_batch takes GATE_LOCK
-    exclusively before its first write, which waits (holding nothing) for the batches in flight, each
-    of which holds the gate shared for its whole transaction. Once it has the gate no other transaction
-    holds a mapping lock or can take one, so none of its waits can be part of a cycle.
-    """
-
-    extra: set[str] = field(default_factory=set)
-    wait: bool = False
+def _insert(table: Any) -> Any:
+    return pg_insert(table)
 
 
 @dataclass
@@ -121,13 +96,8 @@ class _Context:
     ip_counts: dict[str, IpCounts] = field(default_factory=dict)
     ip_sightings: dict[str, SightingIndex] = field(default_factory=dict)
     visits: dict[str, BrowserHistory] = field(default_factory=dict)
-    # Whether a browser passed the session cap; trusted only once its lock is held (see _take_locks).
+    # Whether a browser passed the session cap.
     busy: dict[str, bool] = field(default_factory=dict)
-    locked: set[str] = field(default_factory=set)
-    # This transaction holds GATE_LOCK (shared or exclusive): taken before its first mapping lock.
-    gate: bool = False
-    # Set once the up-front locks are held: any later lock is only tried, never waited for.
-    plan: LockPlan | None = None
 
     def forget_facts(self) -> None:
         """Drop what was read before this transaction's own changes were flushed."""
@@ -136,164 +106,14 @@ class _Context:
         self.visits.clear()
 
 
-async def _lock(db: AsyncSession, ctx: _Context, sessions: list[Any]) -> None:
-    """Serialise mapping work per browser and per IP (PostgreSQL advisory transaction locks).
+async def mapping_mutex(db: AsyncSession) -> None:
+    """Hold the mapping mutex until the end of this transaction (a PostgreSQL advisory lock).
 
-    A session's evidence comes from its browser and the networks that browser visits, and whatever
-    changes it re-scores the session under its browser's and its IP's locks, so two transactions
-    that could see each other's facts always share one of these locks and never score from a stale
-    view. Keys are taken in sorted order, after the gate (shared unless held: see _take_locks); SQLite
-    already allows a single writer.
+    Links are written by one mapping job at a time (the queue's lock, see supportlens.tasks) and by an
+    agent's manual decision or an erasure: this mutex keeps those from interleaving with a job, so a
+    job never scores from, or overwrites, a view that another writer changed under it.
     """
-    keys: set[str] = set()
-    for s in sessions:
-        keys.add(_device_lock(s.clarity_user_id))
-        k = ip_key(s.client_ip)
-        if k is not None:
-            keys.add(_ip_lock(k))
-    await _take_locks(db, ctx, keys)
-
-
-async def take_gate(db: AsyncSession, *, exclusive: bool = False) -> None:
-    """Take GATE_LOCK until the end of the transaction (PostgreSQL; SQLite allows a single writer).
-
-    Shared: what every transaction that takes mapping locks holds first (`_take_locks` takes it if the
-    transaction does not hold it yet). Exclusive: a batch's last attempt, at the start of its
-    transaction before it writes anything, so that while it waits it holds nothing anyone waits for.
-    """
-    if db.get_bind().dialect.name != "postgresql":
-        return
-    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await db.execute(text(f"SELECT {fn}(hashtextextended(:k, 0))"), {"k": GATE_LOCK})
-
-
-def _device_lock(device: str) -> str:
-    return "mapping:d:" + device
-
-
-def _ip_lock(key: str) -> str:
-    return "mapping:i:" + key
-
-
-async def _lock_neighbourhood(
-    db: AsyncSession,
-    ctx: _Context,
-    session: UserSession,
-    ip: str | None,
-    *,
-    signed_in: bool,
-    plan: LockPlan | None = None,
-) -> None:
-    """Take at once the locks this batch's re-scoring will need: its own, and those of the browsers it
-    may re-score (this one, and the others behind its address) and of every network they visit.
-
-    Taken later, a few at a time, they deadlock against a neighbouring batch doing the same (each
-    holding what the other waits for). Taken together in one sorted call, they cannot; the later
-    calls then find them held. The neighbourhood is read before locking, so a browser that arrives
-    in between still needs a lock later, which is rare: under a LockPlan that lock is only tried, and
-    when another batch holds it this one is replayed with it up front (MappingLocksBusy). The last
-    attempt (plan.wait) waits for it, which is safe only because it holds the gate exclusively.
-    """
-    if db.get_bind().dialect.name != "postgresql":
-        return
-    key = ip_key(ip)
-    browsers = {session.clarity_user_id}
-    own = {_device_lock(session.clarity_user_id)} | ({_ip_lock(key)} if key is not None else set())
-    keys = set(own)
-    if key is not None and ip is not None:
-        near: Any = None
-        if not _crowded(await _ip_counts(db, ctx, key)):
-            near = select(MappingIpDevice.clarity_user_id).where(MappingIpDevice.ip_key == key)
-        elif signed_in or session.customer_email:
-            # At a crowded address only a sign-in re-scores others: those minutes from it.
-            reach = timedelta(minutes=NEAR_WINDOW_MINUTES)
-            earliest = session.session_start - reach - timedelta(hours=MAX_SESSION_HOURS)
-            near = select(UserSession.clarity_user_id).where(
-                UserSession.client_ip == ip,
-                UserSession.session_start >= earliest,
-                UserSession.session_start <= session.session_end + reach,
-            )
-        if near is not None:
-            browsers.update((await db.scalars(near.distinct())).all())
-    # A busy browser is re-scored only where its sessions meet this address: its lock, not its networks
-    # (whose list would be as long as its history).
-    keys.update(_device_lock(b) for b in browsers)
-    marked = select(MappingBusyBrowser.clarity_user_id).where(
-        MappingBusyBrowser.clarity_user_id == UserSession.clarity_user_id
-    )
-    visited = select(UserSession.clarity_user_id, UserSession.client_ip).where(
-        UserSession.clarity_user_id.in_(sorted(browsers)), ~marked.exists()
-    )
-    for device, client_ip in (await db.execute(visited.distinct())).all():
-        keys.add(_device_lock(device))
-        k = ip_key(client_ip)
-        if k is not None:
-            keys.add(_ip_lock(k))
-    # A neighbourhood too big to lock at once (a small office whose browsers roam) is locked piece by
-    # piece as its re-scoring reaches it: PostgreSQL's lock table is shared and bounded. What an earlier
-    # attempt of this batch found it needed is taken now too, whatever its size: no more than it held.
-    up_front = keys if len(keys) <= MAX_NEIGHBOURHOOD_LOCKS else own
-    await _take_locks(db, ctx, up_front | (plan.extra if plan is not None else set()))
-    ctx.plan = plan
-    # The counts were read before the lock: read them again under it.
-    ctx.ip_counts.clear()
-    ctx.busy.clear()
-
-
-async def _take_locks(db: AsyncSession, ctx: _Context, keys: set[str]) -> None:
-    """Take mapping locks: every path to them comes through here, so none takes one outside the gate.
-
-    The gate comes first, shared unless the caller already holds it (ingest_batch takes it before its
-    writes, exclusively on a batch's last attempt): a transaction that holds mapping locks always holds
-    the gate, so one that holds the gate exclusively waits for no lock that anyone else holds.
-    """
-    if db.get_bind().dialect.name != "postgresql":
-        return
-    wanted = sorted(keys - ctx.locked)
-    if not wanted:
-        return
-    if not ctx.gate:
-        await take_gate(db)
-        ctx.gate = True
-    if ctx.plan is not None and not ctx.plan.wait:
-        # Locks after the up-front set are only tried: a batch waits only while it holds nothing but
-        # locks sorted before the one it waits for, so no two batches can wait on each other for them.
-        ctx.plan.extra.update(wanted)
-        got = (
-            await db.execute(
-                text(
-                    "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
-                    "FROM unnest(CAST(:keys AS text[])) AS t(k)"
-                ),
-                {"keys": wanted},
-            )
-        ).all()
-        _locked(ctx, [k for k, ok in got if ok])
-        if not all(ok for _, ok in got):
-            raise MappingLocksBusy(f"{sum(not ok for _, ok in got)} of {len(wanted)} mapping locks busy")
-        return
-    # One round trip; the locks are taken in the array's (sorted) order. A batch's last attempt gets here
-    # holding the gate exclusively, so no other transaction holds any of them; a plain call (set_manual,
-    # tests, in-process benches) holds the gate shared and waits as it always did.
-    await db.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-            "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
-        ),
-        {"keys": wanted},
-    )
-    _locked(ctx, wanted)
-
-
-def _locked(ctx: _Context, keys: list[str]) -> None:
-    ctx.locked.update(keys)
-    # A browser becomes busy, and an address's counts grow, only under its lock: what was read before
-    # taking it may be stale.
-    for k in keys:
-        if k.startswith("mapping:d:"):
-            ctx.busy.pop(k.removeprefix("mapping:d:"), None)
-        elif k.startswith("mapping:i:"):
-            ctx.ip_counts.pop(k.removeprefix("mapping:i:"), None)
+    await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": MAPPING_MUTEX})
 
 
 # ---- counters --------------------------------------------------------------------------------------
@@ -339,11 +159,11 @@ async def _add_to_counter(
     if device is not None:
         if devices > MAX_IP_DEVICES:
             return False
-        stmt = _insert(db, MappingIpDevice.__table__).values(ip_key=key, clarity_user_id=device)
+        stmt = _insert(MappingIpDevice.__table__).values(ip_key=key, clarity_user_id=device)
     else:
         if customers > MAX_IP_CUSTOMERS or email is None:
             return False
-        stmt = _insert(db, MappingIpCustomer.__table__).values(ip_key=key, customer_key=customer_key(email))
+        stmt = _insert(MappingIpCustomer.__table__).values(ip_key=key, customer_key=customer_key(email))
     result = await db.execute(stmt.on_conflict_do_nothing())
     if not getattr(result, "rowcount", 0):
         return False
@@ -415,11 +235,11 @@ async def _note_if_busy(
     if count_browser:
         ctx.busy[device] = bool(row[0])
         if not row[0] and int(row[1]) > rules.MAX_BROWSER_SESSIONS:
-            stmt = _insert(db, MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
+            stmt = _insert(MappingBusyBrowser.__table__).values(clarity_user_id=device, since=utcnow())
             browser_crossed = bool(getattr(await db.execute(stmt.on_conflict_do_nothing()), "rowcount", 0))
             ctx.busy[device] = True
     if count_ip and key is not None and int(row[2]) > rules.MAX_IP_SESSIONS:
-        stmt = _insert(db, MappingBusyIp.__table__).values(ip_key=key, since=utcnow())
+        stmt = _insert(MappingBusyIp.__table__).values(ip_key=key, since=utcnow())
         ip_crossed = bool(getattr(await db.execute(stmt.on_conflict_do_nothing()), "rowcount", 0))
         ctx.ip_counts[key] = ctx.ip_counts[key]._replace(busy=True)
     return browser_crossed, ip_crossed
@@ -530,7 +350,7 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | No
     A session the site named a customer on links by that name alone (email_match), whatever its browser
     and network say, so the neighbours' facts cannot move it: on a browser that usually signs in,
     skipping them is most of a sign-in's fan-out. Whether a session is signed in is read again under
-    its locks, so one that signs in meanwhile still links by e-mail.
+    the same transaction as the re-score.
     """
     ctx = ctx or _Context()
     ordered = sorted(ids)
@@ -539,7 +359,6 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: _Context | No
         chunk = ordered[offset : offset + 500]
         anonymous = select(UserSession).where(UserSession.id.in_(chunk), ~signed_in.exists())
         sessions = list((await db.scalars(anonymous)).all())
-        await _lock(db, ctx, sessions)
         await _busy_browsers(db, ctx, {s.clarity_user_id for s in sessions})  # one query, not one each
         await rescore_sessions(db, sessions, ctx)
 
@@ -629,22 +448,17 @@ async def on_ingest(
     session: UserSession,
     identified: CustomerRef | None,
     client_ip: str | None,
-    seen_at: datetime,
-    locks: LockPlan | None = None,
-    gate: bool = False,
 ) -> None:
-    """Record what this batch says about who the session belongs to and re-score what it affects.
+    """Record what a stored batch says about who the session belongs to and re-score what it affects.
 
-    Runs inside the caller's transaction and does not commit. With `locks`, a lock beyond the batch's
-    up-front neighbourhood that another batch holds raises MappingLocksBusy (roll back and replay
-    with the same plan) instead of waiting for it. `gate`: the caller already took the gate in this
-    transaction (take_gate; exclusively when locks.wait); otherwise it is taken shared with the first lock.
+    The mapping worker calls it, one job at a time, after the batch's own transaction committed
+    (supportlens.tasks.mapping); it runs inside the caller's transaction and does not commit.
+    `client_ip`: the address the batch came from (the session's latest when the batch had none).
     """
-    ip = session.client_ip or client_ip
+    ip = client_ip or session.client_ip
     key = ip_key(ip)
     device = session.clarity_user_id
-    ctx = _Context(gate=gate)
-    await _lock_neighbourhood(db, ctx, session, ip, signed_in=identified is not None, plan=locks)
+    ctx = _Context()
     scan_device = False
     ip_changed = False
     new_identity = False
@@ -805,8 +619,8 @@ async def set_manual(
     if decision not in ("link", "unlink"):
         raise ValueError("decision must be link or unlink")
     email = normalise_email(email)
+    await mapping_mutex(db)
     ctx = _Context()
-    await _lock(db, ctx, [session])
     row = await db.scalar(
         select(SessionCustomerMapping).where(
             SessionCustomerMapping.session_id == session.id, SessionCustomerMapping.customer_email == email
@@ -842,5 +656,15 @@ async def set_manual(
 async def forget_customer(db: AsyncSession, email: str) -> None:
     """Erasure helper: remove the customer's identity sightings (links are removed with the sessions)."""
     email = normalise_email(email)
+    await mapping_mutex(db)
+    # Mapping jobs not yet run (or failed) carry the e-mail in their arguments; one running now finds
+    # the erased sessions gone, and its job is deleted when it ends.
+    await db.execute(
+        text(
+            "DELETE FROM procrastinate_jobs WHERE task_name = :task AND args->>'email' = :email "
+            "AND status <> 'doing'"
+        ),
+        {"task": "supportlens.map_session", "email": email},
+    )
     await db.execute(delete(MappingIdentity).where(MappingIdentity.customer_email == email))
     await db.execute(delete(SessionCustomerMapping).where(SessionCustomerMapping.customer_email == email))

@@ -1,6 +1,6 @@
 """Retention: sessions and events older than `retention_days` go; client IPs after `ip_retention_days`.
 
-Runs daily as the job "retention" (supportlens.jobs.runner, one process at a time); callable directly
+Runs daily as the periodic task "supportlens.retention" (supportlens.tasks.schedule); callable directly
 as `await run_retention(engine, settings)`. On PostgreSQL whole days of events are dropped as
 partitions (supportlens.db.partitions), which is instant and leaves no dead rows; whatever is left
 (the default partition, or a plain table) is deleted row by row in batches.
@@ -142,18 +142,3 @@ async def run_retention(
 
     log.info("retention", **report.as_dict())
     return report
-
-
-async def retention_job(app: Any) -> None:
-    await run_retention(app.state.engine, app.state.settings)
-
-
-def _register() -> None:
-    try:
-        from supportlens.jobs.runner import register_job
-    except ImportError:  # pragma: no cover - the runner is part of the app
-        return
-    register_job("retention", DAY_SECONDS, retention_job, lease_seconds=3600)
-
-
-_register()

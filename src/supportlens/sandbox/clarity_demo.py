@@ -93,7 +93,6 @@ def configure(ctx: DemoContext) -> None:
             "SUPPORTLENS_CLARITY_RECORDINGS_INTERVAL_MINUTES": "5",
             "SUPPORTLENS_CLARITY_RECORDINGS_WINDOW_MINUTES": str(3 * 24 * 60),
             "SUPPORTLENS_CLARITY_RECORDINGS_DAILY_CALLS": "300",
-            "SUPPORTLENS_JOBS_TICK_SECONDS": "5",
             "SUPPORTLENS_DEMO_CLARITY_UPLOAD_URL": f"{sim_url}/collect",
         }
     )

@@ -1,9 +1,12 @@
-"""The ingest service: one validated batch -> masked events + one upsert of its session, in one transaction.
+"""The ingest service: one validated batch -> masked events, one upsert of its session and its mapping
+job, in one transaction.
 
 Hot path: one multi-row INSERT ... ON CONFLICT DO NOTHING for the events (no conflict target, so it
-keeps working when session_events is partitioned by day with primary key (id, timestamp)), and one
-INSERT ... ON CONFLICT DO UPDATE for the session whose counters come from the batch itself. Only
+keeps working when session_events is partitioned by day with primary key (id, timestamp)), one
+INSERT ... ON CONFLICT DO UPDATE for the session whose counters come from the batch itself, and one
+INSERT of the mapping job into the task queue (supportlens.tasks.mapping.enqueue_statement). Only
 when a retry brought duplicates does a small correcting UPDATE take them back out of the counters.
+Ingest never scores: a stored batch always has its mapping job, a rolled-back one has none.
 """
 
 from __future__ import annotations
@@ -14,24 +17,21 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Integer, Table, case, cast, extract, func, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
-from supportlens.mapping.engine import take_gate
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import UserSession
 from supportlens.sessions.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.sessions.sites import SiteInfo
-
-if TYPE_CHECKING:
-    from supportlens.mapping.engine import LockPlan
+from supportlens.tasks.mapping import enqueue_mapping
 
 COUNTED = {"click": "click_count", "error": "error_count", "rage_click": "rage_click_count"}
 COUNTED["dead_click"] = "dead_click_count"
@@ -100,18 +100,8 @@ def _first_of_each_id(events: list[EventIn]) -> list[EventIn]:
     return unique
 
 
-def _greatest(dialect: str, *args: Any) -> Any:
-    return func.greatest(*args) if dialect == "postgresql" else func.max(*args)
-
-
-def _least(dialect: str, *args: Any) -> Any:
-    return func.least(*args) if dialect == "postgresql" else func.min(*args)
-
-
-def _seconds_between(dialect: str, start: Any, end: Any) -> Any:
-    if dialect == "postgresql":
-        return cast(func.round(extract("epoch", end - start)), Integer)
-    return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400.0), Integer)
+def _seconds_between(start: Any, end: Any) -> Any:
+    return cast(func.round(extract("epoch", end - start)), Integer)
 
 
 def _counts(events: list[EventIn]) -> dict[str, int]:
@@ -122,23 +112,22 @@ def _counts(events: list[EventIn]) -> dict[str, int]:
     return out
 
 
-@lru_cache(maxsize=4)
-def _upsert_statement(dialect: str) -> Any:
+@lru_cache(maxsize=1)
+def _upsert_statement() -> Any:
     """INSERT ... ON CONFLICT (projectId, userId, sessionId) DO UPDATE merging the batch into the session.
 
-    Built once per dialect (statement construction is most of the CPU of a batch otherwise)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(UserSession)
+    Built once (statement construction is most of the CPU of a batch otherwise)."""
+    stmt = postgresql.insert(UserSession)
     t, x = UserSession.__table__.c, stmt.excluded
     new_nav = t.navigation_count + x.navigation_count
-    start_expr = _least(dialect, t.session_start, x.session_start)
-    end_expr = _greatest(dialect, t.session_end, x.session_end)
+    start_expr = func.least(t.session_start, x.session_start)
+    end_expr = func.greatest(t.session_end, x.session_end)
     upsert = stmt.on_conflict_do_update(
         index_elements=["clarity_project_id", "clarity_user_id", "clarity_session_id"],
         set_={
             "session_start": start_expr,
             "session_end": end_expr,
-            "duration_seconds": _seconds_between(dialect, start_expr, end_expr),
+            "duration_seconds": _seconds_between(start_expr, end_expr),
             "entry_url": case(
                 (t.entry_url.is_(None), x.entry_url),
                 (x.session_start < t.session_start, func.coalesce(x.entry_url, t.entry_url)),
@@ -150,14 +139,14 @@ def _upsert_statement(dialect: str) -> Any:
                 else_=t.exit_url,
             ),
             "navigation_count": new_nav,
-            "page_num_max": _greatest(dialect, t.page_num_max, x.page_num_max),
-            "page_views": _greatest(dialect, t.page_num_max, x.page_num_max, new_nav),
+            "page_num_max": func.greatest(t.page_num_max, x.page_num_max),
+            "page_views": func.greatest(t.page_num_max, x.page_num_max, new_nav),
             "event_count": t.event_count + x.event_count,
             "click_count": t.click_count + x.click_count,
             "error_count": t.error_count + x.error_count,
             "rage_click_count": t.rage_click_count + x.rage_click_count,
             "dead_click_count": t.dead_click_count + x.dead_click_count,
-            "max_scroll_depth": _greatest(dialect, t.max_scroll_depth, x.max_scroll_depth),
+            "max_scroll_depth": func.greatest(t.max_scroll_depth, x.max_scroll_depth),
             "customer_email": func.coalesce(x.customer_email, t.customer_email),
             "customer_name": case((x.customer_email.is_not(None), x.customer_name), else_=t.customer_name),
             "customer_external_id": case(
@@ -176,14 +165,6 @@ def _upsert_statement(dialect: str) -> Any:
     return upsert
 
 
-@lru_cache(maxsize=4)
-def _events_statement(dialect: str) -> Any:
-    """Multi-row INSERT ... ON CONFLICT DO NOTHING (no conflict target) RETURNING the ids stored."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: Table = SessionEvent.__table__  # type: ignore[assignment]
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
-
-
 async def ingest_batch(
     db: AsyncSession,
     site: SiteInfo | None,
@@ -193,10 +174,10 @@ async def ingest_batch(
     user_agent: str | None,
     player_base_url: str = "https://clarity.microsoft.com",
     commit: bool = True,
-    mapping_locks: LockPlan | None = None,
 ) -> IngestResult:
-    """Store one batch (already validated and authorised). Raises on any database error: nothing stays."""
-    dialect = db.get_bind().dialect.name
+    """Store one batch (already validated and authorised) and enqueue its mapping job.
+
+    Raises on any database error: nothing stays, and no job either."""
     now = utcnow()
     # An id repeated inside the batch is one event (the first copy): the rest are duplicates, and
     # the session's counters below count each stored event once.
@@ -245,11 +226,8 @@ async def ingest_batch(
         **counts,
     }
 
-    # The mapping gate comes before any write (see LockPlan): a batch's last attempt takes it exclusively,
-    # so it waits, holding nothing, for the batches in flight; the others take it shared.
-    await take_gate(db, exclusive=mapping_locks is not None and mapping_locks.wait)
     session = (
-        await db.scalars(_upsert_statement(dialect), [values], execution_options={"populate_existing": True})
+        await db.scalars(_upsert_statement(), [values], execution_options={"populate_existing": True})
     ).one()
 
     duplicates = repeated_in_batch
@@ -268,16 +246,13 @@ async def ingest_batch(
             }
             for e in events
         ]
-        if dialect == "postgresql":
-            inserted = await _insert_events_pg(db, rows)
-        else:
-            inserted = {row[0] for row in (await db.execute(_events_statement(dialect), rows)).all()}
+        inserted = await _insert_events(db, rows)
         if len(inserted) < len(events):
             dupes = [e for e in events if e.id not in inserted]
             duplicates += len(dupes)
-            await _take_back(db, session, dialect, dupes)
+            await _take_back(db, session, dupes)
 
-    await _map(db, session, customer, email, client_ip, end, mapping_locks)
+    await enqueue_mapping(db, session_id=session.id, email=email, client_ip=client_ip, acked_at=now)
     if commit:
         await db.commit()
     accepted = len(batch.events) - duplicates
@@ -299,7 +274,7 @@ _UNNEST_EVENTS = text(
 )
 
 
-async def _insert_events_pg(db: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+async def _insert_events(db: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     def utc(value: datetime) -> datetime:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
@@ -317,7 +292,7 @@ async def _insert_events_pg(db: AsyncSession, rows: list[dict[str, Any]]) -> set
     return {row[0] for row in (await db.execute(_UNNEST_EVENTS, params)).all()}
 
 
-async def _take_back(db: AsyncSession, session: UserSession, dialect: str, dupes: list[EventIn]) -> None:
+async def _take_back(db: AsyncSession, session: UserSession, dupes: list[EventIn]) -> None:
     """A retry re-sent events already stored: remove them from the counters added optimistically."""
     counts = _counts(dupes)
     table: Table = UserSession.__table__  # type: ignore[assignment]
@@ -325,7 +300,7 @@ async def _take_back(db: AsyncSession, session: UserSession, dialect: str, dupes
     new_nav = t.navigation_count - counts["navigation_count"]
     changes: dict[str, Any] = {name: getattr(t, name) - n for name, n in counts.items() if n}
     if counts["navigation_count"]:
-        changes["page_views"] = _greatest(dialect, t.page_num_max, new_nav)
+        changes["page_views"] = func.greatest(t.page_num_max, new_nav)
     if not changes:
         return
     stmt = (
@@ -337,33 +312,6 @@ async def _take_back(db: AsyncSession, session: UserSession, dialect: str, dupes
     row = (await db.execute(stmt)).one()
     for name, value in zip(changes, row, strict=True):
         set_committed_value(session, name, value)
-
-
-async def _map(
-    db: AsyncSession,
-    session: UserSession,
-    customer: Any,
-    email: str | None,
-    client_ip: str | None,
-    seen_at: datetime,
-    locks: LockPlan | None,
-) -> None:
-    from supportlens.mapping.engine import CustomerRef, on_ingest
-
-    identified = (
-        CustomerRef(email=email, name=customer.name or None, external_id=customer.id or None)
-        if customer is not None and email
-        else None
-    )
-    await on_ingest(
-        db,
-        session=session,
-        identified=identified,
-        client_ip=client_ip,
-        seen_at=seen_at,
-        locks=locks,
-        gate=True,  # ingest_batch took it before its first write
-    )
 
 
 def check_event_times(batch: IngestBatch, max_age_days: int) -> str | None:

@@ -17,8 +17,7 @@ from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincip
 from supportlens.auth.models import Role
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import get_logger
-from supportlens.mapping.engine import LockPlan, MappingLocksBusy
-from supportlens.metrics import INGEST_BATCHES, MAPPING_GATE_CLOSED, MAPPING_LOCK_REPLAYS
+from supportlens.metrics import INGEST_BATCHES
 from supportlens.params import OptionalInstant, decodes_with
 from supportlens.problems import ProblemError, problem_response, validation_errors
 from supportlens.sessions import service, sites
@@ -40,9 +39,9 @@ router = APIRouter(tags=["sessions"])
 SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
 INGEST_PATH = "/api/ingest/v1/events"
 ALLOWED_TYPES = ("application/json", "text/plain")
-# A batch that loses a race for a key or a lock is replayed (see ingest_events); the last attempt closes
-# the mapping gate (engine.LockPlan), so it can wait for its locks without deadlocking.
-RETRIES = 5
+# A batch whose transaction fails on a transient database error (a dropped connection, a serialisation
+# failure) is replayed as a whole: it is idempotent by event id.
+RETRIES = 3
 
 
 # ---- public: SDK and ingest ----------------------------------------------------------------------
@@ -198,23 +197,15 @@ async def ingest_events(request: Request) -> Response:
                 field="consent.analytics",
             )
         result = None
-        locks = LockPlan()
         try:
-            # A concurrent batch won a race (a unique key, or a mapping lock beyond this batch's
-            # neighbourhood): the whole transaction is rolled back and replayed after a short random
-            # pause, so the two do not collide again at once, with the locks it learned it needs taken
-            # up front. The last attempt waits for its locks instead, after closing the mapping gate: it
-            # waits for the batches in flight and none can wait on it. The batch is idempotent by event id.
+            # Replayed after a short random pause, so two batches that collided do not collide again at once.
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(RETRIES),
                 wait=wait_random(0.02, 0.25),
-                retry=retry_if_exception_type((DBAPIError, MappingLocksBusy)),
+                retry=retry_if_exception_type(DBAPIError),
                 reraise=True,
             ):
                 with attempt:
-                    locks.wait = attempt.retry_state.attempt_number >= RETRIES
-                    if locks.wait:
-                        MAPPING_GATE_CLOSED.inc()
                     try:
                         result = await ingest_batch(
                             db,
@@ -223,12 +214,7 @@ async def ingest_events(request: Request) -> Response:
                             client_ip=audit.client_ip(request),
                             user_agent=request.headers.get("user-agent"),
                             player_base_url=settings.clarity_player_base_url,
-                            mapping_locks=locks,
                         )
-                    except MappingLocksBusy:
-                        MAPPING_LOCK_REPLAYS.inc()
-                        await db.rollback()
-                        raise
                     except Exception:
                         await db.rollback()
                         raise

@@ -1,0 +1,133 @@
+"""The periodic schedule: retention, partition maintenance, Clarity pulls and recordings enrichment.
+
+Each is a procrastinate periodic task. Every worker runs procrastinate's periodic deferrer; a due run
+is one row in procrastinate_periodic_defers, unique per (task, timestamp), so it is enqueued, and run,
+once however many workers there are. The schedule follows the settings (the Clarity pulls per day, the
+recordings interval); a task that is off is not registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from supportlens.config import Settings
+from supportlens.metrics import TASK_RUNS
+
+if TYPE_CHECKING:
+    import procrastinate
+
+PERIODIC_QUEUE = "periodic"
+RETENTION_TASK = "supportlens.retention"
+PARTITIONS_TASK = "supportlens.event_partitions"
+RECORDINGS_TASK = "supportlens.clarity.recordings"
+
+
+def clarity_pull_task(key: str) -> str:
+    return f"supportlens.clarity.pull.{key}"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    cron: str
+    run: Callable[[Any], Awaitable[None]]  # run(runtime)
+
+
+def hours_cron(per_day: int, minute: int) -> str:
+    """`per_day` runs spread over the day (3 -> 00:mm, 08:mm and 16:mm UTC)."""
+    hours = sorted({(24 * i) // per_day for i in range(per_day)})
+    return f"{minute} {','.join(str(h) for h in hours)} * * *"
+
+
+def minutes_cron(minutes: int) -> str:
+    """Every `minutes` (from the top of the hour; whole hours past 60 minutes)."""
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{max(1, minutes // 60)} * * *"
+
+
+async def _retention(runtime: Any) -> None:
+    from supportlens.privacy.retention import run_retention
+
+    await run_retention(runtime.state.engine, runtime.state.settings)
+
+
+async def _partitions(runtime: Any) -> None:
+    from supportlens.db.partitions import maintain
+
+    await maintain(runtime.state.engine)
+
+
+def _clarity_pull(key: str) -> Callable[[Any], Awaitable[None]]:
+    async def run(runtime: Any) -> None:
+        from supportlens.clarity import service
+
+        result = await service.pull_schedule(runtime, key)
+        if result.outcome not in ("ok", "budget_exhausted", "not_configured"):
+            raise RuntimeError(result.message)
+
+    return run
+
+
+async def _recordings(runtime: Any) -> None:
+    from supportlens.clarity import service
+
+    result = await service.pull_recordings(runtime.state.sessionmaker, runtime.state.settings)
+    if result.outcome not in ("ok", "budget_exhausted", "disabled", "not_configured"):
+        raise RuntimeError(result.message)
+
+
+def periodic_tasks(settings: Settings) -> list[Periodic]:
+    """What runs on a schedule with these settings."""
+    from supportlens.clarity import service
+
+    tasks = [
+        Periodic(RETENTION_TASK, "17 3 * * *", _retention),
+        # Startup ensures the partitions too; every 6 hours keeps a week ahead of today.
+        Periodic(PARTITIONS_TASK, "7 */6 * * *", _partitions),
+    ]
+    if service.is_configured(settings):
+        for i, sched in enumerate(service.SCHEDULES):
+            per_day = sched.per_day(settings)
+            if per_day > 0:
+                tasks.append(
+                    Periodic(
+                        clarity_pull_task(sched.key), hours_cron(per_day, 5 + i), _clarity_pull(sched.key)
+                    )
+                )
+        if settings.clarity_recordings_enabled:
+            tasks.append(
+                Periodic(
+                    RECORDINGS_TASK, minutes_cron(settings.clarity_recordings_interval_minutes), _recordings
+                )
+            )
+    return tasks
+
+
+def _as_task(periodic: Periodic) -> Callable[..., Awaitable[None]]:
+    async def run(context: procrastinate.JobContext, timestamp: int) -> None:
+        runtime = (context.additional_context or {})["runtime"]
+        try:
+            await periodic.run(runtime)
+        except Exception:
+            TASK_RUNS.labels(periodic.name, "error").inc()
+            raise
+        TASK_RUNS.labels(periodic.name, "ok").inc()
+
+    run.__name__ = periodic.name.rsplit(".", 1)[-1]
+    return run
+
+
+def register(app: procrastinate.App, settings: Settings) -> None:
+    for periodic in periodic_tasks(settings):
+        # The queueing lock keeps a slow run from piling up behind it; the lock keeps two from overlapping.
+        task = app.task(
+            name=periodic.name,
+            queue=PERIODIC_QUEUE,
+            lock=periodic.name,
+            queueing_lock=periodic.name,
+            pass_context=True,
+        )(_as_task(periodic))
+        app.periodic(cron=periodic.cron)(task)
