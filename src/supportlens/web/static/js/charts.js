@@ -18,6 +18,7 @@
               muted: css("--muted"), danger: css("--danger"), rage: css("--rage"), dead: css("--dead") };
     window.Chart.defaults.color = c.muted;
     window.Chart.defaults.borderColor = css("--border");
+    window.Chart.defaults.elements.arc.borderColor = css("--surface");
     probe.remove();
     var days = data.days.map(function (d) { return d.day; });
     function make(name, config) {
