@@ -239,3 +239,30 @@ async def test_pinned_theme_overrides_the_browser(browser, live_server, sessionm
         assert await background(page) == LIGHT_BG
     finally:
         await page.context.close()
+
+
+async def test_no_table_is_cut_between_phone_and_desktop(browser, live_server, sessionmaker, settings):
+    """Between stacked rows (<= 600 px) and a wide screen: search panels side by side, small laptops."""
+    jane = next(c for c in demo_world().customers if c.email == "jane@acme.io")
+    seeded = await seed_checkout_session(
+        sessionmaker, start=jane.failed_transfers[0].created - timedelta(seconds=360.5)
+    )
+    await make_agent(sessionmaker, "admin", email="ada@example.com")
+    params = {"session_id": str(seeded.id), "email": quote("jane@acme.io"), "panel": "hubspot"}
+    for width in (601, 900, 1150):
+        page = await new_page(browser, {"width": width, "height": 900}, live_server.url)
+        try:
+            await browser_sign_in(page, "ada@example.com", PASSWORD)
+            pages = await discover_pages(page, settings, params)
+            pages["search"] = "/?q=" + quote("jane@acme.io")
+            for name, url in sorted(pages.items()):
+                await page.goto(url)
+                await settle(page)
+                await assert_fits(page)
+                cut = await page.evaluate(
+                    """() => [...document.querySelectorAll('table')].filter(t => t.offsetParent
+                         && t.scrollWidth > t.parentElement.clientWidth + 1).length"""
+                )
+                assert cut == 0, f"{name} at {width} px: {cut} table(s) wider than their box"
+        finally:
+            await page.context.close()
