@@ -199,6 +199,11 @@ async def assert_tables_stacked(page: Any, name: str) -> None:
                 const label = td.getAttribute('data-label');
                 if (label === null) out.push('cell ' + i + ' without data-label under ' + heads[i]);
                 else if (label && label !== heads[i]) out.push('data-label ' + label + ' under ' + heads[i]);
+                else if (label && td.offsetParent) {  // the label has its own room, left of the value
+                  const room = parseFloat(getComputedStyle(td).paddingLeft);
+                  const labelWidth = parseFloat(getComputedStyle(td, '::before').width);
+                  if (room < labelWidth) out.push(heads[i] + ': label overlaps the value');
+                }
               });
             }
           }
