@@ -1,5 +1,5 @@
 """Helpers the benchmark scripts share: a throwaway PostgreSQL database, a free port, and waiting
-until every worker listens."""
+until every worker serves."""
 
 from __future__ import annotations
 
@@ -41,28 +41,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_all_listening(pid: int, port: int, workers: int, timeout: float = 60) -> None:
-    """Until `workers` processes of the tree under `pid` listen on `port`.
+def wait_workers_serving(pid: int, port: int, workers: int, timeout: float = 60) -> None:
+    """Until each of `workers` processes in the tree under `pid` has accepted a connection on `port`.
 
-    `supportlens serve` gives each worker its own SO_REUSEPORT socket: connections opened while one
-    is still starting all go to the others, and keep-alive connections stay where they landed.
+    `supportlens serve --workers N` runs uvicorn's supervisor: its workers share one listening socket
+    and a worker accepts only once its startup is complete, so a benchmark that connects earlier
+    gives every connection to the workers already up. Opens connections one by one (each answers a
+    `GET /healthz` and stays open) until every worker holds one, then closes them.
     """
     import psutil
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        root = psutil.Process(pid)
-        listening = 0
-        for proc in [root, *root.children(recursive=True)]:
+    conns: list[socket.socket] = []
+    try:
+        while time.monotonic() < deadline:
             try:
-                sockets = proc.net_connections()
-            except psutil.Error:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            except OSError:
+                time.sleep(0.2)  # not listening yet
                 continue
-            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets)
-        if listening >= workers:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"only some of the {workers} workers listen on :{port}")
+            conns.append(conn)
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            conn.recv(65536)  # the answer: the connection is now held by the worker that accepted it
+            holding = set()
+            for proc in psutil.Process(pid).children(recursive=True):
+                try:
+                    sockets = proc.net_connections()
+                except psutil.Error:
+                    continue
+                if any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in sockets):
+                    holding.add(proc.pid)
+            if len(holding) >= workers:
+                return
+            if len(conns) > 200:  # the idle worker took them all: let go and draw again
+                for conn in conns:
+                    conn.close()
+                conns.clear()
+                time.sleep(0.2)
+        raise SystemExit(f"not all of the {workers} workers accept connections on :{port}")
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def tree_cpu_seconds(pid: int) -> dict[int, float]:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_db, drop_db, free_port, wait_all_listening  # noqa: E402
+from bench.common import create_db, drop_db, free_port, wait_workers_serving  # noqa: E402
 
 ORIGIN = "https://bench.example"
 TARGET_EPS = 5000
@@ -245,7 +245,7 @@ async def main() -> int:
                 await asyncio.sleep(0.1)
             else:
                 raise SystemExit("the app did not start")
-        wait_all_listening(proc.pid, port, args.workers)
+        wait_workers_serving(proc.pid, port, args.workers)
         db_name = url.rsplit("/", 1)[1]
         phases: list[tuple[str, float, float]] = [("sustained", args.rate, args.duration)]
         if args.ceiling_duration > 0:

@@ -26,6 +26,7 @@ import asyncio
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_db, drop_db, free_port, tree_cpu_seconds, wait_all_listening  # noqa: E402
+from bench.common import create_db, drop_db, free_port, tree_cpu_seconds, wait_workers_serving  # noqa: E402
 
 TARGET_RATIO = 1.2
 
@@ -50,20 +51,6 @@ def _serve_sim(kind: str, port: int) -> None:
     else:
         from supportlens.sandbox.dwolla import create_dwolla_app as factory
     uvicorn.run(factory(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _serve_app(port: int, env: dict[str, str], workers: int) -> None:
-    import uvicorn
-
-    from supportlens import serving
-
-    os.environ.update(env)
-    options: dict[str, Any] = {"factory": True, "workers": workers, "host": "127.0.0.1", "port": port}
-    options.update(log_level="warning", access_log=False)
-    if workers > 1:  # as `supportlens serve --workers N` runs them: one listening socket per worker
-        serving.run_workers(uvicorn.Config("supportlens.app:create_app", **options))
-    else:
-        uvicorn.run("supportlens.app:create_app", **options)
 
 
 REDIS_URL = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -172,13 +159,23 @@ async def run_profile(
     await engine.dispose()
 
     port = free_port()
-    ctx = multiprocessing.get_context("spawn")
-    app_proc = ctx.Process(target=_serve_app, args=(port, env, args.workers))
-    app_proc.start()
+    serve = [
+        sys.executable,
+        "-m",
+        "supportlens.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
+    app_proc = subprocess.Popen(
+        serve, env={**{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}, **env}
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(wait_up, f"{base}/healthz")
-        await asyncio.to_thread(wait_all_listening, app_proc.pid, port, args.workers)
+        await asyncio.to_thread(wait_workers_serving, app_proc.pid, port, args.workers)
         statuses: dict[str, int] = {}
         took: dict[str, list[float]] = {}
         limits = httpx2.Limits(max_connections=4)
@@ -190,7 +187,8 @@ async def run_profile(
         ]
         try:
             # Warm every worker (Dwolla's OAuth token and HubSpot's owners list are read once per
-            # process): one search on each agent's connection, which the kernel spreads over them.
+            # process): one search on each agent's connection, each accepted by whichever worker
+            # of uvicorn's shared listening socket takes it.
             await asyncio.gather(*(c.get("/api/search", params={"q": f"warm.up{i}@example.org"})
                                    for i, c in enumerate(clients)))  # fmt: skip
 
@@ -210,7 +208,7 @@ async def run_profile(
             cpu_before, wall_before = tree_cpu_seconds(app_proc.pid), time.perf_counter()
             api = await drive(args.agents, args.rounds, emails[: args.agents * args.rounds], api_search)
             cpu_after = tree_cpu_seconds(app_proc.pid)
-            # Per worker, to show how evenly the kernel spread the agents' connections.
+            # Per worker, to show how evenly the agents' connections spread over them.
             wall = time.perf_counter() - wall_before
             cpu_by_worker = sorted(
                 (cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after), reverse=True
@@ -246,7 +244,7 @@ async def run_profile(
             await dwolla.aclose()
     finally:
         app_proc.terminate()
-        app_proc.join(10)
+        app_proc.wait(15)
         await drop_db(database_url)
     return {
         "api": api,

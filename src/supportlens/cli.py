@@ -262,8 +262,6 @@ def serve(
     """Run SupportLens for production; every setting comes from SUPPORTLENS_* or .env."""
     import os
 
-    import uvicorn
-
     from supportlens.db import embedded
 
     os.environ.setdefault("SUPPORTLENS_GC_FREEZE", "true")  # read by every worker's settings
@@ -273,7 +271,7 @@ def serve(
         with embedded.configured_or_embedded(
             settings.database_url, settings.embedded_postgres_dir, typer.echo
         ):
-            _run_uvicorn(uvicorn, settings, host, port, workers)
+            _run_server(settings, host, port, workers)
     finally:
         if metrics_dir is not None:
             import shutil
@@ -294,29 +292,28 @@ def _multiprocess_metrics_dir() -> str | None:
     return path
 
 
-def _run_uvicorn(uvicorn: Any, settings: Settings, host: str, port: int, workers: int) -> None:
-    from supportlens import serving
+def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    from supportlens.logging import configure_logging
+    from supportlens.serving import Server, check_port
 
-    options: dict[str, Any] = {
-        "factory": True,
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
-        "server_header": False,
-        "log_config": None,
-        "access_log": False,
-        # uvicorn kills a worker that does not answer its supervisor's ping within this many seconds
-        # (default 5). A busy 2-core host can starve a healthy worker that long, and each needless
-        # restart drops that worker's open connections; 30 s is gunicorn's worker timeout.
-        "timeout_worker_healthcheck": 30,
-    }
-    if workers > 1 and serving.HAS_REUSEPORT:
-        # One listening socket per worker, so connections spread over the workers (see serving.py).
-        serving.run_workers(uvicorn.Config("supportlens.app:create_app", **options))
-    else:
-        uvicorn.run("supportlens.app:create_app", **options)
+    configure_logging(settings.log_level, settings.log_json)  # the arbiter's lines too
+
+    try:
+        check_port(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    try:
+        server = Server(
+            host=host,
+            port=port,
+            workers=workers,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level=settings.log_level,
+        )
+    except ValueError as exc:  # an entry that is neither an address nor a network
+        fail(f"SUPPORTLENS_FORWARDED_ALLOW_IPS: {exc}")
+        return
+    server.run()
 
 
 @app.command()

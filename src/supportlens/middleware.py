@@ -10,7 +10,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from supportlens import serving
 from supportlens.audit.service import address_ref
 from supportlens.logging import get_logger, request_id_var
 from supportlens.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY
@@ -76,7 +75,6 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
         path: str = scope.get("path", "")
-        load = serving.worker_load()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -98,20 +96,14 @@ class RequestContextMiddleware:
                     add.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
                 if path.startswith("/api/") and b"cache-control" not in names:
                     add.append((b"cache-control", b"no-store"))
-                if load is not None and b"connection" not in names and load.hand_back():
-                    add.append((b"connection", b"close"))  # reconnect, and maybe land on an idler worker
                 message["headers"] = raw + [h for h in add if h[0] not in names]
             await send(message)
 
         HTTP_IN_PROGRESS.inc()
-        if load is not None:
-            load.enter()
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             HTTP_IN_PROGRESS.dec()
-            if load is not None:
-                load.leave()
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

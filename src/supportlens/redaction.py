@@ -16,8 +16,8 @@ _SECRET_KEYS = re.compile(
     r"(password|passwd|secret|token|authorization|cookie|api[_-]?key|site[_-]?key)", re.I
 )
 _PATTERNS = [
-    # SupportLens API tokens, session cookies, public site keys
-    (re.compile(r"\b(slt_|sls_|pk_(?:live|test)_)[A-Za-z0-9_\-]{6,}"), r"\1" + REDACTED),
+    # SupportLens API tokens, session cookies, set-password links, public site keys
+    (re.compile(r"\b(slt_|sls_|slp_|pk_(?:live|test)_)[A-Za-z0-9_\-]{6,}"), r"\1" + REDACTED),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]+=*"), r"\1" + REDACTED),
     (re.compile(r"(?i)\b(basic\s+)[A-Za-z0-9+/]+=*"), r"\1" + REDACTED),
     (

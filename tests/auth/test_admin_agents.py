@@ -47,7 +47,7 @@ async def test_the_last_admin_cannot_be_demoted(signed_in, db):
     resp = await admin.client.post(
         f"/admin/agents/{admin.agent.id}/role", data={"role": "viewer", "csrf_token": admin.csrf}
     )
-    assert resp.status_code == 303 and "error=" in resp.headers["location"]
+    assert resp.status_code == 409 and resp.json()["field"] == "role"
     db.expire_all()
     assert (await service.get_agent_by_email(db, admin.agent.email)).role == "admin"
     denied = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "role_change"))).one()

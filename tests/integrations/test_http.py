@@ -12,13 +12,21 @@ import pytest
 
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
+    UpstreamError,
     UpstreamForbidden,
     UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
+    in_plain_words,
 )
-from supportlens.integrations.http import RateLimit, VendorHTTP, VendorPolicy, parse_retry_after
+from supportlens.integrations.http import (
+    RateLimit,
+    VendorHTTP,
+    VendorPolicy,
+    manual_retry,
+    parse_retry_after,
+)
 
 
 def make(handler, **policy) -> VendorHTTP:
@@ -116,6 +124,108 @@ async def test_circuit_half_opens_and_closes_on_success() -> None:
     assert http.breaker.state == "half_open"
     assert await http.request("GET", "/x") == {}
     assert http.breaker.state == "closed"
+    await http.aclose()
+
+
+async def test_a_manual_retry_lets_one_call_through_an_open_circuit() -> None:
+    """An agent's Retry right after the vendor recovered succeeds at once, without the cool-down."""
+    healthy = False
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        return httpx2.Response(200, json={}) if healthy else httpx2.Response(503)
+
+    http = make(handler, max_attempts=1, breaker_threshold=2, breaker_reset_seconds=60)
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await http.request("GET", "/x")
+    assert http.breaker.state == "open" and calls == 2
+    with manual_retry(), pytest.raises(UpstreamUnavailable):  # still down: one call, open again
+        await http.request("GET", "/x")
+    assert calls == 3 and http.breaker.state == "open"
+    healthy = True
+    with pytest.raises(UpstreamUnavailable, match="circuit open"):  # automatic calls still wait
+        await http.request("GET", "/x")
+    assert calls == 3
+    with manual_retry():
+        assert await http.request("GET", "/x") == {}
+    assert http.breaker.state == "closed" and calls == 4
+    await http.aclose()
+
+
+async def test_a_manual_retry_is_one_trial_however_many_calls_wait() -> None:
+    release = asyncio.Event()
+    healthy = False
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        if not healthy:
+            return httpx2.Response(503)
+        await release.wait()
+        return httpx2.Response(200, json={})
+
+    http = make(handler, max_attempts=1, breaker_threshold=1, breaker_reset_seconds=60)
+    with pytest.raises(UpstreamUnavailable):
+        await http.request("GET", "/x")
+    healthy = True
+    with manual_retry():
+        trial = asyncio.create_task(http.request("GET", "/x"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamUnavailable, match="circuit open"):  # the trial is under way
+            await http.request("GET", "/x")
+    release.set()
+    assert await trial == {}
+    await http.aclose()
+
+
+async def test_a_call_nested_in_the_trial_belongs_to_it() -> None:
+    """Dwolla's token is fetched inside the trial call's headers: the one trial covers both."""
+    healthy = False
+    paths: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        paths.append(request.url.path)
+        if not healthy:
+            return httpx2.Response(503)
+        return httpx2.Response(200, json={"token": "t"} if request.url.path == "/token" else {"ok": True})
+
+    http = make(handler, max_attempts=1, breaker_threshold=1, breaker_reset_seconds=60)
+
+    async def token_headers() -> dict[str, str]:
+        token = await http.request("POST", "/token", idempotent=False)
+        return {"Authorization": f"Bearer {token['token']}"}
+
+    with pytest.raises(UpstreamUnavailable):
+        await http.request("GET", "/x", headers_factory=token_headers)
+    assert http.breaker.state == "open" and paths == ["/token"]
+    healthy = True
+    with manual_retry():
+        assert await http.request("GET", "/x", headers_factory=token_headers) == {"ok": True}
+    assert paths == ["/token", "/token", "/x"] and http.breaker.state == "closed"
+    await http.aclose()
+
+
+async def test_failures_in_plain_words() -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(503)
+
+    http = make(handler, max_attempts=3, breaker_threshold=5, breaker_reset_seconds=60)
+    with pytest.raises(UpstreamUnavailable) as first:
+        await http.request("GET", "/x")
+    assert first.value.tries == 3
+    assert in_plain_words(first.value).startswith("is not answering (3 tries over ")
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await http.request("GET", "/x")
+    with pytest.raises(UpstreamUnavailable) as fast:
+        await http.request("GET", "/x")
+    assert fast.value.tries == 5  # the failures in a row that opened the circuit
+    assert in_plain_words(fast.value).startswith("is not answering (5 tries over ")
+    assert in_plain_words(UpstreamForbidden("v", "request refused (HTTP 403)", status=403)) == (
+        "refused: SupportLens lacks a permission there"
+    )
+    assert in_plain_words(UpstreamError("v", "?")) == "could not be read"
     await http.aclose()
 
 

@@ -33,10 +33,26 @@ async def test_empty_state_and_error_with_retry(signed_in, sims: Sims) -> None:
     assert 'data-state="empty"' in empty and "No HubSpot contact" in empty
     sims.dwolla.knobs(error_rate=1.0)
     failed = (await agent.client.get("/search/panel/dwolla", params={"q": "jane@acme.io"})).text
-    assert 'data-state="error"' in failed and "Dwolla is unavailable" in failed
+    assert 'data-state="error"' in failed and "Dwolla is not answering (" in failed
     assert 'hx-get="/search/panel/dwolla?q=jane%40acme.io&amp;refresh=1"' in failed and ">Retry<" in failed
     corr = (await agent.client.get("/search/panel/correlation", params={"q": "jane@acme.io"})).text
     assert "cannot be compared" in corr
+
+
+async def test_retry_goes_through_the_open_circuit_as_soon_as_dwolla_recovers(signed_in, sims: Sims) -> None:
+    agent = await signed_in("agent")
+    sims.dwolla.knobs(error_rate=1.0, error_status=503)
+    for _ in range(3):  # 3 tries each: the breaker opens after 5 failures in a row
+        await agent.client.get("/search/panel/dwolla", params={"q": "jane@acme.io"})
+    down = (await agent.client.get("/search/panel/dwolla", params={"q": "jane@acme.io"})).text
+    assert "Dwolla is not answering (5 tries over " in down and "circuit open" in down  # plain, then details
+    sims.dwolla.knobs(error_rate=0.0)
+    waiting = (await agent.client.get("/search/panel/dwolla", params={"q": "jane@acme.io"})).text
+    assert 'data-state="error"' in waiting  # automatic calls still wait out the cool-down (15 s)
+    retried = await agent.client.get("/search/panel/dwolla", params={"q": "jane@acme.io", "refresh": "1"})
+    assert 'data-state="ok"' in retried.text and "R01" in retried.text
+    after = (await agent.client.get("/search/panel/summary", params={"q": "jane@acme.io"})).text
+    assert 'data-testid="summary-failure"' in after  # the circuit is closed again for everyone
 
 
 async def test_query_text_is_escaped_everywhere(signed_in) -> None:

@@ -21,7 +21,7 @@ async def test_search_by_email_answers_every_source_and_correlates(signed_in, si
         "email": "jane@acme.io",
         "phoneE164": None,
     }
-    assert set(body) == {"query", "hubspot", "dwolla", "sessions", "correlation"}
+    assert set(body) == {"query", "hubspot", "dwolla", "sessions", "correlation", "summary"}
     hubspot, dwolla = body["hubspot"], body["dwolla"]
     assert hubspot["status"] == "ok" and dwolla["status"] == "ok"
     assert isinstance(hubspot["tookMs"], int)

@@ -81,3 +81,24 @@ class ApiToken(UUIDPrimaryKey, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     agent: Mapped[Agent] = relationship(back_populates="tokens", lazy="joined")
+
+
+class PasswordLink(UUIDPrimaryKey, Base):
+    """A one-time link to set a password, given to an invited agent by the admin who invited them.
+
+    Only the SHA-256 of the link's secret is kept (auth/tokens.py); the link works once, until
+    `expires_at`, and only while its agent is active. Deactivation and a newer link revoke it.
+    """
+
+    __tablename__ = "agent_password_links"
+    __table_args__ = (Index("ix_agent_password_links_agent_id", "agent_id"),)
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

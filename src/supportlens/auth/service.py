@@ -39,7 +39,13 @@ async def get_agent_by_email(db: AsyncSession, email: str) -> Agent | None:
 
 
 async def create_agent(
-    db: AsyncSession, *, email: str, role: str, name: str = "", password: str | None = None
+    db: AsyncSession,
+    *,
+    email: str,
+    role: str,
+    name: str = "",
+    password: str | None = None,
+    commit: bool = True,
 ) -> Agent:
     from email_validator import EmailNotValidError, validate_email
 
@@ -59,7 +65,10 @@ async def create_agent(
         email=email, role=role, name=name, password_hash=hash_password(password) if password else None
     )
     db.add(agent)
-    await db.commit()
+    if commit:
+        await db.commit()
+    else:
+        await db.flush()
     return agent
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from supportlens.audit import service as audit
-from supportlens.auth import service, totp
+from supportlens.auth import agent_admin, service, totp
 from supportlens.auth.deps import (
     SESSION_COOKIE,
     AdminPrincipal,
@@ -23,11 +23,12 @@ from supportlens.auth.deps import (
     get_principal,
 )
 from supportlens.auth.models import Agent, Role
+from supportlens.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from supportlens.auth.throttle import Lock, get_throttle
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
 from supportlens.problems import ProblemError
-from supportlens.web.pages import render
+from supportlens.web.pages import render, wants_html
 
 router = APIRouter(tags=["auth"])
 LOGIN_CSRF_COOKIE = "sl_login_csrf"
@@ -81,11 +82,13 @@ def login_csrf_ok(request: Request, sent: str) -> bool:
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_form(
-    request: Request, settings: SettingsDep, next: str = "", expired: bool = False
+    request: Request, settings: SettingsDep, next: str = "", expired: bool = False, password_set: bool = False
 ) -> Response:
     notice = (
         "Your session ended after 30 minutes without activity. Please sign in again." if expired else None
     )
+    if password_set:
+        notice = "Your password is set. Sign in with it now."
     return _login_page(request, settings, next_url=safe_next(next) if next else "", notice=notice)
 
 
@@ -347,24 +350,49 @@ async def admin_home(request: Request, principal: AdminPrincipal) -> HTMLRespons
     return render(request, "admin/index.html", {"sections": ADMIN_SECTIONS})
 
 
-@router.get("/admin/agents", response_class=HTMLResponse, include_in_schema=False)
-async def admin_agents(
-    request: Request, db: DbDep, principal: AdminPrincipal, notice: str = "", error: str = ""
+async def _agents_page(
+    request: Request,
+    db: DbDep,
+    *,
+    notice: str = "",
+    error: str = "",
+    status_code: int = 200,
+    new_link: tuple[Agent, str] | None = None,
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     from sqlalchemy import select
 
     agents = (await db.scalars(select(Agent).order_by(Agent.email))).all()
-    return render(
+    settings: Settings = request.app.state.settings
+    response = render(
         request,
         "admin/agents.html",
         {
             "agents": agents,
             "roles": [r.value for r in Role],
             "now": utcnow(),
+            "pending": await agent_admin.pending_links(db),
             "notice": notice[:200],
-            "error": error[:200],
+            "error": error[:300],
+            "new_link": new_link,
+            "form": form or {},
+            "link_hours": int(agent_admin.LINK_LIFETIME.total_seconds() // 3600),
+            "sso_enabled": settings.oidc_enabled,
+            "local_enabled": settings.local_login_enabled,
         },
+        status_code=status_code,
     )
+    if new_link is not None:
+        # The link is shown once: no copy of this page in any cache or in the browser's history store.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/admin/agents", response_class=HTMLResponse, include_in_schema=False)
+async def admin_agents(
+    request: Request, db: DbDep, principal: AdminPrincipal, notice: str = "", error: str = ""
+) -> HTMLResponse:
+    return await _agents_page(request, db, notice=notice, error=error)
 
 
 async def _admin_target(db: DbDep, agent_id: uuid.UUID) -> Agent:
@@ -386,6 +414,229 @@ def _back(notice: str = "", error: str = "") -> RedirectResponse:
     return _redirect_with("/admin/agents", notice, error)
 
 
+async def _refuse(
+    request: Request,
+    db: DbDep,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """A refused admin write: the agents page with the reason for a browser, problem details otherwise."""
+    if wants_html(request):
+        return await _agents_page(request, db, error=detail, status_code=status, form=form)
+    raise ProblemError(status, title, detail, field=field)
+
+
+async def _discard(request: Request, db: DbDep) -> None:
+    """Roll back a half-done write, then reload the signed-in agent the page header shows."""
+    await db.rollback()
+    principal: Principal = request.state.principal
+    await db.refresh(principal.agent)
+    if principal.session is not None:
+        await db.refresh(principal.session)
+
+
+async def _audit_refusal(
+    request: Request, db: DbDep, action: str, actor: Agent, target: Agent, reason: str, **detail: str
+) -> None:
+    await audit.record(
+        db,
+        action,
+        request=request,
+        actor=actor,
+        target_type="agent",
+        target=str(target.id),
+        outcome="denied",
+        detail={**detail, "reason": reason},
+    )
+
+
+@router.post("/admin/agents/invite", include_in_schema=False)
+async def admin_invite(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AdminPrincipal,
+    email: Annotated[str, Form(max_length=320)],
+    role: Annotated[str, Form(max_length=16)],
+    sign_in: Annotated[str, Form(max_length=16)],
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Invite an agent: SSO-only (the identity provider vouches for the e-mail) or with a one-time
+    set-password link shown once on the answer. The account, the link and the audit row are one
+    transaction: a refused invitation stores nothing."""
+    from sqlalchemy.exc import IntegrityError
+
+    form = {"email": email, "role": role, "sign_in": sign_in, "name": name}
+    if sign_in not in ("sso", "link"):
+        return await _refuse(
+            request,
+            db,
+            400,
+            "Invalid sign-in method",
+            "sign_in must be sso or link",
+            field="sign_in",
+            form=form,
+        )
+    if sign_in == "sso" and not settings.oidc_enabled:
+        return await _refuse(
+            request,
+            db,
+            400,
+            "Single sign-on is off",
+            "Single sign-on is not turned on, so an SSO-only agent could never sign in. "
+            "Invite with a set-password link instead.",
+            field="sign_in",
+            form=form,
+        )
+    if sign_in == "link" and not settings.local_login_enabled:
+        return await _refuse(
+            request,
+            db,
+            400,
+            "Password sign-in is off",
+            "Password sign-in is turned off; invite for single sign-on instead.",
+            field="sign_in",
+            form=form,
+        )
+    try:
+        agent = await service.create_agent(db, email=email, role=role, name=name.strip(), commit=False)
+        raw = (
+            await agent_admin.issue_password_link(db, agent, issued_by=principal.agent)
+            if sign_in == "link"
+            else None
+        )
+        await audit.record(
+            db,
+            "agent_invited",
+            request=request,
+            actor=principal.agent,
+            target_type="agent",
+            target=str(agent.id),
+            detail={"role": agent.role, "sign_in": sign_in},
+        )
+    except service.AgentError as exc:
+        duplicate = exc.field == "email" and "already exists" in exc.message
+        status, title = (409, "Agent already exists") if duplicate else (400, "Invalid invitation")
+        detail = (
+            f"{service.normalize_email(email)} already has an account. Change its role or reactivate it "
+            "in the list below."
+            if duplicate
+            else f"{exc.field}: {exc.message}"
+        )
+        return await _refuse(request, db, status, title, detail, field=exc.field, form=form)
+    except IntegrityError:  # the same e-mail invited at the same moment by another admin
+        await _discard(request, db)
+        return await _refuse(
+            request,
+            db,
+            409,
+            "Agent already exists",
+            f"{service.normalize_email(email)} already has an account.",
+            field="email",
+            form=form,
+        )
+    if raw is None:
+        return _back(notice=f"Invited {agent.email} as {agent.role}: they sign in with single sign-on.")
+    return await _agents_page(
+        request,
+        db,
+        notice=f"Invited {agent.email} as {agent.role}.",
+        new_link=(agent, agent_admin.link_url(settings.base_url, raw)),
+        status_code=201,
+    )
+
+
+@router.post("/admin/agents/{agent_id}/password-link", include_in_schema=False)
+async def admin_password_link(
+    request: Request, agent_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+) -> Response:
+    """A new one-time set-password link (a lost invitation, a forgotten password); older links die."""
+    target = await _admin_target(db, agent_id)
+    if not settings.local_login_enabled:
+        return await _refuse(request, db, 400, "Password sign-in is off", "Password sign-in is turned off.")
+    if not target.active:
+        return await _refuse(
+            request, db, 409, "Agent is deactivated", f"{target.email} is deactivated; reactivate it first."
+        )
+    raw = await agent_admin.issue_password_link(db, target, issued_by=principal.agent)
+    await audit.record(
+        db,
+        "password_link_issued",
+        request=request,
+        actor=principal.agent,
+        target_type="agent",
+        target=str(target.id),
+    )
+    return await _agents_page(
+        request,
+        db,
+        notice=f"New set-password link for {target.email}; earlier links no longer work.",
+        new_link=(target, agent_admin.link_url(settings.base_url, raw)),
+        status_code=201,
+    )
+
+
+@router.post("/admin/agents/{agent_id}/deactivate", include_in_schema=False)
+async def admin_deactivate(
+    request: Request, agent_id: uuid.UUID, db: DbDep, principal: AdminPrincipal
+) -> Response:
+    """Turn an account off: its sessions, API tokens and set-password links end at once."""
+    target = await _admin_target(db, agent_id)
+    if not target.active:
+        return _back(notice=f"{target.email} is already deactivated.")
+    try:
+        ended = await agent_admin.deactivate(db, principal.agent, target)
+    except agent_admin.AdminRefused as exc:
+        await _audit_refusal(request, db, "agent_deactivated", principal.agent, target, exc.reason)
+        return await _refuse(request, db, exc.status, "Deactivation refused", exc.message, field=exc.field)
+    await audit.record(
+        db,
+        "agent_deactivated",
+        request=request,
+        actor=principal.agent,
+        target_type="agent",
+        target=str(target.id),
+        detail={
+            "sessions_ended": ended.sessions_ended,
+            "tokens_revoked": ended.tokens_revoked,
+            "links_revoked": ended.links_revoked,
+        },
+    )
+    return _back(
+        notice=f"{target.email} is deactivated: {ended.sessions_ended} session(s) ended, "
+        f"{ended.tokens_revoked} API token(s) revoked."
+    )
+
+
+@router.post("/admin/agents/{agent_id}/reactivate", include_in_schema=False)
+async def admin_reactivate(
+    request: Request, agent_id: uuid.UUID, db: DbDep, principal: AdminPrincipal
+) -> Response:
+    """Turn an account back on. Sessions and API tokens ended by the deactivation stay ended."""
+    target = await _admin_target(db, agent_id)
+    if target.active:
+        return _back(notice=f"{target.email} is already active.")
+    target.active = True
+    target.failed_logins = 0
+    target.locked_until = None
+    await audit.record(
+        db,
+        "agent_reactivated",
+        request=request,
+        actor=principal.agent,
+        target_type="agent",
+        target=str(target.id),
+    )
+    how = (
+        "with their password or single sign-on" if target.password_hash else "once they have a way to sign in"
+    )
+    return _back(notice=f"{target.email} is active again and can sign in {how}.")
+
+
 @router.post("/admin/agents/{agent_id}/role", include_in_schema=False)
 async def admin_change_role(
     request: Request,
@@ -394,9 +645,7 @@ async def admin_change_role(
     principal: AdminPrincipal,
     role: Annotated[str, Form(max_length=16)],
 ) -> Response:
-    """Change an agent's role (audited); the last active administrator cannot be demoted."""
-    from sqlalchemy import func, select
-
+    """Change an agent's role (audited); nobody demotes themself or the last active administrator."""
     if role not in {r.value for r in Role}:
         raise ProblemError(
             400, "Invalid role", f"role must be one of {', '.join(r.value for r in Role)}", field="role"
@@ -406,23 +655,13 @@ async def admin_change_role(
     if old == role:
         return _back(notice=f"{target.email} already has the {role} role.")
     if old == Role.admin.value:
-        admins = await db.scalar(
-            select(func.count())
-            .select_from(Agent)
-            .where(Agent.role == Role.admin.value, Agent.active.is_(True))
-        )
-        if (admins or 0) <= 1 and target.active:
-            await audit.record(
-                db,
-                "role_change",
-                request=request,
-                actor=principal.agent,
-                target_type="agent",
-                target=str(target.id),
-                outcome="denied",
-                detail={"from": old, "to": role, "reason": "last administrator"},
+        try:
+            await agent_admin.guard_admin_kept(db, principal.agent, target, action="demote")
+        except agent_admin.AdminRefused as exc:
+            await _audit_refusal(
+                request, db, "role_change", principal.agent, target, exc.reason, **{"from": old, "to": role}
             )
-            return _back(error="The last administrator cannot be demoted. Make someone else an admin first.")
+            return await _refuse(request, db, exc.status, "Role change refused", exc.message, field="role")
     target.role = role
     await audit.record(
         db,
@@ -466,6 +705,99 @@ async def admin_totp_reset(
         db, "totp_reset", request=request, actor=principal.agent, target_type="agent", target=str(target.id)
     )
     return _back(notice=f"Two-step sign-in turned off for {target.email}.")
+
+
+DEAD_LINK = (
+    "This link does not work any more: it was used already, it expired, or a newer one replaced it. "
+    "Ask an administrator for a new link."
+)
+
+
+def _set_password_page(
+    request: Request,
+    settings: Settings,
+    *,
+    agent: Agent | None,
+    token: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "auth/set_password.html",
+        {
+            "target": agent,
+            "token": token if agent is not None else "",
+            "error": error,
+            "dead": DEAD_LINK if agent is None else None,
+            "login_csrf": csrf,
+            "min_length": MIN_PASSWORD_LENGTH,
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=settings.cookies_secure, max_age=3600
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/set-password/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def set_password_form(request: Request, token: str, db: DbDep, settings: SettingsDep) -> Response:
+    """The page a one-time link opens (the access log names the route, never the link's secret)."""
+    link = await agent_admin.live_link(db, token)
+    agent = await db.get(Agent, link.agent_id) if link else None
+    return _set_password_page(request, settings, agent=agent, token=token, status_code=200 if agent else 410)
+
+
+@router.post("/set-password/{token}", include_in_schema=False)
+async def set_password_submit(
+    request: Request,
+    token: str,
+    db: DbDep,
+    settings: SettingsDep,
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH + 1)] = "",
+    password_confirm: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH + 1)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    # The link is checked before any argon2 work, so unknown links cost one indexed SELECT.
+    link = await agent_admin.live_link(db, token)
+    agent = await db.get(Agent, link.agent_id) if link else None
+    if agent is None:
+        return _set_password_page(request, settings, agent=None, token=token, status_code=410)
+    if not login_csrf_ok(request, csrf_token):
+        return _set_password_page(
+            request,
+            settings,
+            agent=agent,
+            token=token,
+            error="The form expired. Please try again.",
+            status_code=403,
+        )
+    if password != password_confirm:
+        return _set_password_page(
+            request, settings, agent=agent, token=token, error="The two passwords differ.", status_code=400
+        )
+    try:
+        done = await agent_admin.redeem_password_link(db, token, password)
+    except ValueError as exc:
+        return _set_password_page(
+            request, settings, agent=agent, token=token, error=f"The password {exc}.", status_code=400
+        )
+    if done is None:  # used by a concurrent submission, or expired, between the check and the claim
+        return _set_password_page(request, settings, agent=None, token=token, status_code=410)
+    await audit.record(
+        db,
+        "password_set",
+        request=request,
+        actor=done.agent,
+        target_type="agent",
+        target=str(done.agent.id),
+        detail={"via": "one-time link", "sessions_ended": done.sessions_ended},
+    )
+    await get_throttle(request.app.state, settings).unlock(done.agent.email)
+    return RedirectResponse("/login?password_set=1", status_code=303)
 
 
 @router.get("/account/security", response_class=HTMLResponse, include_in_schema=False)

@@ -15,7 +15,9 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -80,15 +82,35 @@ class VendorPolicy:
 # ------------------------------------------------------------------------------------------ breaker
 
 
+_MANUAL_RETRY: ContextVar[bool] = ContextVar("supportlens_manual_retry", default=False)
+# Set while a trial call runs: a call nested in it (Dwolla's token fetch inside the headers of a data
+# call) is part of that trial, not a second call through the open circuit.
+_IN_TRIAL: ContextVar[bool] = ContextVar("supportlens_in_breaker_trial", default=False)
+
+
+@contextmanager
+def manual_retry() -> Iterator[None]:
+    """An agent pressed Retry: calls made inside may take the one trial through an open circuit at once,
+    instead of waiting out its cool-down (the tasks they start inherit this, as asyncio copies context)."""
+    token = _MANUAL_RETRY.set(True)
+    try:
+        yield
+    finally:
+        _MANUAL_RETRY.reset(token)
+
+
 class CircuitBreaker:
     """Closed -> open after `threshold` consecutive failures; after `reset_seconds` one trial call
-    (half-open) decides: success closes it, failure opens it again. Open means fail fast."""
+    (half-open) decides: success closes it, failure opens it again. Open means fail fast. A manual
+    retry (an agent's Retry) may make that one trial call before the cool-down ends."""
 
     def __init__(self, vendor: str, threshold: int, reset_seconds: float) -> None:
         self.vendor = vendor
         self.threshold = threshold
         self.reset_seconds = reset_seconds
         self.failures = 0
+        self.first_failure_at: float | None = None  # of the current run of failures
+        self.last_failure_at: float | None = None
         self.opened_at: float | None = None
         self._trial_in_flight = False
 
@@ -100,25 +122,33 @@ class CircuitBreaker:
             return "half_open"
         return "open"
 
-    def before_call(self) -> None:
+    def before_call(self, *, manual: bool = False, nested_in_trial: bool = False) -> bool:
+        """Raises when the circuit is open; True when this call is the one trial call."""
         state = self.state
-        if state == "closed":
-            return
-        if state == "half_open" and not self._trial_in_flight:
+        if state == "closed" or nested_in_trial:
+            return False
+        if (state == "half_open" or manual) and not self._trial_in_flight:
             self._trial_in_flight = True
-            return
+            return True
         remaining = self.reset_seconds - (time.monotonic() - (self.opened_at or 0.0))
-        raise UpstreamUnavailable(
+        exc = UpstreamUnavailable(
             self.vendor, f"circuit open after repeated failures; next try in {max(remaining, 0):.0f}s"
         )
+        exc.tries = self.failures
+        exc.over_seconds = (self.last_failure_at or 0.0) - (self.first_failure_at or 0.0)
+        raise exc
 
     def on_success(self) -> None:
         self.failures = 0
+        self.first_failure_at = self.last_failure_at = None
         self.opened_at = None
         self._trial_in_flight = False
 
     def on_failure(self) -> None:
         self.failures += 1
+        self.last_failure_at = time.monotonic()
+        if self.first_failure_at is None:
+            self.first_failure_at = self.last_failure_at
         was_trial = self._trial_in_flight
         self._trial_in_flight = False
         if was_trial or self.failures >= self.threshold:
@@ -361,6 +391,7 @@ class VendorHTTP:
             before_sleep=self._log_retry(method, path),
         )
         renewed = False
+        started = time.monotonic()
 
         async def once() -> Any:
             nonlocal renewed
@@ -385,6 +416,9 @@ class VendorHTTP:
             # A call nested in another (a token fetch inside a data call) has had its retries:
             # the outer call must not multiply them.
             exc.exhausted = True  # type: ignore[attr-defined]
+            if exc.tries is None:  # the breaker's own count stands when the circuit was open
+                exc.tries = retrying.statistics.get("attempt_number", 1)
+                exc.over_seconds = time.monotonic() - started
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -416,11 +450,33 @@ class VendorHTTP:
         expect_json: bool,
     ) -> Any:
         try:
-            self.breaker.before_call()
+            is_trial = self.breaker.before_call(manual=_MANUAL_RETRY.get(), nested_in_trial=_IN_TRIAL.get())
         except UpstreamUnavailable as exc:
             exc.circuit_open = True  # type: ignore[attr-defined]
             metrics.UPSTREAM_CALLS.labels(self.vendor, "circuit_open").inc()
             raise
+        trial_token = _IN_TRIAL.set(True) if is_trial else None
+        try:
+            return await self._attempt_through(
+                method, path, bucket, params, json_body, data, headers, headers_factory, expect_json
+            )
+        finally:
+            if trial_token is not None:
+                _IN_TRIAL.reset(trial_token)
+
+    async def _attempt_through(
+        self,
+        method: str,
+        path: str,
+        bucket: str | None,
+        params: Mapping[str, Any] | None,
+        json_body: Any | None,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        headers_factory: HeadersFactory | None,
+        expect_json: bool,
+    ) -> Any:
+        """One attempt the breaker has let through."""
         try:
             if bucket:
                 waited_from = time.perf_counter()

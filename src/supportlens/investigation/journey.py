@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.investigation import service as svc
+from supportlens.investigation.trouble import minutes_apart, pair_up
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SOURCES = ("sessions", "dwolla", "hubspot")
 VENDOR_NAMES = {"dwolla": "Dwolla", "hubspot": "HubSpot"}
-CORRELATION_WINDOW = timedelta(minutes=30)
 MAX_SESSIONS = 50
 MAX_SESSION_ITEMS = 1500
 JOURNEY_EVENT_TYPES = ("navigation", "error", "rage_click")
@@ -304,28 +304,24 @@ def _configured(app: Any, source: str) -> bool:
 
 
 def correlate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pair each failed transfer with session errors within 30 minutes; badge both items."""
-    failed = [i for i in items if i["kind"] == "transfer_failed"]
-    errors = [i for i in items if i["kind"] == "error"]
+    """Pair each failed transfer with session errors within 30 minutes (`trouble.pair_up`); badge both."""
+    failed = [(i, datetime.fromisoformat(i["at"])) for i in items if i["kind"] == "transfer_failed"]
+    errors = [(i, datetime.fromisoformat(i["at"])) for i in items if i["kind"] == "error"]
     pairs = []
-    for t in failed:
-        t_at = datetime.fromisoformat(t["at"])
-        for e in errors:
-            e_at = datetime.fromisoformat(e["at"])
-            if abs(e_at - t_at) <= CORRELATION_WINDOW:
-                minutes = round(abs((e_at - t_at).total_seconds()) / 60)
-                t.setdefault("badges", []).append(f"{e['title']} at {e_at:%H:%M}")
-                e.setdefault("badges", []).append(f"{t['title']} at {t_at:%H:%M}")
-                pairs.append(
-                    {
-                        "transferId": t.get("transferId"),
-                        "transferAt": t["at"],
-                        "errorAt": e["at"],
-                        "sessionId": e.get("sessionId"),
-                        "url": e.get("url"),
-                        "minutesApart": minutes,
-                    }
-                )
+    for t, e, delta in pair_up(failed, errors):
+        t_at, e_at = datetime.fromisoformat(t["at"]), datetime.fromisoformat(e["at"])
+        t.setdefault("badges", []).append(f"{e['title']} at {e_at:%H:%M}")
+        e.setdefault("badges", []).append(f"{t['title']} at {t_at:%H:%M}")
+        pairs.append(
+            {
+                "transferId": t.get("transferId"),
+                "transferAt": t["at"],
+                "errorAt": e["at"],
+                "sessionId": e.get("sessionId"),
+                "url": e.get("url"),
+                "minutesApart": minutes_apart(delta),
+            }
+        )
     return pairs
 
 

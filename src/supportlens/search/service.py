@@ -21,7 +21,7 @@ from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustomerDetail
-from supportlens.integrations.errors import UpstreamError
+from supportlens.integrations.errors import UpstreamError, in_plain_words
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.models import HubSpotContact, HubSpotContactBundle
 from supportlens.search.cache import SearchCache, make_cache
@@ -52,6 +52,7 @@ class SourceResult:
     error: str | None = None
     took_ms: int = 0
     cached: bool = False
+    plain: str | None = None  # the failure in an agent's words, after the source's name
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -62,6 +63,8 @@ class SourceResult:
         }
         if self.error is not None:
             body["error"] = self.error
+        if self.plain is not None:
+            body["errorPlain"] = self.plain
         return body
 
 
@@ -239,12 +242,18 @@ class SearchService:
         try:
             items = await asyncio.wait_for(self._shared(source, query, refresh=refresh), self.deadline)
         except TimeoutError:
-            return SourceResult("timeout", error=f"no answer within {self.deadline:g} s", took_ms=took())
+            waited = f"no answer within {self.deadline:g} s"
+            return SourceResult("timeout", error=waited, took_ms=took(), plain=f"is not answering ({waited})")
         except UpstreamError as exc:
-            return SourceResult("error", error=exc.message, took_ms=took())
+            return SourceResult("error", error=exc.message, took_ms=took(), plain=in_plain_words(exc))
         except Exception as exc:
             log.exception("search.source_failed", source=source)
-            return SourceResult("error", error=f"unexpected error ({type(exc).__name__})", took_ms=took())
+            return SourceResult(
+                "error",
+                error=f"unexpected error ({type(exc).__name__})",
+                took_ms=took(),
+                plain="could not be read (an error in SupportLens; it is logged)",
+            )
         return SourceResult("ok", items, took_ms=took())
 
     async def sessions(self, query: SearchQuery) -> SourceResult:

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
 from supportlens.db.engine import autocommit
+from supportlens.integrations.http import manual_retry
+from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history
 from supportlens.search.query import SearchQuery, parse_query
@@ -86,7 +88,8 @@ async def api_search(
     refresh: bool = False,
 ) -> JSONResponse:
     """Each source answers `{status: ok|error|timeout, items, error?, tookMs}` within its own deadline;
-    `correlation` pairs HubSpot contacts with Dwolla customers."""
+    `correlation` pairs HubSpot contacts with Dwolla customers; `summary` is "what happened": each failed
+    transfer (newest first, return code in plain words) with the session moments within 30 minutes."""
     query = parse_query(q if q is not None else "")
     service = get_service(request.app)
     searching = asyncio.create_task(service.search(query, refresh=refresh))
@@ -104,9 +107,24 @@ async def api_search(
     body: dict[str, Any] = {"query": query_json(query)}
     body.update({name: r.as_json() for name, r in results.items()})
     body["correlation"] = correlation.model_dump(mode="json", by_alias=True)
+    body["summary"] = await _summary(request, db, principal, query, results["dwolla"])
     if _is_viewer(principal):
         body = mask_tree(body)
     return JSONResponse(body)
+
+
+async def _summary(
+    request: Request, db: DbDep, principal: Any, query: SearchQuery, dwolla: SourceResult
+) -> dict[str, Any]:
+    return await load_summary(
+        db,
+        dwolla.status,
+        dwolla.items,
+        query_email=query.email,
+        min_confidence=request.app.state.settings.mapping_min_confidence,
+        viewer=_is_viewer(principal),
+        dwolla_error=f"Dwolla {dwolla.plain}" if dwolla.plain else dwolla.error,
+    )
 
 
 async def _record_history(
@@ -154,7 +172,7 @@ async def _both(
     return hubspot, dwolla
 
 
-PanelName = Literal["hubspot", "dwolla", "sessions", "correlation"]
+PanelName = Literal["hubspot", "dwolla", "sessions", "correlation", "summary"]
 
 
 @router.get("/search/panel/{panel}", response_class=HTMLResponse, include_in_schema=False)
@@ -167,6 +185,15 @@ async def panel(
     refresh: bool = False,
 ) -> HTMLResponse:
     query = parse_query(q if q is not None else "")
+    if refresh:  # an agent pressed Retry or Refresh: one call may go through an open circuit at once
+        with manual_retry():
+            return await _panel(request, panel, principal, db, query, refresh)
+    return await _panel(request, panel, principal, db, query, refresh)
+
+
+async def _panel(
+    request: Request, panel: PanelName, principal: Any, db: DbDep, query: SearchQuery, refresh: bool
+) -> HTMLResponse:
     service = get_service(request.app)
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
     if panel in ("hubspot", "dwolla"):
@@ -175,6 +202,11 @@ async def panel(
         await audit_search(db, request, principal, query, f"panel:{panel}", {"status": result.status})
         await history.update_counts(db, principal.agent.id, query, {panel: len(result.items)})
         return render(request, f"search/_{panel}.html", ctx)
+    if panel == "summary":
+        result = await service.source("dwolla", query, refresh=refresh)
+        ctx["result"] = result
+        ctx["summary"] = await _summary(request, db, principal, query, result)
+        return render(request, "search/_summary.html", ctx)
     hubspot, dwolla = await _both(service, query, refresh)
     correlation = correlation_of(query, hubspot, dwolla)
     ctx["correlation"] = correlation

@@ -90,14 +90,78 @@
     markPanel(panel);
   }
 
+  // --- badges joining the "what happened" summary's transfers and sessions, whichever answers last:
+  // the transfer row points at the session card and the card at the transfer row.
+  function badge(href, text, kind) {
+    var a = document.createElement("a");
+    a.className = "badge trouble-badge " + kind;
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+  function minutesText(m) {
+    var n = m.getAttribute("data-minutes");
+    return (n === "0" ? "under a minute" : n + " min") + " " + m.getAttribute("data-when");
+  }
+  function linkTrouble() {
+    var summary = document.getElementById("summary");
+    if (!summary) return;
+    summary.querySelectorAll("[data-testid=summary-failure]").forEach(function (f) {
+      var tid = f.getAttribute("data-transfer-id");
+      var moments = f.querySelectorAll("[data-testid=summary-moment]");
+      if (!moments.length) return;
+      var row = page.querySelector("#panel-dwolla tr[data-transfer-id='" + CSS.escape(tid) + "']");
+      if (row && !row.querySelector(".trouble-badge")) {
+        var first = moments[0];
+        var sid = first.getAttribute("data-session-id");
+        var cell = row.lastElementChild;
+        cell.appendChild(document.createTextNode(" "));
+        cell.appendChild(badge("#session-" + sid + "-title",
+          "Session trouble " + minutesText(first).replace("before", "before it").replace("after", "after it"), "badge-warn"));
+      }
+      moments.forEach(function (m) {
+        var sid = m.getAttribute("data-session-id");
+        var card = page.querySelector("#panel-sessions .session-card[data-session-id='" + CSS.escape(sid) + "']");
+        if (!card || card.querySelector(".trouble-badge[data-for='" + CSS.escape(tid) + "']")) return;
+        var code = f.getAttribute("data-code");
+        var n = m.getAttribute("data-minutes");
+        var b = badge("#transfer-" + tid, (code ? code + " " : "") + f.getAttribute("data-amount") +
+          " payment returned " + (n === "0" ? "under a minute" : n + " min") + " " +
+          (m.getAttribute("data-when") === "before" ? "later" : "earlier"), "badge-danger");
+        b.setAttribute("data-for", tid);
+        var head = card.querySelector("header") || card;
+        head.appendChild(b);
+      });
+    });
+  }
+  // A badge pointing into another panel shows that panel first (phones show one at a time).
+  page.addEventListener("click", function (evt) {
+    var a = evt.target.closest && evt.target.closest("a.trouble-badge");
+    if (!a) return;
+    var target = document.getElementById(a.getAttribute("href").slice(1));
+    var panel = panelOf(target);
+    if (panel) activate(panel.getAttribute("data-panel"), false);
+  });
+
   document.body.addEventListener("htmx:afterSwap", function (evt) {
     markPanel(panelOf(evt.detail.target));
+    linkTrouble();
     // After a retry or refresh of HubSpot or Dwolla, compare the two systems again.
     var path = (evt.detail.requestConfig && evt.detail.requestConfig.path) || "";
     var id = evt.detail.target && evt.detail.target.id;
     if ((id === "panel-body-hubspot" || id === "panel-body-dwolla") && path.indexOf("refresh=1") >= 0) {
       var banner = document.getElementById("correlation");
       if (banner && window.htmx) window.htmx.ajax("GET", banner.getAttribute("hx-get"), { target: banner, swap: "innerHTML" });
+    }
+    // The summary and the Dwolla panel read the same Dwolla answer: a retry of one that worked
+    // brings back the other if it is still showing an error.
+    if (path.indexOf("refresh=1") >= 0 && window.htmx) {
+      var other = id === "summary" ? document.getElementById("panel-body-dwolla")
+        : id === "panel-body-dwolla" ? document.getElementById("summary") : null;
+      var succeeded = !evt.detail.target.querySelector("[data-state=error], [data-state=timeout]");
+      if (other && succeeded && other.querySelector("[data-state=error], [data-state=timeout]")) {
+        window.htmx.ajax("GET", other.getAttribute("hx-get"), { target: other, swap: "innerHTML" });
+      }
     }
   });
   document.body.addEventListener("htmx:beforeRequest", function (evt) {

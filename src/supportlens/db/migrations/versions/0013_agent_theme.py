@@ -1,7 +1,7 @@
 """agents: the colour scheme each agent chose (light, dark, or system: follow the browser)
 
-Revision ID: 0012_agent_theme
-Revises: 0011_busy_browsers_and_ips
+Revision ID: 0013_agent_theme
+Revises: 0012_agent_password_links
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_agent_theme"
-down_revision: str | None = "0011_busy_browsers_and_ips"
+revision: str = "0013_agent_theme"
+down_revision: str | None = "0012_agent_password_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
