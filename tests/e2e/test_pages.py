@@ -36,6 +36,7 @@ NOT_PAGES = {
     "/auth/oidc/login",  # redirect to the identity provider
     "/auth/oidc/callback",  # redirect back from it
     "/login",  # the sign-in form: swept signed out below
+    "/set-password/{token}",  # an invited agent's one-time link: swept signed out below
     "/login/totp",  # no sign-in half-way: a redirect to /login
 }
 SCREENSHOTS = {
@@ -167,15 +168,16 @@ async def test_every_page_in_both_themes_at_both_widths(
                         await page.screenshot(
                             path=str(artifacts_dir / f"theme-search-dwolla-{theme}-phone.png"), full_page=True
                         )
-        # signed out: the login page, in the browser's own scheme
+        # signed out: the public pages, in the browser's own scheme
         for scheme, bg in (("light", LIGHT_BG), ("dark", DARK_BG)):
             anon = await new_page(browser, PHONE, live_server.url)
             try:
                 await anon.emulate_media(color_scheme=scheme)
-                await anon.goto("/login")
-                assert await background(anon) == bg
-                await assert_fits(anon)
-                await assert_accessible(anon, f"login ({scheme})")
+                for url in ("/login", "/set-password/an-unknown-link"):
+                    await anon.goto(url)
+                    assert await background(anon) == bg, url
+                    await assert_fits(anon)
+                    await assert_accessible(anon, f"{url} ({scheme})")
             finally:
                 await anon.context.close()
         assert desktop.js_errors == [] and phone.js_errors == []
