@@ -32,6 +32,7 @@ from supportlens.search import service as search_service
 from supportlens.search import views as search_views
 from supportlens.sessions import views as sessions_views
 from supportlens.tasks.queue import start_in_process_worker
+from supportlens.web import theme as web_theme
 from supportlens.web import views as web_views
 from supportlens.web.pages import STATIC_DIR, wants_html
 
@@ -56,6 +57,7 @@ def routers() -> list[APIRouter]:
         audit_views.router,
         privacy_views.router,
         web_views.router,
+        web_theme.router,
         search_views.router,
         mapping_views.router,
         sessions_views.router,

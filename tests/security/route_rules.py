@@ -41,6 +41,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/account/security"): VIEWER,
     ("POST", "/account/totp/enable"): VIEWER,
     ("POST", "/account/totp/disable"): VIEWER,
+    ("POST", "/account/theme"): VIEWER,  # an agent's own colour scheme
     ("GET", "/admin"): ADMIN,
     ("GET", "/admin/agents"): ADMIN,
     ("POST", "/admin/agents/{agent_id}/role"): ADMIN,

@@ -25,3 +25,29 @@
     if (box) { evt.preventDefault(); box.focus(); box.select(); }
   });
 })();
+
+// Theme toggle (account menu): change colours at once, then save the choice on the agent.
+// Without JS the form posts and the page reloads with the new <html data-theme>.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-theme-form] button[name=theme]");
+    if (!button) return;
+    evt.preventDefault();
+    var form = button.form;
+    var theme = button.value;
+    document.documentElement.setAttribute("data-theme", theme);
+    form.querySelectorAll("button[name=theme]").forEach(function (b) {
+      b.setAttribute("aria-pressed", b === button ? "true" : "false");
+    });
+    var body = new URLSearchParams({ theme: theme, csrf_token: window.SupportLensApp.csrf });
+    var postForm = function () {  // refused or offline: the plain form post says why
+      var field = document.createElement("input");
+      field.type = "hidden"; field.name = "theme"; field.value = theme;
+      form.appendChild(field);
+      form.submit();
+    };
+    window.SupportLensApp.fetch(form.action, { method: "POST", body: body })
+      .then(function (r) { if (!r.ok) postForm(); }, postForm);
+  });
+})();
