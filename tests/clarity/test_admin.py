@@ -135,7 +135,7 @@ async def test_scheduled_pulls_and_job_status_show(
     assert _field(page.text, "next-pull") != "not scheduled"
     rows = {
         m.group(1): m.group(0)
-        for m in re.finditer(r'<tr><td class="mono">([\w.:]+)</td>.*?</tr>', page.text, re.S)
+        for m in re.finditer(r'<tr><td class="mono"[^>]*>([\w.:]+)</td>.*?</tr>', page.text, re.S)
     }
     assert "5 0,8,16 * * *" in rows["supportlens.clarity.pull.url_device"]  # three pulls a day
     assert "every 8 h" in rows["supportlens.clarity.pull.url_device"]
