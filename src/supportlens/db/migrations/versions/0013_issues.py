@@ -21,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TZ = sa.DateTime(timezone=True)
-JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+JSON = postgresql.JSONB(astext_type=sa.Text())
 
 
 def upgrade() -> None:
