@@ -78,3 +78,27 @@ async def test_without_csrf_nothing_changes(signed_in, sessionmaker):
 async def test_signed_out_pages_follow_the_browser(client):
     page = await client.get("/login", headers=HTML)
     assert html_theme(page.text) == "system"
+
+
+async def test_without_next_the_form_returns_to_the_referring_page_of_this_site(signed_in):
+    s = await signed_in("agent")
+    back = "/customers/jane@acme.io/analytics?days=7"
+    resp = await s.client.post(
+        "/account/theme",
+        data={"theme": "dark", "csrf_token": s.csrf},
+        headers={"Referer": f"http://testserver{back}"},
+    )
+    assert resp.status_code == 303 and resp.headers["location"] == back
+    elsewhere = await s.client.post(
+        "/account/theme",
+        data={"theme": "light", "csrf_token": s.csrf},
+        headers={"Referer": "https://evil.example/customers"},
+    )
+    assert elsewhere.headers["location"] == "/"
+
+
+async def test_the_page_does_not_write_its_own_address_into_the_theme_form(signed_in):
+    # A page's address can name a customer; viewers must see customers masked.
+    viewer = await signed_in("viewer")
+    html = (await viewer.client.get("/customers/jane@acme.io/analytics", headers=HTML)).text
+    assert "jane@acme.io" not in html

@@ -7,6 +7,7 @@ Kept on the agent row, so it follows the agent to any browser, and rendered into
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -33,7 +34,7 @@ async def set_theme(
     db: DbDep,
     principal: CurrentPrincipal,
     theme: Annotated[str, Form(max_length=16)],
-    next: Annotated[str, Form(max_length=2000)] = "/",
+    next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     if theme not in THEMES:
         raise ProblemError(400, "Unknown theme", "theme must be light, dark or system", field="theme")
@@ -44,4 +45,13 @@ async def set_theme(
     await db.commit()
     if request.headers.get("x-csrf-token"):  # the toggle's fetch: the page already changed colour
         return Response(status_code=204)
-    return RedirectResponse(safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next) if next else _referring_page(request), status_code=303)
+
+
+def _referring_page(request: Request) -> str:
+    """Back to the page the form was on, read from Referer (sent in full on this site) rather than
+    written into the form: a page's own address can name a customer, and viewers see PII masked."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
