@@ -41,6 +41,9 @@ async def run_periodic_now(runtime: Runtime, names: list[str]) -> None:
             task = registered[name].task
             job = task.configure(task_kwargs={"timestamp": due}).job
             await queue.job_manager.defer_periodic_job(job=job, periodic_id="", defer_timestamp=due)
+        # Only these runs: the worker's own deferrer would also enqueue whatever the real schedule has
+        # due within its catch-up window (a Clarity pull at 16:05 UTC made a test run it twice).
+        queue.periodic_registry.periodic_tasks.clear()
         await queue.run_worker_async(
             queues=["periodic"],
             wait=False,
