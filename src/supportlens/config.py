@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # (then `supportlens worker` processes do the work)
     run_worker: bool = True
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # This process's worker also enqueues the periodic schedule when it falls due (and catches up on a
+    # run due in the last 10 minutes when it starts). Off: it only runs jobs that others enqueue.
+    run_schedule: bool = True
     # A job whose worker sent no heartbeat for this long is retried (its worker died: kill -9, OOM)
     task_stalled_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Move what startup made (routes, models, compiled patterns) out of the cyclic garbage collector's

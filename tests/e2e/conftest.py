@@ -47,8 +47,10 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 def live_server(settings: Any, engine: Any) -> Iterator[LiveServer]:
-    # As `supportlens serve` runs: with its in-process task worker (the mapping of captured sessions).
-    with LiveServer(create_app(settings.model_copy(update={"run_worker": True}))) as server:
+    # As `supportlens serve` runs: with its in-process task worker (the mapping of captured sessions),
+    # but not the periodic schedule, whose runs would change pages under a test at certain hours.
+    app_settings = settings.model_copy(update={"run_worker": True, "run_schedule": False})
+    with LiveServer(create_app(app_settings)) as server:
         yield server
 
 

@@ -36,9 +36,8 @@ async def run_periodic_now(runtime: Runtime, names: list[str]) -> None:
     queue = make_queue(runtime.settings)
     async with queue.open_async():
         due = int(time.time())
-        registered = {key[0]: task for key, task in queue.periodic_registry.periodic_tasks.items()}
         for name in names:
-            task = registered[name].task
+            task = queue.tasks[name]
             job = task.configure(task_kwargs={"timestamp": due}).job
             await queue.job_manager.defer_periodic_job(job=job, periodic_id="", defer_timestamp=due)
         # Only these runs: the worker's own deferrer would also enqueue whatever the real schedule has

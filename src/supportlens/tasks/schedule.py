@@ -130,4 +130,5 @@ def register(app: procrastinate.App, settings: Settings) -> None:
             queueing_lock=periodic.name,
             pass_context=True,
         )(_as_task(periodic))
-        app.periodic(cron=periodic.cron)(task)
+        if settings.run_schedule:
+            app.periodic(cron=periodic.cron)(task)
