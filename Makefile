@@ -34,6 +34,7 @@ services:
 lint:
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy
