@@ -24,6 +24,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
 sites_app = typer.Typer(help="Websites that send sessions (site keys).", no_args_is_help=True)
 app.add_typer(sites_app, name="sites")
+mapping_app = typer.Typer(help="Session-to-customer links.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -221,6 +223,35 @@ def sites_list() -> None:
 
     for line in run_db(go, settings):
         typer.echo(line)
+
+
+@mapping_app.command("report")
+def mapping_report(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """How right the automatic links are, judged by the agents' manual decisions (per method and band)."""
+    import json
+
+    from supportlens.db.engine import make_engine, make_sessionmaker
+    from supportlens.mapping import calibration
+    from supportlens.mapping.labels import calibration_report
+
+    settings = load_settings()
+
+    async def go() -> calibration.CalibrationReport:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                return await calibration_report(db, threshold=settings.mapping_min_confidence)
+        finally:
+            await engine.dispose()
+
+    result = run_db(go, settings)
+    if as_json:
+        typer.echo(json.dumps(calibration.as_json(result), indent=2))
+    else:
+        for line in calibration.as_lines(result):
+            typer.echo(line)
 
 
 @sites_app.command("revoke")

@@ -108,6 +108,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/admin/clarity"): ADMIN,
     ("POST", "/admin/clarity/pull"): ADMIN,
     ("GET", "/api/admin/clarity/connection"): ADMIN,
+    ("GET", "/admin/mapping"): ADMIN,
+    ("GET", "/api/admin/mapping/report"): ADMIN,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.

@@ -641,6 +641,12 @@ async def set_manual(
     if row is None:
         row = SessionCustomerMapping(session_id=session.id, customer_email=email)
         db.add(row)
+    elif row.manual_decision is None:
+        # The engine's own result, kept so that this decision labels it. A later decision on the same
+        # pair keeps the first one's: it is the engine's prediction that is being judged.
+        row.auto_method = row.mapping_method
+        row.auto_confidence = row.confidence_score
+    row.decided_at = day
     row.confidence_score = 1.0 if decision == "link" else 0.0
     row.mapping_method = "manual"
     row.evidence = [manual_item, *earlier]

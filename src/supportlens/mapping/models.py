@@ -38,6 +38,11 @@ class SessionCustomerMapping(UUIDPrimaryKey, Base):
         ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
     )
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the engine said before the first manual decision (None: it had no link): the decision is
+    # then a label for that prediction (mapping/calibration.py).
+    auto_method: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    auto_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Copy of user_sessions.session_start (the list's sort key), kept by triggers (0009_session_links).

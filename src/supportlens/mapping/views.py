@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AgentPrincipal, DbDep, Principal
+from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, DbDep, Principal, SettingsDep
 from supportlens.customers.emails import CustomerEmail
-from supportlens.mapping import engine
+from supportlens.mapping import calibration, engine
+from supportlens.mapping.labels import calibration_report
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.problems import ProblemError
@@ -188,3 +189,21 @@ async def unlink_partial(
     body = _form_request(session_id, customer_email, reason)
     await _decide(db, request, principal, body, "unlink")
     return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))
+
+
+@router.get("/admin/mapping", response_class=HTMLResponse, include_in_schema=False)
+async def mapping_accuracy_page(
+    request: Request, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+) -> HTMLResponse:
+    """The automatic links' precision and calibration, as the agents' decisions judged them."""
+    report = await calibration_report(db, threshold=settings.mapping_min_confidence)
+    return render(request, "admin/mapping.html", {"r": report, "min_labels": calibration.MIN_LABELS})
+
+
+@router.get("/api/admin/mapping/report")
+async def mapping_accuracy_json(
+    db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+) -> dict[str, object]:
+    """The same report as JSON (admins)."""
+    report = await calibration_report(db, threshold=settings.mapping_min_confidence)
+    return calibration.as_json(report)
