@@ -89,6 +89,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/clarity/sessions/{session_id}/heatmap"): VIEWER,
     ("GET", "/api/clarity/sessions/{session_id}/annotations"): VIEWER,
     ("POST", "/api/clarity/sessions/{session_id}/annotate"): AGENT,
+    ("GET", "/api/clarity/sessions/{session_id}/hubspot-note"): AGENT,
+    ("POST", "/api/clarity/sessions/{session_id}/hubspot-note"): AGENT,
     ("PATCH", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
     ("DELETE", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
     ("GET", "/api/clarity/sessions/{session_id}/export"): AGENT,  # viewers cannot export

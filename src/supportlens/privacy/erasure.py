@@ -222,6 +222,10 @@ async def erase_customer(
     clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
     browsers = sorted({u for _, u in clarity_rows if u})
 
+    from supportlens.crmnotes.service import erase as erase_note_links
+
+    # Before the sessions: the links of her sessions and any naming her (the notes are HubSpot's).
+    counts["hubspot_note_links"] = await erase_note_links(db, email, ids)
     events = annotations = links = sessions = 0
     for chunk in _chunks(ids):
         events += await _deleted(db, delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
