@@ -6,7 +6,6 @@ the note HubSpot made instead of making a second; roles, bad input, audit, erasu
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -225,7 +224,8 @@ async def test_a_retry_after_our_store_failed_finds_the_note_hubspot_made(
         )
         await db.execute(
             text(
-                "CREATE TRIGGER refuse BEFORE UPDATE ON hubspot_note_links FOR EACH ROW EXECUTE FUNCTION refuse_note_id()"
+                "CREATE TRIGGER refuse BEFORE UPDATE ON hubspot_note_links FOR EACH ROW "
+                "EXECUTE FUNCTION refuse_note_id()"
             )
         )
         await db.commit()
@@ -289,4 +289,3 @@ async def test_search_shows_attached_sessions_and_erasure_removes_the_links(
         receipt = await erase_customer(db, JANE.email, settings)
     assert receipt.counts["hubspot_note_links"] == 1 and await link_count(sessionmaker) == 0
     assert made["noteId"] in sim[1].state.data.objects["notes"]  # HubSpot's record: HubSpot's process
-    _ = uuid
