@@ -85,9 +85,9 @@ async def target_of(
     return Target(email=customer["email"], contact_id=contact.id)
 
 
-def as_problem(exc: UpstreamError, *, ticket_id: str | None) -> ProblemError:
-    """A vendor failure in words an agent can act on; nothing was saved in SupportLens."""
-    tail = " Nothing was saved."
+def as_problem(exc: UpstreamError, *, ticket_id: str | None, writing: bool = True) -> ProblemError:
+    """A vendor failure in words an agent can act on (a write: nothing was saved in SupportLens)."""
+    tail = " Nothing was saved." if writing else ""
     if isinstance(exc, UpstreamNotFound):
         field = "ticketId" if ticket_id else None
         return ProblemError(404, "Not found in HubSpot", exc.message + "." + tail, field=field)

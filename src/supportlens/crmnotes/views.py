@@ -69,7 +69,7 @@ async def note_options(
         target = await service.target_of(db, hubspot, session, settings)
         tickets = await service.contact_tickets(hubspot, target)
     except UpstreamError as exc:
-        raise service.as_problem(exc, ticket_id=None) from exc
+        raise service.as_problem(exc, ticket_id=None, writing=False) from exc
     body["contactId"] = target.contact_id
     body["tickets"] = [
         {
