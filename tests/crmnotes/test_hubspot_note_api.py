@@ -289,3 +289,22 @@ async def test_search_shows_attached_sessions_and_erasure_removes_the_links(
         receipt = await erase_customer(db, JANE.email, settings)
     assert receipt.counts["hubspot_note_links"] == 1 and await link_count(sessionmaker) == 0
     assert made["noteId"] in sim[1].state.data.objects["notes"]  # HubSpot's record: HubSpot's process
+
+
+async def test_a_note_being_added_by_another_request_is_a_409(settings, sessionmaker, sim) -> None:
+    from supportlens.crmnotes.models import HubSpotNoteLink as Link
+
+    seeded = await seed_checkout_session(sessionmaker, email=JANE.email, clarity_session_id="s9l")
+    async with sessionmaker() as db:
+        db.add(Link(session_id=seeded.id, contact_id=JANE.hubspot_contact_id, customer_ref="cust_x",
+                    nonce="0" * 32, comment_sha256="0" * 64))  # fmt: skip
+        await db.commit()
+    async with sessionmaker() as holder, agent_client(settings, sessionmaker) as c:
+        await holder.execute(text("SELECT 1 FROM hubspot_note_links FOR UPDATE"))  # another request's lock
+        r = await c.post(f"/api/clarity/sessions/{seeded.id}/hubspot-note", json={})
+        assert r.status_code == 409 and "try again" in r.json()["detail"], r.text
+        await holder.rollback()
+        r = await c.post(f"/api/clarity/sessions/{seeded.id}/hubspot-note", json={})
+        assert r.status_code == 201  # the left-over pending row: no note has its nonce, so one is made
+    async with sessionmaker() as db:
+        assert (await db.scalars(select(Link.note_id))).one() == r.json()["noteId"]
