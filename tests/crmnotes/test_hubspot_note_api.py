@@ -308,3 +308,18 @@ async def test_a_note_being_added_by_another_request_is_a_409(settings, sessionm
         assert r.status_code == 201  # the left-over pending row: no note has its nonce, so one is made
     async with sessionmaker() as db:
         assert (await db.scalars(select(Link.note_id))).one() == r.json()["noteId"]
+
+
+async def test_a_note_deleted_in_hubspot_is_made_again_when_the_comment_changes(
+    settings, sessionmaker, sim
+) -> None:
+    _, sim_app, _ = sim
+    seeded = await seed_checkout_session(sessionmaker, email=JANE.email, clarity_session_id="s10d")
+    url = f"/api/clarity/sessions/{seeded.id}/hubspot-note"
+    async with agent_client(settings, sessionmaker) as c:
+        first = (await c.post(url, json={"comment": "one"})).json()
+        assert sim_app.state.data.archive("notes", first["noteId"])
+        again = await c.post(url, json={"comment": "two"})
+        assert again.status_code == 201 and again.json()["noteId"] != first["noteId"], again.text
+        assert "two" in sim_app.state.data.objects["notes"][again.json()["noteId"]].properties["hs_note_body"]
+        assert (await c.post(url, json={"comment": "two"})).json() == again.json()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -245,16 +246,20 @@ async def add_note(
                     await hubspot.update_note(found.id, content)
             else:
                 note = await hubspot.create_note(
-                    link.contact_id,
-                    content,
-                    at=session.session_start if req.at_ms is None else _moment(session, req.at_ms),
-                    ticket_id=req.ticket_id,
+                    link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
                 )
                 link.note_id = note.id
                 created = True
         elif link.comment_sha256 != req.comment_sha256:
-            await hubspot.update_note(link.note_id, content)
-            updated = True
+            try:
+                await hubspot.update_note(link.note_id, content)
+                updated = True
+            except UpstreamNotFound:  # someone deleted the note in HubSpot since: make it again
+                note = await hubspot.create_note(
+                    link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
+                )
+                link.note_id = note.id
+                created = True
     except UpstreamError as exc:
         if link.note_id is None and _definitely_refused(exc):
             await db.execute(delete(HubSpotNoteLink).where(HubSpotNoteLink.id == link.id))
@@ -269,10 +274,9 @@ async def add_note(
     return NoteOutcome(link, created, updated, _record_url(account, link))
 
 
-def _moment(session: UserSession, at_ms: int) -> Any:
-    from datetime import timedelta
-
-    return session.session_start + timedelta(milliseconds=at_ms)
+def _note_time(session: UserSession, at_ms: int | None) -> datetime:
+    """The note's place on HubSpot's timeline: the moment, else the session's start."""
+    return session.session_start + timedelta(milliseconds=at_ms or 0)
 
 
 def _record_url(account: Any, link: HubSpotNoteLink) -> str:
