@@ -124,6 +124,7 @@ async def test_add_with_ticket_and_comment_again_and_edit(settings, sessionmaker
     async with sessionmaker() as db:
         actions = (await db.scalars(select(AuditEntry.action))).all()
     assert "hubspot_note_created" in actions and "hubspot_note_updated" in actions
+    assert "hubspot_note_unchanged" in actions
     assert "hubspot_tickets_viewed" in actions
     assert await link_count(sessionmaker) == 1
 

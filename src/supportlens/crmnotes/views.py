@@ -102,14 +102,13 @@ async def add_note(
     req = service.NoteRequest(ticket_id=body.ticket_id, at_ms=body.at_ms, comment=body.comment)
     outcome = await service.add_note(db, hubspot, settings, session, principal.agent, req)
     link = outcome.link
-    action = (
-        "hubspot_note_created" if outcome.created else ("hubspot_note_updated" if outcome.updated else None)
-    )
-    if action:
-        await audit.record_session(
-            db, action, session, request=request, actor=principal.agent, commit=False,
-            note=link.note_id, ticket=link.ticket_id, at_ms=link.at_ms,
-        )  # fmt: skip
+    action = "hubspot_note_created" if outcome.created else "hubspot_note_updated"
+    if not (outcome.created or outcome.updated):
+        action = "hubspot_note_unchanged"  # asked again: the same note, answered from our link
+    await audit.record_session(
+        db, action, session, request=request, actor=principal.agent, commit=False,
+        note=link.note_id, ticket=link.ticket_id, at_ms=link.at_ms,
+    )  # fmt: skip
     await db.commit()  # the link (and its audit entry) together
     payload = {
         "noteId": link.note_id,
