@@ -20,6 +20,7 @@ from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
 from supportlens.clarity import views as clarity_views
 from supportlens.config import Settings, get_settings
+from supportlens.crmnotes import views as crmnotes_views
 from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
@@ -63,6 +64,7 @@ def routers() -> list[APIRouter]:
         sessions_views.router,
         investigation_views.router,
         clarity_views.router,
+        crmnotes_views.router,
     ]
 
 

@@ -17,6 +17,14 @@ from __future__ import annotations
 
 PUBLIC, VIEWER, AGENT, ADMIN = "public", "viewer", "agent", "admin"
 
+# Routes that call a vendor while the agent waits and answer 502 (problem details) when it does not
+# answer. The matrix runs with no vendor reachable, so for these a 502 shows the role check let the
+# call through; any other 5xx is still a failure.
+VENDOR_502: set[tuple[str, str]] = {
+    ("GET", "/api/clarity/sessions/{session_id}/hubspot-note"),
+    ("POST", "/api/clarity/sessions/{session_id}/hubspot-note"),
+}
+
 RULES: dict[tuple[str, str], str] = {
     # ---- app level (FastAPI docs, static files)
     ("GET", "/openapi.json"): PUBLIC,
@@ -89,6 +97,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/clarity/sessions/{session_id}/heatmap"): VIEWER,
     ("GET", "/api/clarity/sessions/{session_id}/annotations"): VIEWER,
     ("POST", "/api/clarity/sessions/{session_id}/annotate"): AGENT,
+    ("GET", "/api/clarity/sessions/{session_id}/hubspot-note"): AGENT,
+    ("POST", "/api/clarity/sessions/{session_id}/hubspot-note"): AGENT,
     ("PATCH", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
     ("DELETE", "/api/clarity/sessions/{session_id}/annotations/{annotation_id}"): AGENT,
     ("GET", "/api/clarity/sessions/{session_id}/export"): AGENT,  # viewers cannot export

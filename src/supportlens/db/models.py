@@ -3,6 +3,7 @@
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
+from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
@@ -27,6 +28,7 @@ __all__ = [
     "ClarityConnection",
     "ClaritySnapshot",
     "ConversionGoal",
+    "HubSpotNoteLink",
     "IngestSite",
     "Issue",
     "IssueBucket",

@@ -2,7 +2,8 @@
 
 Deleted: the sessions identified as the customer (the site named them) and the sessions the mapping
 links to them (at or above the confidence agents are shown, or linked by hand), with their events and
-notes; every mapping link naming their e-mail (a link below the threshold goes, the session stays: it
+notes and the links to the HubSpot notes agents made from them (the notes are HubSpot's records); every
+mapping link naming their e-mail (a link below the threshold goes, the session stays: it
 is not theirs); the mapping engine's facts about them and their browsers; search-history entries
 mentioning the e-mail, or their phone numbers and HubSpot/Dwolla ids (read from those systems first);
 and cached upstream answers. Agents' text that stays (a note or link reason on someone else's session)
@@ -222,6 +223,10 @@ async def erase_customer(
     clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
     browsers = sorted({u for _, u in clarity_rows if u})
 
+    from supportlens.crmnotes.service import erase as erase_note_links
+
+    # Before the sessions: the links of her sessions and any naming her (the notes are HubSpot's).
+    counts["hubspot_note_links"] = await erase_note_links(db, email, ids)
     events = annotations = links = sessions = 0
     for chunk in _chunks(ids):
         events += await _deleted(db, delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
@@ -366,7 +371,8 @@ def manual_steps(clarity_users: list[str], facts: DirectoryFacts | None = None) 
         ),
         ManualStep(
             "HubSpot",
-            "The CRM contact and its history.",
+            "The CRM contact and its history, including the session notes agents added to it and its "
+            "tickets from SupportLens (SupportLens erased its own links to them).",
             "Open the contact in HubSpot, Actions → Delete → “Permanently delete this contact” "
             "(GDPR delete), "
             "which also blocks the e-mail from being re-imported.",

@@ -199,6 +199,11 @@ async def _panel(
     if panel in ("hubspot", "dwolla"):
         result = await service.source(panel, query, refresh=refresh)
         ctx["result"] = result
+        if panel == "hubspot" and result.status == "ok":  # the sessions agents attached to each ticket
+            from supportlens.crmnotes.service import sessions_by_ticket
+
+            ticket_ids = [str(t["id"]) for i in result.items for t in i.get("tickets") or []]
+            ctx["attached"] = await sessions_by_ticket(db, ticket_ids)
         await audit_search(db, request, principal, query, f"panel:{panel}", {"status": result.status})
         await history.update_counts(db, principal.agent.id, query, {panel: len(result.items)})
         return render(request, f"search/_{panel}.html", ctx)

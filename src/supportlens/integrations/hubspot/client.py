@@ -372,6 +372,37 @@ class HubSpotClient:
             )
         return HubSpotNote.from_object(_parse(CrmObject, payload, "note"))
 
+    async def find_contact_note(
+        self, contact_id: str, marker: str, *, max_pages: int = 10
+    ) -> HubSpotNote | None:
+        """The note on the contact whose body contains `marker` (a nonce we put in its link), or None.
+
+        How a write whose answer we never stored is found again: the contact's notes (v4 associations,
+        500 a page, newest pages first is not promised, so every page up to `max_pages`), read in batches.
+        """
+        after: str | None = None
+        for _ in range(max_pages):
+            params = {"limit": "500", **({"after": after} if after else {})}
+            with _explained("list the contact's notes"):
+                payload = await self._call(
+                    "GET",
+                    f"/crm/v4/objects/contacts/{_safe_id(contact_id)}/associations/notes",
+                    GENERAL_BUCKET,
+                    params=params,
+                )
+            page = _parse(V4AssociationsResponse, payload, "contact notes")
+            ids = list(dict.fromkeys(str(a.to_object_id) for a in page.results))
+            for start in range(0, len(ids), 100):
+                for obj in await self.batch_read("notes", ids[start : start + 100], NOTE_PROPERTIES):
+                    if marker in (obj.prop("hs_note_body") or ""):
+                        note = HubSpotNote.from_object(obj)
+                        note.contact_ids = [contact_id]
+                        return note
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return None
+        return None
+
     async def associate_note(
         self, note_id: str, *, contact_id: str | None = None, ticket_id: str | None = None
     ) -> None:

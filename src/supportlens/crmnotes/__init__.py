@@ -1,0 +1,1 @@
+"""Session notes written to HubSpot: a session's story on the contact's (and a ticket's) timeline."""
