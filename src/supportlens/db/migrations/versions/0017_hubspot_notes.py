@@ -1,7 +1,7 @@
 """hubspot_note_links: the HubSpot note made from a session (at a moment, for a ticket)
 
-Revision ID: 0016_hubspot_notes
-Revises: 0015_agent_theme
+Revision ID: 0017_hubspot_notes
+Revises: 0016_mapping_labels
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_hubspot_notes"
-down_revision: str | None = "0015_agent_theme"
+revision: str = "0017_hubspot_notes"
+down_revision: str | None = "0016_mapping_labels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
