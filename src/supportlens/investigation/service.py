@@ -787,3 +787,52 @@ async def export_customer_sessions(
         yield ("" if first else ",") + ",".join(json.dumps(_session_row(r)) for r in rows)
         first = False
     yield "]}\n"
+
+
+# ---------------------------------------------------------------- story
+
+MAX_STORY_EVENTS = 20_000  # a story beyond this says how many events it left untold
+STORY_SQL = """
+SELECT "timestamp", event_type, left(page_url, 2048), left(element_selector, 300),
+       left(event_data->>'text', 300),
+       left(COALESCE(event_data->>'message', event_data->>'msg', event_data->>'error'), 300),
+       left(event_data->>'title', 300),
+       left(COALESCE(event_data->>'name', event_data->>'event', event_data->>'key'), 200),
+       left(COALESCE(event_data->>'depth', event_data->>'maxDepth', event_data->>'percent',
+                     event_data->>'scrollDepth'), 20)
+FROM session_events WHERE session_id = :sid
+ORDER BY "timestamp", id
+LIMIT :limit
+"""
+
+
+def _depth(raw: str | None) -> int | None:
+    try:
+        return max(0, min(100, int(float(raw)))) if raw is not None else None
+    except ValueError:
+        return None
+
+
+async def story_events(db: AsyncSession, session: UserSession, limit: int = MAX_STORY_EVENTS) -> list[Any]:
+    """The session's events as the story reads them (a few text columns, no ORM objects: 5,000
+    events in a few milliseconds), in time order, at most `limit`."""
+    from supportlens.investigation.story import StoryEvent
+
+    rows = (await db.execute(text(STORY_SQL), {"sid": session.id, "limit": limit})).all()
+    start = session.session_start
+    out = []
+    for ts, kind, url, sel, txt, msg, title, name, depth in rows:
+        out.append(
+            StoryEvent(
+                offset_ms(ts, start),
+                kind,
+                url,
+                sel,
+                txt if kind != "error" else None,
+                (msg or txt or "JavaScript error") if kind == "error" else None,
+                title,
+                name if kind == "custom" else None,
+                _depth(depth) if kind == "scroll" else None,
+            )
+        )
+    return out
