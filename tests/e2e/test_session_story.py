@@ -65,8 +65,12 @@ async def _clarity_recorded(sessionmaker: Any, settings: Any, sim: Any, seeded: 
 
 
 async def _shoot(page: Any, name: str, artifacts: Path) -> None:
+    await page.evaluate("() => window.scrollTo(0, 0)")  # ?t= scrolled to the step; shoot from the top
     path = artifacts / f"story-{name}.png"
     await page.screenshot(path=str(path), full_page=True)
+    for n in range(3):  # the long phone page in readable parts
+        clip = {"x": 0, "y": n * 1100, "width": page.viewport_size["width"], "height": 1100}
+        await page.screenshot(path=str(artifacts / f"story-{name}-part{n}.png"), full_page=True, clip=clip)
     SHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, SHOTS / path.name)
 
@@ -118,6 +122,10 @@ async def test_story_seeks_opens_at_t_and_shows_clarity(
         assert "Duration 6 min 2 s · ours 6 min 0 s" in figures
         assert "Rage clicks 2 · ours 1" in figures and "Dead clicks 3 · ours 3" in figures
         assert await page.locator(".site-context-item[data-path='/pay']").count() == 1
+        # ... and the story's /pay visit says so where the agent reads about the rage clicks
+        pay_visit = story.locator(".story-visit", has=page.locator(".story-step.kind-rage"))
+        assert await pay_visit.locator("[data-role=site-wide]").inner_text() == "Broken for everyone"
+        assert await story.locator("[data-role=site-wide]").count() == 1
 
         # copy buttons: the session id lands on the clipboard and "Copied" is announced
         copy = page.locator(".inv-h1 button[data-copy]")

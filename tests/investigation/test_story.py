@@ -44,7 +44,7 @@ def test_rage_clicks_collapse_into_one_step_with_a_count() -> None:
     assert words == [
         ("opened", "/pay", ""),
         ("clicked", "Pay now", "3× in 2 s (rage)"),
-        ("error:", "TypeError: card declined", ""),
+        ("", "TypeError: card declined", ""),
     ]
     rage = steps_of(story)[1]
     assert (
@@ -84,7 +84,7 @@ def test_repeated_errors_collapse_and_visits_count_notable_steps() -> None:
     story = build_story(events)
     (visit,) = story.rows
     assert isinstance(visit, Visit)
-    assert [s.words for s in visit.steps] == [("opened", "/pay", ""), ("error:", "boom", "5×")]
+    assert [s.words for s in visit.steps] == [("opened", "/pay", ""), ("", "boom", "5×")]
     assert visit.notable == {"error": 1}
 
 

@@ -42,6 +42,9 @@ MAX_LABEL = 120  # element names and messages come from the public ingest: bound
 
 CLICKS = {"click": "click", "rage_click": "rage", "dead_click": "dead"}
 NOTABLE = ("error", "rage", "dead")
+STEP_KINDS = {"navigation": "open", "error": "error", "scroll": "scroll", "form_submit": "form"}
+STEP_KINDS["custom"] = "custom"
+STEP_KINDS.update(CLICKS)
 KIND_WORDS = {
     "open": ("page opened", "pages opened"),
     "click": ("click", "clicks"),
@@ -105,8 +108,8 @@ class Step:
             return "clicked", self.target or "the page", f"{times}{span}{tag}".strip()
         if self.kind == "open":
             return "opened", self.target, ""
-        if self.kind == "error":
-            return "error:", self.target, times
+        if self.kind == "error":  # the row's "Error" badge says what it is
+            return "", self.target, times
         if self.kind == "scroll":
             depth = f"to {self.depth} %" if self.depth is not None else ""
             return "scrolled", None, f"{times} {depth}".strip()
@@ -234,9 +237,7 @@ def summarise(kinds: dict[str, int]) -> str:
 
 
 def _step_of(ev: StoryEvent, i: int) -> Step:
-    kind = {"navigation": "open", "error": "error", "scroll": "scroll", "form_submit": "form"}.get(
-        ev.type, CLICKS.get(ev.type, "custom" if ev.type == "custom" else "other")
-    )
+    kind = STEP_KINDS.get(ev.type, "other")
     target: str | None
     if kind == "open":
         target = page_path(ev.url)
@@ -255,57 +256,53 @@ def _step_of(ev: StoryEvent, i: int) -> Step:
     return Step(kind, ev.t, ev.t, [i], target, ev.depth, clicks=1 if ev.type in CLICKS else 0)
 
 
-def _joins(step: Step, ev: StoryEvent, key: str | None, last_key: str | None) -> bool:
+def _joins(step: Step, ev: StoryEvent, click: str | None, key: str | None, last_key: str | None) -> bool:
     """Whether `ev` continues `step` (the rule of the model above)."""
-    if ev.type in CLICKS:
+    if click is not None:
         return step.clicks > 0 and key == last_key and ev.t - step.t_end <= CLICK_RUN_GAP_MS
+    kind = step.kind
     if ev.type == "scroll":
-        return step.kind == "scroll"
+        return kind == "scroll"
     if ev.type == "error":
-        return step.kind == "error" and step.target == (_clip(ev.msg) or "JavaScript error")
+        return kind == "error" and step.target == (_clip(ev.msg) or "JavaScript error")
     if ev.type == "custom":
-        return step.kind == "custom" and step.target == _clip(ev.name)
+        return kind == "custom" and step.target == _clip(ev.name)
     return False
-
-
-def _click_key(ev: StoryEvent) -> str | None:
-    return ev.sel or ev.text
 
 
 def _visits(events: Sequence[StoryEvent], order: list[int]) -> list[Visit]:
     visits: list[Visit] = []
     cur: Visit | None = None
-    last_key: str | None = None
-    for i in order:
+    prev: Step | None = None  # the visit's last step
+    last_key: str | None = None  # the element of the last event when it was a click
+    for i in order:  # the hot loop of a long session: kept to plain local lookups
         ev = events[i]
-        new_page = ev.type == "navigation" or (
-            cur is not None and ev.url is not None and cur.url is not None and ev.url != cur.url
-        )
-        if cur is None or new_page:
-            cur = Visit(ev.url, page_path(ev.url), _clip(ev.title), ev.t, ev.t)
+        typ, url = ev.type, ev.url
+        if cur is None or typ == "navigation" or (url is not None and cur.url is not None and url != cur.url):
+            cur = Visit(url, page_path(url), _clip(ev.title), ev.t, ev.t)
             visits.append(cur)
-            last_key = None
-        if cur.url is None and ev.url:
-            cur.url, cur.path = ev.url, page_path(ev.url)
-        if ev.type == "navigation" and ev.title:
-            cur.title = _clip(ev.title)
-        key = _click_key(ev)
-        prev = cur.steps[-1] if cur.steps else None
-        if prev is not None and _joins(prev, ev, key, last_key):
+            prev, last_key = None, None
+        elif cur.url is None and url:
+            cur.url, cur.path = url, page_path(url)
+        click = CLICKS.get(typ)
+        key = (ev.sel or ev.text) if click is not None else None
+        if prev is not None and _joins(prev, ev, click, key, last_key):
             prev.indices.append(i)
             prev.t_end = ev.t
-            if ev.type in CLICKS:
+            if click is not None:
                 prev.clicks += 1
                 # a rage click anywhere in the run makes it a rage step; a dead one a dead step
-                if CLICKS[ev.type] == "rage" or (CLICKS[ev.type] == "dead" and prev.kind == "click"):
-                    prev.kind = CLICKS[ev.type]
-                prev.target = prev.target or element_name(ev)
-            if ev.type == "scroll" and ev.depth is not None:
+                if click == "rage" or (click == "dead" and prev.kind == "click"):
+                    prev.kind = click
+                if prev.target is None:
+                    prev.target = element_name(ev)
+            elif typ == "scroll" and ev.depth is not None:
                 prev.depth = max(prev.depth or 0, ev.depth)
         else:
-            cur.steps.append(_step_of(ev, i))
-        last_key = key if ev.type in CLICKS else None
-        cur.t_end = max(cur.t_end, ev.t)
+            prev = _step_of(ev, i)
+            cur.steps.append(prev)
+        last_key = key
+        cur.t_end = ev.t  # events come in time order
     return visits
 
 
