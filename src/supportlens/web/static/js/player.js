@@ -429,6 +429,12 @@
   // Session dialog: on wide screens a link with data-session-dialog opens /sessions/{id}/panel in a
   // <dialog> over the page; on phones (or with a modifier key) the link opens the full page as usual.
   var WIDE = "(min-width: 1000px)";
+  function loadOnce(path) { // a script the host page may not have loaded (a fragment cannot run one)
+    if (document.querySelector('script[data-loaded="' + path + '"]')) return;
+    var js = document.createElement("script");
+    js.src = "/static/" + path; js.setAttribute("data-loaded", path);
+    document.head.appendChild(js);
+  }
   function openDialog(href, opener) {
     var panelUrl = href.replace(/^(\/sessions\/[0-9a-fA-F-]{36})(\?.*)?$/, "$1/panel$2");
     var dlg = document.createElement("dialog");
@@ -460,6 +466,8 @@
       mount(body);
       if (window.SupportLensHeatmap) window.SupportLensHeatmap.mount(body);
       if (window.SupportLensLocaltime) window.SupportLensLocaltime.localize(body);
+      else loadOnce("js/localtime.js"); // it localizes the whole document, the dialog included, on load
+      if (!window.SupportLensCopy) loadOnce("js/copy.js"); // the fragment's copy buttons
       dlg.setAttribute("data-ready", "true");
     }, function (err) {
       body.textContent = "Could not load the session (" + err.message + ").";
