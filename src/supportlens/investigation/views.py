@@ -119,7 +119,6 @@ async def _session_context(
         "story": story,
         "untold": max(0, session.event_count - story.events) if story.events >= svc.MAX_STORY_EVENTS else 0,
         "clarity": clarity,
-        "session_end": session.session_end or session.session_start,
     }
 
 
