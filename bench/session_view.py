@@ -5,12 +5,14 @@
 
 Creates a throwaway PostgreSQL database, runs the app under Uvicorn on a free port, seeds one
 session, then measures over real HTTP (sequential requests, after a warm-up):
-  - GET /sessions/{id}                            the full session page (analytics, markers, first window)
-  - GET /api/clarity/sessions/{id}/timeline       the player's event windows (200 events, random offsets)
-  - GET /api/clarity/sessions/{id}/events         the session events API (200 events, for comparison)
-and in Chromium: that the player holds one bounded window of events and a bounded list in the DOM
-while it seeks across the whole session and steps forward.
-Target: p95 <= 300 ms for the page and for the events API.
+  - GET /sessions/{id}                            the full session page: the story of every event,
+                                                  analytics, markers, the embedded first window
+  - GET /api/clarity/sessions/{id}/timeline       the first timeline window (200 events from the start)
+  - both, one after the other                     what an agent waits for opening a session
+  - the timeline at random offsets and the events API (200 events), for comparison
+and in Chromium: that the player holds one bounded window of events, a bounded event list and a
+bounded story in the DOM while it seeks across the whole session and steps forward.
+Target: p95 <= 150 ms for the page, for its first timeline window, and for the two together.
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ from supportlens.app import create_app  # noqa: E402
 from supportlens.config import Settings  # noqa: E402
 from supportlens.db import migrate  # noqa: E402
 from supportlens.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from supportlens.investigation.story import MAX_ROWS  # noqa: E402
 
-TARGET_P95_MS = 300.0
+TARGET_P95_MS = 150.0
 DOM_LIST_MAX = 40
 WINDOW_MAX = 600
+STORY_ROWS_MAX = MAX_ROWS  # investigation/story.py: the story's rows, whatever the number of events
 
 
 def pct(values: list[float], p: float) -> float:
@@ -94,9 +98,10 @@ async def browser_check(base_url: str, session_id: str, email: str, duration_ms:
         js_state = (
             "() => { const p = document.querySelector('[data-player]').__player.state;"
             " return {win: p.win.length, li: document.querySelectorAll('.player-events li').length,"
+            " story: document.querySelectorAll('.story-list li').length,"
             " nodes: document.getElementsByTagName('*').length, t: p.t}; }"
         )
-        worst = {"win": 0, "li": 0, "nodes": 0}
+        worst = {"win": 0, "li": 0, "nodes": 0, "story": 0}
         seeks = []
         for frac in (0.1, 0.35, 0.6, 0.85, 0.99, 0.5, 0.02):
             target = int(duration_ms * frac)
@@ -148,9 +153,23 @@ async def main() -> int:
         with LiveServer(create_app(settings)) as server:
             async with httpx2.AsyncClient(base_url=server.url, timeout=30) as client:
                 await sign_in(client, agent.email)
-                client.headers["Accept"] = "text/html"
-                await timed(client, f"/sessions/{sid}", 3)
-                page = await timed(client, f"/sessions/{sid}", args.requests)
+                page_url, window_url = f"/sessions/{sid}", f"/api/clarity/sessions/{sid}/timeline"
+                html, api = {"Accept": "text/html"}, {"Accept": "application/json"}
+                for _ in range(3):  # warm-up
+                    await client.get(page_url, headers=html)
+                    await client.get(window_url, params={"limit": 200}, headers=api)
+                page, first, both = [], [], []
+                for _ in range(args.requests):  # as an agent opens a session: the page, then its first window
+                    t0 = time.perf_counter()
+                    r = await client.get(page_url, headers=html)
+                    t1 = time.perf_counter()
+                    w = await client.get(window_url, params={"limit": 200}, headers=api)
+                    t2 = time.perf_counter()
+                    if r.status_code != 200 or w.status_code != 200 or "story-list" not in r.text:
+                        raise SystemExit(f"page {r.status_code} / window {w.status_code}: {r.text[:200]}")
+                    page.append((t1 - t0) * 1000)
+                    first.append((t2 - t1) * 1000)
+                    both.append((t2 - t0) * 1000)
                 client.headers["Accept"] = "application/json"
                 rng = random.Random(7)
                 timeline = await timed(
@@ -164,11 +183,13 @@ async def main() -> int:
                 )
                 size = len((await client.get(f"/sessions/{sid}", headers={"Accept": "text/html"})).content)
             print(f"\nPostgreSQL, one session of {args.events:,} events, {args.requests} requests each:")
-            print(line("GET /sessions/{id} (session page)", page, TARGET_P95_MS))
-            print(line("GET .../{id}/timeline (player window of 200)", timeline, TARGET_P95_MS))
-            print(line("GET .../{id}/events (events API, 200)", events, TARGET_P95_MS))
+            print(line("GET /sessions/{id} (page with the story)", page, TARGET_P95_MS))
+            print(line("GET .../{id}/timeline (first window, 200)", first, TARGET_P95_MS))
+            print(line("page + first window, one after the other", both, TARGET_P95_MS))
+            print(line("GET .../{id}/timeline (random offsets, 200)", timeline, None))
+            print(line("GET .../{id}/events (events API, 200)", events, None))
             print(f"  session page size: {size / 1024:.0f} KiB")
-            ok = pct(page, 95) <= TARGET_P95_MS and pct(timeline, 95) <= TARGET_P95_MS
+            ok = all(pct(x, 95) <= TARGET_P95_MS for x in (page, first, both))
             if not args.no_browser:
                 b = await browser_check(server.url, sid, agent.email, dur_ms)
                 print("\nChromium, seeking across the session, stepping and playing:")
@@ -177,8 +198,12 @@ async def main() -> int:
                 total = f"{args.events:,}"
                 print(f"  events held by the player at most {held:>5}   target <= {WINDOW_MAX} (of {total})")
                 print(f"  event rows in the DOM at most     {b['li']:>5}   target <= {DOM_LIST_MAX}")
+                story = b["story"]
+                print(f"  story rows in the DOM             {story:>5}   target <= {STORY_ROWS_MAX}")
                 print(f"  DOM elements on the page at most  {b['nodes']:>5}")
-                ok = ok and b["win"] <= WINDOW_MAX and b["li"] <= DOM_LIST_MAX
+                ok = (
+                    ok and b["win"] <= WINDOW_MAX and b["li"] <= DOM_LIST_MAX and b["story"] <= STORY_ROWS_MAX
+                )
         print("\nRESULT:", "all targets met" if ok else "a target was missed")
         return 0 if ok else 1
     finally:

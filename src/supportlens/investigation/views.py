@@ -23,6 +23,7 @@ from supportlens.auth.deps import (
 from supportlens.investigation import annotations as notes
 from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
+from supportlens.investigation import story as story_mod
 from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
 from supportlens.params import OptionalDay, decodes_with
 from supportlens.privacy.masking import mask_email
@@ -78,6 +79,12 @@ async def _session_context(
         max((m["t"] for m in marks), default=0),
         first["events"][-1]["t"] if first["events"] else 0,
     )
+    story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
+    if viewer:
+        from supportlens.privacy.masking import mask_pii_text
+
+        story_mod.mask_story(story, mask_pii_text)
+    clarity = await _clarity_figures(db, settings, session, analytics)
     player = {
         "sessionId": str(session.id),
         "durationMs": duration_ms,
@@ -109,7 +116,30 @@ async def _session_context(
         "viewer": viewer,
         "site_context": site_ctx,
         "has_site_context": site_ctx is not None,
+        "story": story,
+        "untold": max(0, session.event_count - story.events) if story.events >= svc.MAX_STORY_EVENTS else 0,
+        "clarity": clarity,
     }
+
+
+async def _clarity_figures(db: Any, settings: Any, session: UserSession, analytics: Any) -> Any:
+    """Clarity's own figures for the session; a failing read of the connection never blocks the page."""
+    from supportlens.clarity.session_view import connection_of, session_figures
+
+    ours = {
+        "rage_clicks": analytics.rage_clicks,
+        "dead_clicks": analytics.dead_clicks,
+        "error_count": analytics.error_count,
+    }
+    conn = None
+    if settings.clarity_recordings_enabled:
+        try:
+            conn = await connection_of(db, settings.clarity_project_id)
+        except Exception:  # enrichment only: the page shows ours without it
+            await db.rollback()
+    return session_figures(
+        session.clarity_data, ours, enabled=settings.clarity_recordings_enabled, connection=conn
+    )
 
 
 def _agent_role() -> Any:

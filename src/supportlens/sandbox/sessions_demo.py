@@ -15,7 +15,10 @@ from typing import Any
 from supportlens.sandbox.demo import DemoContext, DemoServer
 
 DEMO_SITE_KEY = "pk_live_demo_shop_0123456789abcdef"
-DEMO_CLARITY_PROJECT = "demoshop"
+# The Clarity simulator's project (clarity_demo.DEMO_PROJECT): one project id on both sides, so the
+# recordings list matches the shop's sessions and its live insights are this site's ("is it only
+# this customer?" shows for the shop's pages).
+DEMO_CLARITY_PROJECT = "demo123"
 SHOP_PORT_OFFSET = 4
 SHOP_PAGES = ("/", "/products/payroll-basic", "/products/payroll-plus", "/products/invoicing", "/pay")
 UAS = {

@@ -45,6 +45,7 @@
     });
   }
 
+  window.SupportLensLocaltime = { localize: localize };
   localize(document);
   document.body.addEventListener("htmx:afterSwap", function (evt) { localize(evt.detail.target); });
 })();

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var WINDOW_FETCH = 200, WINDOW_MAX = 600, LIST_BEFORE = 12, LIST_AFTER = 28, TICK_MS = 100;
-  var IDLE_SKIP_MS = 4000, CLICK_TRAIL = 12;
+  var IDLE_SKIP_MS = 4000;
   var LABELS = {
     navigation: "Page", click: "Click", rage_click: "Rage click", dead_click: "Dead click", error: "Error",
     scroll: "Scroll", form_submit: "Form", custom: "Event"
@@ -111,39 +111,28 @@
       if (q("url").textContent !== url) q("url").textContent = url;
       return nav;
     }
-    function renderFrame(nav) {
-      var frame = q("frame"), inner = q("frame-inner");
-      var vw = (nav && nav.vw) || data.viewport.w, vh = (nav && nav.vh) || data.viewport.h;
-      var maxH = parseFloat(window.getComputedStyle(frame).maxHeight) || 420;
-      var width = frame.clientWidth || 600, scale = Math.min(width / vw, (maxH - 4) / vh);
-      inner.style.width = Math.round(vw * scale) + "px";
-      var navT = nav ? nav.t : 0, url = nav ? nav.url : null;
-      var idx = lastAtOrBefore(st.win, st.t), clicks = [];
-      for (var i = idx; i >= 0 && clicks.length < CLICK_TRAIL; i--) {
-        var ev = st.win[i];
-        if (ev.t < navT) break;
-        if ((ev.type === "click" || ev.type === "rage_click" || ev.type === "dead_click") && ev.x !== undefined &&
-            (!url || ev.url === url)) clicks.push(ev);
+    // The story (templates/investigation/_story.html): its step buttons are in time order; the one
+    // the player is at is marked, and kept in view inside the story's own scroll box.
+    var storyList = q("story-list");
+    var storyBtns = storyList ? Array.prototype.slice.call(storyList.querySelectorAll("[data-story-t]")) : [];
+    var storyTimes = storyBtns.map(function (b) { return { t: Number(b.getAttribute("data-story-t")) }; });
+    var storyCur = -1;
+    function renderStory(reveal) {
+      if (!storyBtns.length) return;
+      var i = lastAtOrBefore(storyTimes, st.t);
+      if (i === storyCur && !reveal) return;
+      if (storyCur >= 0) {
+        storyBtns[storyCur].removeAttribute("aria-current");
+        storyBtns[storyCur].parentNode.classList.remove("current");
       }
-      var maxY = vh;
-      clicks.forEach(function (c) { if (c.y + 40 > maxY) maxY = c.y + 40; });
-      maxY = Math.min(maxY, vh * 4);
-      inner.style.height = Math.round(maxY * scale) + "px";
-      inner.replaceChildren();
-      var fold = el("div", "frame-fold"); fold.style.top = Math.round(vh * scale) + "px"; inner.appendChild(fold);
-      clicks.reverse().forEach(function (c, n) {
-        var dot = el("span", "click-dot click-" + c.type + (n === clicks.length - 1 ? " latest" : ""));
-        dot.style.left = Math.round(c.x * scale) + "px";
-        dot.style.top = Math.round(Math.min(c.y, maxY) * scale) + "px";
-        dot.title = describe(c) + " at " + fmt(c.t);
-        inner.appendChild(dot);
-      });
-      var cur = idx >= 0 ? st.win[idx] : null;
-      if (cur && cur.type === "error" && st.t - cur.t < 8000) {
-        var banner = el("div", "frame-error", "⚠ " + (cur.msg || "JavaScript error"));
-        inner.appendChild(banner);
-      }
-      frame.setAttribute("aria-label", "Page frame " + vw + "×" + vh + " with " + clicks.length + " recent clicks");
+      storyCur = i;
+      if (i < 0) return;
+      var b = storyBtns[i];
+      b.setAttribute("aria-current", "step");
+      b.parentNode.classList.add("current");
+      if (reveal) { b.scrollIntoView({ block: "center" }); return; }
+      var top = b.offsetTop - storyList.offsetTop, h = storyList.clientHeight;
+      if (top < storyList.scrollTop || top + b.offsetHeight > storyList.scrollTop + h) storyList.scrollTop = Math.max(0, top - h / 3);
     }
     function renderCurrent() {
       var idx = lastAtOrBefore(st.win, st.t), box = q("current");
@@ -210,8 +199,8 @@
       scrubber.setAttribute("aria-valuetext", fmt(st.t) + " of " + fmt(st.duration));
       q("time").textContent = fmt(st.t) + " / " + fmt(st.duration);
       var at = qs("note-at"); if (at) at.textContent = fmt(st.t);
-      var nav = renderPage();
-      renderFrame(nav);
+      renderPage();
+      renderStory(false);
       renderCurrent();
       renderList();
     }
@@ -221,7 +210,10 @@
       st.t = Math.max(0, Math.min(st.duration, t));
       if (!covered(st.t)) {
         var target = st.t;
-        return loadAround(target).then(function () { listKey = ""; render(); });
+        return loadAround(target).then(function () {
+          listKey = ""; render();
+          if (opts && opts.updateUrl) updateUrl();
+        });
       }
       render();
       if (opts && opts.updateUrl) updateUrl();
@@ -323,7 +315,6 @@
       else if (evt.key === "e" || evt.key === "E") { evt.preventDefault(); nextError(); }
     }
     document.addEventListener("keydown", onKey);
-    window.addEventListener("resize", function () { renderFrame(currentNav()); });
 
     // ---------------------------------------------------------------- notes
     var notesBox = qs("notes");
@@ -421,7 +412,8 @@
 
     renderTrack();
     renderNotes();
-    if (st.t > 0) seek(st.t); else render();
+    // ?t= opens the page at that step: marked, and scrolled into view once the window is loaded.
+    if (st.t > 0) seek(st.t).then(function () { renderStory(true); }); else render();
     root.setAttribute("data-ready", "true");
     this.state = st;
     this.seek = seek;
@@ -437,6 +429,12 @@
   // Session dialog: on wide screens a link with data-session-dialog opens /sessions/{id}/panel in a
   // <dialog> over the page; on phones (or with a modifier key) the link opens the full page as usual.
   var WIDE = "(min-width: 1000px)";
+  function loadOnce(path) { // a script the host page may not have loaded (a fragment cannot run one)
+    if (document.querySelector('script[data-loaded="' + path + '"]')) return;
+    var js = document.createElement("script");
+    js.src = "/static/" + path; js.setAttribute("data-loaded", path);
+    document.head.appendChild(js);
+  }
   function openDialog(href, opener) {
     var panelUrl = href.replace(/^(\/sessions\/[0-9a-fA-F-]{36})(\?.*)?$/, "$1/panel$2");
     var dlg = document.createElement("dialog");
@@ -467,6 +465,9 @@
       Array.prototype.slice.call(doc.body.childNodes).forEach(function (n) { body.appendChild(document.adoptNode(n)); });
       mount(body);
       if (window.SupportLensHeatmap) window.SupportLensHeatmap.mount(body);
+      if (window.SupportLensLocaltime) window.SupportLensLocaltime.localize(body);
+      else loadOnce("js/localtime.js"); // it localizes the whole document, the dialog included, on load
+      if (!window.SupportLensCopy) loadOnce("js/copy.js"); // the fragment's copy buttons
       dlg.setAttribute("data-ready", "true");
     }, function (err) {
       body.textContent = "Could not load the session (" + err.message + ").";
