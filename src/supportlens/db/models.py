@@ -5,7 +5,14 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
-from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
+from supportlens.issues.models import (
+    Issue,
+    IssueBucket,
+    IssueOccurrence,
+    IssuePendingEvent,
+    IssueSession,
+    IssueStatusChange,
+)
 from supportlens.mapping.models import (
     MappingBusyBrowser,
     MappingBusyIp,
@@ -31,6 +38,7 @@ __all__ = [
     "Issue",
     "IssueBucket",
     "IssueOccurrence",
+    "IssuePendingEvent",
     "IssueSession",
     "IssueStatusChange",
     "MappingBusyBrowser",

@@ -153,9 +153,11 @@ async def group_events(db: AsyncSession, events: Sequence[StoredEvent]) -> Group
         sessions[key] = min(sessions.get(key, event.timestamp), event.timestamp)
     touched = sorted(counts)
 
-    # Lock the issues in id order first, so workers grouping overlapping batches never deadlock.
+    # Lock the issues in id order first, so workers grouping overlapping batches never deadlock. NO KEY
+    # UPDATE, the lock the count UPDATE takes anyway: FOR UPDATE would also wait on the key-share locks
+    # the occurrences' foreign keys hold, and two workers each holding one would deadlock.
     await db.execute(
-        text("SELECT id FROM issues WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": touched}
+        text("SELECT id FROM issues WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"), {"ids": touched}
     )
     bucket_keys = sorted(buckets)
     await db.execute(
