@@ -62,7 +62,11 @@ async def enqueue_grouping(
         return
     await db.execute(
         _PENDING,
-        {"ids": [e for e, _ in events], "sessions": [session_id] * len(events), "times": [t for _, t in events]},
+        {
+            "ids": [e for e, _ in events],
+            "sessions": [session_id] * len(events),
+            "times": [t for _, t in events],
+        },
     )
     await db.execute(
         _ENQUEUE,
