@@ -27,7 +27,7 @@ HOSTILE = '<img src=x onerror="alert(1)">'
 
 @pytest.fixture
 def settings(settings_factory: Callable[..., Settings], sims: Sims) -> Settings:  # noqa: F811
-    return settings_factory(**sims.settings(), search_source_deadline_seconds=1.5)
+    return settings_factory(**sims.settings(), search_source_deadline_seconds=5.0)
 
 
 async def a_session(db: Any, email: str | None, start: datetime) -> UserSession:
@@ -272,6 +272,7 @@ async def test_is_it_only_them_on_the_search_summary(signed_in, sessionmaker) ->
     await group_everything(sessionmaker)
     agent = await signed_in("agent")
     body = (await agent.client.get("/api/search", params={"q": "jane@acme.io"})).json()
+    assert len(body["summary"]["failures"]) == 1, body["summary"]
     [failure] = body["summary"]["failures"]
     error = failure["moments"][-1]
     assert error["kind"] == "error"
@@ -281,3 +282,12 @@ async def test_is_it_only_them_on_the_search_summary(signed_in, sessionmaker) ->
     html = (await agent.client.get("/search/panel/summary", params={"q": "jane@acme.io"})).text
     assert 'data-testid="only-them"' in html and "2 other customers since" in html
     assert f'href="/issues/{issue["id"]}"' in html
+
+    # The session page and the journey say the same, each with one query for the page.
+    session_page = (await agent.client.get(f"/sessions/{seeded.id}")).text
+    assert 'data-testid="session-issues"' in session_page and "2 other customers since" in session_page
+    day = error_at.date().isoformat()
+    journey = (
+        await agent.client.get("/customers/jane@acme.io/journey", params={"from": day, "to": day})
+    ).text
+    assert 'data-testid="only-them"' in journey and f'href="/issues/{issue["id"]}"' in journey

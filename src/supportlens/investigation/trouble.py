@@ -270,9 +270,7 @@ async def issues_of_moments(
     db: AsyncSession, moments: list[Moment], customers: set[str], *, min_confidence: float
 ) -> dict[str, dict[str, Any]]:
     """Each moment's issue and how many other customers hit it (one query for them all)."""
-    from supportlens.issues.service import only_them, only_them_json
+    from supportlens.issues.service import only_them_of_events
 
     ids = [uuid.UUID(m.event_id) for m in moments if m.event_id]
-    found = await only_them(db, ids, sorted(customers), min_confidence=min_confidence)
-    now = datetime.now(UTC)
-    return {str(event_id): only_them_json(o, now) for event_id, o in found.items()}
+    return await only_them_of_events(db, ids, sorted(customers), min_confidence=min_confidence)

@@ -446,6 +446,14 @@ _ONLY_THEM = text(
     "SELECT o.event_id, i.id, i.title, i.kind, i.status, i.first_seen, coalesce(n.others, 0) AS others "
     "FROM o JOIN issues i ON i.id = o.issue_id LEFT JOIN n ON n.issue_id = o.issue_id"
 )
+# The same for one session's issues (its first occurrence of each), for the session page.
+_SESSION_ONLY_THEM = text(
+    str(_ONLY_THEM).replace(
+        "SELECT event_id, issue_id FROM issue_occurrences WHERE event_id = ANY(:events)",
+        "SELECT DISTINCT ON (issue_id) event_id, issue_id FROM issue_occurrences "
+        "WHERE session_id = :session ORDER BY issue_id, occurred_at",
+    )
+)
 TREND_HOURS = 24
 PAGE_SIZE = 25
 MAX_EXAMPLES = 10
@@ -671,3 +679,25 @@ def only_them_json(o: OnlyThem, now: datetime) -> dict[str, Any]:
         "sinceLabel": since,
         "link": f"/issues/{o.issue_id}",
     }
+
+
+async def only_them_of_events(
+    db: AsyncSession, event_ids: Sequence[uuid.UUID], customers: Sequence[str], *, min_confidence: float
+) -> dict[str, dict[str, Any]]:
+    """`only_them` as the pages show it, keyed by the event id's text."""
+    found = await only_them(db, event_ids, customers, min_confidence=min_confidence)
+    now = datetime.now(UTC)
+    return {str(event_id): only_them_json(o, now) for event_id, o in found.items()}
+
+
+async def only_them_of_session(
+    db: AsyncSession, session_id: uuid.UUID, customers: Sequence[str], *, min_confidence: float
+) -> list[dict[str, Any]]:
+    """The issues one session hit, each with how many other customers hit it (one query)."""
+    rows = await db.execute(
+        _SESSION_ONLY_THEM,
+        {"session": session_id, "exclude": list(customers), "min_confidence": min_confidence},
+    )
+    now = datetime.now(UTC)
+    found = [OnlyThem(r.id, r.title, r.kind, r.status, r.first_seen, int(r.others)) for r in rows]
+    return [only_them_json(o, now) for o in sorted(found, key=lambda o: -o.other_customers)]
