@@ -16,9 +16,9 @@ from supportlens.config import Settings
 from supportlens.issues.models import Issue
 from supportlens.sandbox.world import demo_world
 from supportlens.sessions.models import SessionEvent, UserSession
-from supportlens.tasks import grouping
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)
 from tests.investigation.seed import seed_checkout_session
+from tests.issues.helpers import group_everything
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 AMOUNT = "TypeError: Cannot read properties of undefined (reading 'amount')"
@@ -59,19 +59,6 @@ async def an_event(db: Any, s: UserSession, kind: str, at: datetime, **kw: Any) 
     db.add(e)
     await db.flush()
     return e
-
-
-async def group_everything(sessionmaker: Any) -> None:
-    """Mark every stored error and click pending, as ingest does, and run the grouping job's work."""
-    async with sessionmaker() as db:
-        await db.execute(
-            text(
-                'INSERT INTO issue_pending_events SELECT id, session_id, "timestamp" FROM session_events '
-                "WHERE event_type IN ('error', 'rage_click', 'dead_click') ON CONFLICT DO NOTHING"
-            )
-        )
-        await db.commit()
-    await grouping.group_pending(sessionmaker)
 
 
 async def world(sessionmaker: Any) -> dict[str, int]:
