@@ -90,7 +90,7 @@ async def seed(sessionmaker: Any) -> int:
         await db.commit()
     await group_everything(sessionmaker)
     async with sessionmaker() as db:
-        await db.execute(text("UPDATE issues SET status = 'acknowledged' WHERE title LIKE '%502%'"))
+        await db.execute(text("UPDATE issues SET status = 'acknowledged' WHERE title LIKE '%status code%'"))
         await db.commit()
         row = await db.execute(
             text("SELECT issue_id FROM issue_occurrences WHERE event_id = :e"),

@@ -119,7 +119,9 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
     """Everything the issue page and `GET /api/issues/{id}` show, read once; audited."""
     settings = request.app.state.settings
     now = datetime.now(UTC)
-    until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    # The week up to now, or up to its last occurrence when that is older (an old issue's chart is not empty).
+    end = now if issue.last_seen >= now - timedelta(days=TIMELINE_DAYS) else issue.last_seen.astimezone(UTC)
+    until = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hourly = await service.hourly_counts(
         db, issue.id, since=until - timedelta(days=TIMELINE_DAYS), until=until
     )
@@ -166,6 +168,7 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
         "customers": counts.get(issue.id, 0),
         "failedTransfers": _transfers_json(near, principal) | {"count": len(near.transfers)},
         "hourly": [{"hour": _iso(h), "count": n} for h, n in hourly],
+        "hourlyEndsNow": end is now,
         "pages": [{"page": p, "count": n} for p, n in where["pages"]],
         "browsers": [{"browser": b, "sessions": n} for b, n in where["browsers"]],
         "examples": [
