@@ -117,3 +117,18 @@ async def test_erasing_a_session_removes_its_pending_events(client, db, site_key
     await db.execute(text("DELETE FROM user_sessions"))
     await db.commit()
     assert await count(db, IssuePendingEvent) == 0
+
+
+async def test_the_periodic_sweep_groups_what_a_failed_job_left(
+    client, db, site_key, settings, engine, sessionmaker
+):
+    from supportlens.tasks import schedule
+    from tests.support.queue import run_periodic_now
+
+    await client.post(URL, json=batch(site_key, errors(3)), headers=headers())
+    await db.execute(text("DELETE FROM procrastinate_jobs"))  # as if the job had given up
+    await db.commit()
+    runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+    await run_periodic_now(runtime, [schedule.GROUPING_SWEEP_TASK])
+    [issue] = (await db.scalars(select(Issue))).all()
+    assert issue.event_count == 3 and await count(db, IssuePendingEvent) == 0
