@@ -203,6 +203,7 @@ def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]
     return {
         "complete": near.complete,
         "asked": near.asked,
+        "unanswered": near.unanswered,
         "error": near.error,
         "items": [
             {
