@@ -43,10 +43,8 @@ _ENQUEUE = text(
     "ON CONFLICT (queueing_lock) WHERE status = 'todo' "
     "DO UPDATE SET priority = procrastinate_jobs.priority"
 )
-_TAKE = text(
-    "SELECT event_id, occurred_at FROM issue_pending_events "
-    "ORDER BY occurred_at LIMIT :n FOR UPDATE SKIP LOCKED"
-)
+# No ORDER BY: sorting a backlog for every step would make draining it quadratic; any order groups the same.
+_TAKE = text("SELECT event_id, occurred_at FROM issue_pending_events LIMIT :n FOR UPDATE SKIP LOCKED")
 _DONE = text("DELETE FROM issue_pending_events WHERE event_id = ANY(:ids)")
 
 
