@@ -21,6 +21,7 @@ from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)
 from tests.investigation.seed import seed_checkout_session
+from tests.issues.helpers import group_everything
 from tests.security.test_route_matrix import walk
 from tests.support.agents import PASSWORD, make_agent
 
@@ -45,6 +46,8 @@ SCREENSHOTS = {
     "customers-customer-journey": "journey",
     "admin-agents": "admin",
     "customers-customer-analytics": "analytics",
+    "issues": "issues",
+    "issues-issue": "issue",
 }
 
 
@@ -52,6 +55,13 @@ SCREENSHOTS = {
 def settings(settings_factory: Any, sims: Sims) -> Settings:  # noqa: F811
     """HubSpot and Dwolla simulators (the demo world) behind the app, as in test_search.py."""
     return settings_factory(**sims.settings(), search_source_deadline_seconds=3)
+
+
+async def first_issue(sessionmaker: Any) -> int:
+    from sqlalchemy import text
+
+    async with sessionmaker() as db:
+        return int((await db.execute(text("SELECT min(id) FROM issues"))).scalar_one())
 
 
 def fill(path: str, params: dict[str, str]) -> str:
@@ -87,7 +97,8 @@ async def discover_pages(page: Any, settings: Settings, params: dict[str, str]) 
         resp = await page.request.get(url, headers={"Accept": "text/html"}, max_redirects=0)
         whole_page = resp.status == 200 and (await resp.text()).lstrip().lower().startswith("<!doctype html")
         if whole_page:
-            pages[slug(path.replace("{session_id}", "session").replace("{email}", "customer"))] = url
+            name = path.replace("{session_id}", "session").replace("{email}", "customer")
+            pages[slug(name.replace("{issue_id}", "issue"))] = url
         else:
             strays.append(f"GET {path} -> {resp.status}")
     assert not strays, "routes that are neither a page nor listed in NOT_PAGES:\n  " + "\n  ".join(strays)
@@ -121,7 +132,14 @@ async def test_every_page_in_both_themes_at_both_widths(
         sessionmaker, start=jane.failed_transfers[0].created - timedelta(seconds=360.5)
     )
     await make_agent(sessionmaker, "admin", email="ada@example.com")
-    params = {"session_id": str(seeded.id), "email": quote("jane@acme.io"), "panel": "hubspot"}
+    await group_everything(sessionmaker)
+    issue_id = await first_issue(sessionmaker)
+    params = {
+        "session_id": str(seeded.id),
+        "email": quote("jane@acme.io"),
+        "panel": "hubspot",
+        "issue_id": str(issue_id),
+    }
 
     desktop = await new_page(browser, DESKTOP, live_server.url)
     await browser_sign_in(desktop, "ada@example.com", PASSWORD)
@@ -134,6 +152,8 @@ async def test_every_page_in_both_themes_at_both_widths(
         "admin",
         "admin-agents",
         "account-security",
+        "issues",
+        "issues-issue",
     ):
         assert known in pages, sorted(pages)
     pages["search"] = "/?q=" + quote("jane@acme.io")
@@ -255,7 +275,14 @@ async def test_no_table_is_cut_between_phone_and_desktop(browser, live_server, s
         sessionmaker, start=jane.failed_transfers[0].created - timedelta(seconds=360.5)
     )
     await make_agent(sessionmaker, "admin", email="ada@example.com")
-    params = {"session_id": str(seeded.id), "email": quote("jane@acme.io"), "panel": "hubspot"}
+    await group_everything(sessionmaker)
+    issue_id = await first_issue(sessionmaker)
+    params = {
+        "session_id": str(seeded.id),
+        "email": quote("jane@acme.io"),
+        "panel": "hubspot",
+        "issue_id": str(issue_id),
+    }
     for width in (601, 900, 1150):
         page = await new_page(browser, {"width": width, "height": 900}, live_server.url)
         try:

@@ -260,3 +260,33 @@ def test_event_types():
 def test_hostile_input_never_raises(message, url, stack):
     fp = fingerprint_error(message, url, stack)
     assert len(fp.key) == 64 and len(fp.title) <= 200
+
+
+@given(st.sampled_from(["Jane", "Omar", "Li", "Maria"]), st.sampled_from(["Ken", "Ada", "Priya", "Tom"]))
+def test_a_persons_name_in_a_message_does_not_split_an_error(first, second):
+    a = normalise_message(f"Error: Could not load the avatar of {first}")
+    b = normalise_message(f"Error: Could not load the avatar of {second}")
+    assert a == b == "Error: Could not load the avatar of <name>"
+    # Code names stay: camelCase, ALL CAPS, a member access, the first word of the sentence.
+    assert normalise_message("Error: could not parse JSON from fetchOrders") == (
+        "Error: could not parse JSON from fetchOrders"
+    )
+    assert normalise_message("Error: Stripe failed to load") == "Error: Stripe failed to load"
+    assert normalise_message("Error: the Payments.load call failed") == "Error: the Payments.load call failed"
+
+
+def test_without_a_stack_the_script_that_threw_locates_the_error_on_every_page():
+    msg = "TypeError: Cannot read properties of undefined (reading 'amount')"
+    on_pay = fingerprint_error(msg, PAGE, source="https://shop.example/static/js/main.3f9a2c1b.js")
+    on_orders = fingerprint_error(
+        msg, "https://shop.example/orders/12", source="https://shop.example/static/js/main.77aa01ce.js"
+    )
+    other_script = fingerprint_error(msg, PAGE, source="https://shop.example/static/js/checkout.3f9a2c1b.js")
+    assert on_pay.key == on_orders.key
+    assert on_pay.key != other_script.key
+    # Stored events carry it as `source` (window.onerror's filename).
+    data = {"message": msg, "source": "https://shop.example/static/js/main.1b2c3d4e.js"}
+    stored = fingerprint_event("error", data, PAGE, None)
+    assert stored is not None and stored.key == on_pay.key
+    # No script named (a rejected promise, "Script error."): the page again.
+    assert fingerprint_error(msg, PAGE, source="").key != fingerprint_error(msg, "https://shop.example/x").key

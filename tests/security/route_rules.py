@@ -120,6 +120,13 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/clarity/connection"): ADMIN,
     ("GET", "/admin/mapping"): ADMIN,
     ("GET", "/api/admin/mapping/report"): ADMIN,
+    # ---- issues
+    ("GET", "/api/issues"): VIEWER,
+    ("GET", "/api/issues/{issue_id}"): VIEWER,
+    ("PATCH", "/api/issues/{issue_id}"): AGENT,
+    ("GET", "/issues"): VIEWER,
+    ("GET", "/issues/{issue_id}"): VIEWER,
+    ("POST", "/issues/{issue_id}/status"): AGENT,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.
@@ -129,5 +136,6 @@ SAMPLE_PARAMS: dict[str, str] = {
     "email": "{seeded:email}",
     "agent_id": "{seeded:agent_id}",
     "panel": "hubspot",
+    "issue_id": "1",
 }
 # Any other parameter gets a fresh UUID.

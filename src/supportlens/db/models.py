@@ -6,7 +6,14 @@ from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, Cla
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
-from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
+from supportlens.issues.models import (
+    Issue,
+    IssueBucket,
+    IssueOccurrence,
+    IssuePendingEvent,
+    IssueSession,
+    IssueStatusChange,
+)
 from supportlens.mapping.models import (
     MappingBusyBrowser,
     MappingBusyIp,
@@ -33,6 +40,7 @@ __all__ = [
     "Issue",
     "IssueBucket",
     "IssueOccurrence",
+    "IssuePendingEvent",
     "IssueSession",
     "IssueStatusChange",
     "MappingBusyBrowser",

@@ -112,6 +112,7 @@ async def _session_items(
                     "error",
                     f"JavaScript error on {_path(e.page_url)}",
                     msg,
+                    eventId=str(e.id),  # which issue it was grouped into ("is it only them?")
                     **common,
                 )
             )
@@ -124,6 +125,7 @@ async def _session_items(
                     "rage_click",
                     f"Rage click on {_path(e.page_url)}",
                     where,
+                    eventId=str(e.id),
                     **common,
                 )
             )

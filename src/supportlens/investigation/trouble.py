@@ -10,6 +10,7 @@ the database for the failures in the Dwolla panel's answer.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,7 @@ class Moment:
     page_url: str | None
     selector: str | None
     message: str | None
+    event_id: str | None = None  # the stored event's id: which issue it was grouped into
 
 
 def _page(url: str | None) -> str:
@@ -96,7 +98,13 @@ def _amount(f: Failure) -> str:
     return f"${value}" if f.currency == "USD" else f"{value} {f.currency}"
 
 
-def _moment_json(m: Moment, delta: timedelta, journey_email: str | None, viewer: bool) -> dict[str, Any]:
+def _moment_json(
+    m: Moment,
+    delta: timedelta,
+    journey_email: str | None,
+    viewer: bool,
+    issues: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     offset = max(0, int((m.at - m.session_start).total_seconds() * 1000))
     clean = mask_pii_text if viewer else (lambda s: s)
     url = clean(m.page_url) if m.page_url else None
@@ -118,6 +126,7 @@ def _moment_json(m: Moment, delta: timedelta, journey_email: str | None, viewer:
         "when": "before" if delta.total_seconds() < 0 else "after",
         "link": f"/sessions/{m.session_id}?t={offset}",
         "journeyLink": journey,
+        "issue": (issues or {}).get(m.event_id or ""),  # "is it only them?": its issue, other customers
     }
 
 
@@ -127,6 +136,7 @@ def summarize(
     *,
     journey_email: Mapping[str, str | None] | None = None,
     viewer: bool = False,
+    issues: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The failures newest first (at most MAX_FAILURES), each with its moments in time order.
 
@@ -152,7 +162,7 @@ def summarize(
                 "returnTitle": code.title if code else None,
                 "meaning": code.plain if code else "the payment failed (Dwolla gave no return code)",
                 "nextStep": code.next_step if code else None,
-                "moments": [_moment_json(m, delta, email, viewer) for m, delta in pairs],
+                "moments": [_moment_json(m, delta, email, viewer, issues) for m, delta in pairs],
             }
         )
     several = len({f.customer_id for f in newest}) > 1  # a name search can find several customers
@@ -225,6 +235,7 @@ async def moments_near(
                 page_url=ev.page_url,
                 selector=ev.element_selector,
                 message=error_message(data) if ev.event_type == "error" else None,
+                event_id=str(ev.id),
             )
         )
     return moments
@@ -251,4 +262,15 @@ async def load_summary(
     journey_email = {f.customer_id: f.customer_email or query_email for f in failures}
     emails = {x for x in (query_email, *(f.customer_email for f in failures)) if x}
     moments = await moments_near(db, emails, failures, min_confidence=min_confidence)
-    return summarize(failures, moments, journey_email=journey_email, viewer=viewer)
+    issues = await issues_of_moments(db, moments, emails, min_confidence=min_confidence)
+    return summarize(failures, moments, journey_email=journey_email, viewer=viewer, issues=issues)
+
+
+async def issues_of_moments(
+    db: AsyncSession, moments: list[Moment], customers: set[str], *, min_confidence: float
+) -> dict[str, dict[str, Any]]:
+    """Each moment's issue and how many other customers hit it (one query for them all)."""
+    from supportlens.issues.service import only_them_of_events
+
+    ids = [uuid.UUID(m.event_id) for m in moments if m.event_id]
+    return await only_them_of_events(db, ids, sorted(customers), min_confidence=min_confidence)

@@ -25,6 +25,7 @@ from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
 from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
+from supportlens.issues.service import only_them_of_events, only_them_of_session
 from supportlens.params import OptionalDay, decodes_with
 from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError
@@ -62,6 +63,12 @@ async def _session_context(
     marks = await svc.markers(db, session, viewer=viewer)
     first = await svc.timeline_window(db, session, limit=100, viewer=viewer)
     annotations = await notes.list_for_session(db, session)
+    session_issues = await only_them_of_session(
+        db,
+        session.id,
+        [customer["email"]] if customer else [],
+        min_confidence=settings.mapping_min_confidence,
+    )
     site_ctx = None
     urls = sorted({m["url"] for m in marks if m["type"] == "navigation" and m.get("url")})
     pending = _site_context(db, urls, session.clarity_project_id)
@@ -119,6 +126,7 @@ async def _session_context(
         "story": story,
         "untold": max(0, session.event_count - story.events) if story.events >= svc.MAX_STORY_EVENTS else 0,
         "clarity": clarity,
+        "session_issues": session_issues,
     }
 
 
@@ -540,6 +548,10 @@ async def customer_journey_page(
     result = await journey_mod.build(
         request.app, db, email, sources=chosen, since=since, until=until, viewer=viewer
     )
+    errors = [uuid.UUID(i["eventId"]) for i in result["items"] if i.get("eventId")]
+    issue_of = await only_them_of_events(
+        db, errors, [email], min_confidence=request.app.state.settings.mapping_min_confidence
+    )
     await _audit_customer(request, db, principal, "customer_journey_viewed", email)
     return render(
         request,
@@ -548,6 +560,7 @@ async def customer_journey_page(
             "email": email,
             "email_display": _display_email(principal, email),
             "journey": result,
+            "issue_of": issue_of,
             "chosen": chosen,
             "all_sources": journey_mod.SOURCES,
             "from_": from_.isoformat() if from_ else "",

@@ -32,7 +32,9 @@ further and drops minified function names and line numbers altogether:
    UUIDs, ISO dates and times, hex strings, amounts, quoted values that are not identifiers,
    id-like tokens (`tr_8f2k19`) and numbers become `<email>`, `<uuid>`, `<date>`, `<n>`,
    `<amount>`, `<str>`, `<id>` and `<n>` (hex strings and numbers share `<n>`: one in 40 random
-   8-digit hex ids has no letter). Quoted identifiers (`'amount'`) stay: they name code.
+   8-digit hex ids has no letter). Quoted identifiers (`'amount'`) stay: they name code. Last, a
+   capitalised word after a lowercase one (`the avatar of Jane`) becomes `<name>`: a person's
+   name is data (and personal), while code names are camelCase, quoted or in capitals.
 2. Page. Only the path; a segment that is a number, a UUID, a hash, an e-mail, a masked value or
    an id-like token (digits among letters, `cus_8812ab`) becomes `:id`, `:uuid`, `:hash`,
    `:email` or `:token`. `/orders/8812/` -> `/orders/:id`.
@@ -183,6 +185,9 @@ _TOKEN = re.compile(
     r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)+\b|\b[a-z]+_\w*\d\w*\b", re.I
 )
 _NUMBER = re.compile(r"(?<![\w<])-?\d+(?:[.,]\d+)*(?![\w>])")
+# A capitalised word after a lowercase one, mid-sentence: a person's or a place's name in an app's own
+# message ("could not load the avatar of Jane"). Code names are camelCase, quoted or ALL CAPS and stay.
+_NAME = re.compile(r"(\b[a-z]{2,} )[A-Z][a-z]{1,30}\b(?![\w$.(\[])")
 _SPACES = re.compile(r"\s+")
 
 
@@ -234,6 +239,7 @@ def normalise_message(message: str | None) -> str:
         text = _QUOTED.sub(_quoted, text)
         text = _TOKEN.sub("<id>", text)
         text = _NUMBER.sub("<n>", text)
+        text = _NAME.sub(r"\1<name>", text)
     return f"{error_type}: {text}" if error_type else text
 
 
@@ -360,11 +366,26 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def fingerprint_error(message: str | None, page_url: str | None, stack: str | None = None) -> Fingerprint:
+def _source_file(source: str | None) -> str:
+    """The script window.onerror named (`main.3f9a2c1b.js` -> `main.js`), or "".
+
+    A vendor bundle counts too, as a stack's frames do when no in-app frame is left."""
+    loc = (source or "")[:MAX_URL].strip()
+    if "://" not in loc:
+        return ""
+    file, _ = _clean_script(_LINE_COL.sub("", loc))
+    return file if "." in file else ""
+
+
+def fingerprint_error(
+    message: str | None, page_url: str | None, stack: str | None = None, source: str | None = None
+) -> Fingerprint:
     template = normalise_message(message)
     page = template_path(page_url)
     frames = top_frames(stack)
-    located_by = "\x1e".join(frames) if frames else page
+    # Without a stack, the script that threw locates the defect wherever it runs; the page is the
+    # last resort (a rejected promise or a cross-origin "Script error." names no script).
+    located_by = "\x1e".join(frames) if frames else (_source_file(source) or page)
     return Fingerprint(
         key=_key("error", template, located_by),
         kind="error",
@@ -393,10 +414,12 @@ def fingerprint_event(
     if event_type == "error":
         message = data.get("message")
         stack = data.get("stack")
+        source = data.get("source")
         return fingerprint_error(
             message if isinstance(message, str) else None,
             page_url,
             stack if isinstance(stack, str) else None,
+            source if isinstance(source, str) else None,
         )
     if event_type in ("rage_click", "dead_click"):
         return fingerprint_clicks(event_type, page_url, selector)  # type: ignore[arg-type]

@@ -43,6 +43,10 @@ class Issue(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Failed Dwolla transfers within 30 minutes of an occurrence, counted when the issue was last
+    # opened (the list shows it; null: never counted). Dwolla is asked on the issue page only.
+    failed_transfers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failed_transfers_checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class IssueOccurrence(Base):
@@ -105,3 +109,15 @@ class IssueStatusChange(Base):
         ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
     )
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class IssuePendingEvent(Base):
+    """A stored error or click not grouped yet: written by ingest, deleted by the grouping job that
+    groups it, in one transaction each (exactly once; a crashed job leaves it for the next)."""
+
+    __tablename__ = "issue_pending_events"
+    __table_args__ = (Index("ix_issue_pending_events_session_id", "session_id"),)
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_sessions.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime]

@@ -6,7 +6,9 @@ keeps working when session_events is partitioned by day with primary key (id, ti
 INSERT ... ON CONFLICT DO UPDATE for the session whose counters come from the batch itself, and one
 INSERT of the mapping job into the task queue (supportlens.tasks.mapping.enqueue_statement). Only
 when a retry brought duplicates does a small correcting UPDATE take them back out of the counters.
-Ingest never scores: a stored batch always has its mapping job, a rolled-back one has none.
+Ingest never scores: a stored batch always has its mapping job, a rolled-back one has none. Its new
+errors, rage and dead clicks are marked pending for issue grouping, with a grouping job, in the same
+transaction (supportlens.tasks.grouping).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import UserSession
 from supportlens.sessions.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.sessions.sites import SiteInfo
+from supportlens.tasks.grouping import GROUPED_TYPES, enqueue_grouping
 from supportlens.tasks.mapping import enqueue_mapping
 
 COUNTED = {"click": "click_count", "error": "error_count", "rage_click": "rage_click_count"}
@@ -231,6 +234,7 @@ async def ingest_batch(
     ).one()
 
     duplicates = repeated_in_batch
+    grouped: list[tuple[uuid.UUID, datetime]] = []
     if events:
         rows = [
             {
@@ -251,8 +255,11 @@ async def ingest_batch(
             dupes = [e for e in events if e.id not in inserted]
             duplicates += len(dupes)
             await _take_back(db, session, dupes)
+        grouped = [(e.id, e.ts) for e in events if e.id in inserted and e.type in GROUPED_TYPES]
 
     await enqueue_mapping(db, session_id=session.id, email=email, client_ip=client_ip, acked_at=now)
+    # Last before the commit: the grouping job's row stays locked by this batch for the shortest time.
+    await enqueue_grouping(db, session_id=session.id, events=grouped)
     if commit:
         await db.commit()
     accepted = len(batch.events) - duplicates

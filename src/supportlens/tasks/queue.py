@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from supportlens.config import Settings
 from supportlens.metrics import MAPPING_LAG
-from supportlens.tasks import mapping, schedule
+from supportlens.tasks import grouping, mapping, schedule
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ async def _map_session(
         MAPPING_LAG.observe(max(0.0, lag.total_seconds()))
 
 
+async def _group_issues(context: procrastinate.JobContext) -> None:
+    await grouping.group_pending(_runtime(context).sessionmaker)
+
+
 async def _retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
     await retry_stalled_jobs(context.app, _runtime(context).settings)
 
@@ -113,6 +117,13 @@ def make_queue(settings: Settings) -> procrastinate.App:
         # maps from stored facts, so a second run changes nothing the first one did.
         retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2),
     )(_map_session)
+    app.task(
+        name=grouping.GROUPING_TASK,
+        queue=grouping.GROUPING_QUEUE,
+        pass_context=True,
+        # Each step commits its grouping with the deletion of its pending rows: a retry takes what is left.
+        retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2),
+    )(_group_issues)
     retry_stalled = app.task(
         name=RETRY_STALLED_TASK, queue="periodic", queueing_lock=RETRY_STALLED_TASK, pass_context=True
     )(_retry_stalled_jobs)

@@ -1,4 +1,5 @@
-"""The periodic schedule: retention, partition maintenance, Clarity pulls and recordings enrichment.
+"""The periodic schedule: retention, partition maintenance, Clarity pulls, recordings enrichment, and a
+sweep of issue-grouping work left pending.
 
 Each is a procrastinate periodic task. Every worker runs procrastinate's periodic deferrer; a due run
 is one row in procrastinate_periodic_defers, unique per (task, timestamp), so it is enqueued, and run,
@@ -22,6 +23,7 @@ PERIODIC_QUEUE = "periodic"
 RETENTION_TASK = "supportlens.retention"
 PARTITIONS_TASK = "supportlens.event_partitions"
 RECORDINGS_TASK = "supportlens.clarity.recordings"
+GROUPING_SWEEP_TASK = "supportlens.issues.group_sweep"
 
 
 def clarity_pull_task(key: str) -> str:
@@ -79,6 +81,12 @@ async def _recordings(runtime: Any) -> None:
         raise RuntimeError(result.message)
 
 
+async def _group_sweep(runtime: Any) -> None:
+    from supportlens.tasks.grouping import group_pending
+
+    await group_pending(runtime.state.sessionmaker)
+
+
 def periodic_tasks(settings: Settings) -> list[Periodic]:
     """What runs on a schedule with these settings."""
     from supportlens.clarity import service
@@ -87,6 +95,8 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
         Periodic(RETENTION_TASK, "17 3 * * *", _retention),
         # Startup ensures the partitions too; every 6 hours keeps a week ahead of today.
         Periodic(PARTITIONS_TASK, "7 */6 * * *", _partitions),
+        # Events a grouping job left pending after its last retry (the next batch's job takes them too).
+        Periodic(GROUPING_SWEEP_TASK, "*/15 * * * *", _group_sweep),
     ]
     if service.is_configured(settings):
         for i, sched in enumerate(service.SCHEDULES):

@@ -1,0 +1,134 @@
+"""The grouping job: ingest marks new errors and clicks pending with a job in the batch's transaction;
+the job groups them incrementally, exactly once, and a crashed job leaves nothing half-done."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from supportlens.issues import service
+from supportlens.issues.models import Issue, IssueOccurrence, IssuePendingEvent
+from supportlens.sessions import sites
+from supportlens.tasks import grouping
+from supportlens.tasks.queue import Runtime, run_until_empty
+from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+
+URL = "/api/ingest/v1/events"
+AMOUNT = "TypeError: Cannot read properties of undefined (reading 'amount')"
+
+
+@pytest.fixture
+async def site_key(db: Any) -> str:
+    _, key = await sites.create_site(db, name="Shop", origins=[ORIGIN], clarity_project_id=PROJECT)
+    return key
+
+
+def errors(n: int, message: str = AMOUNT, **kw: Any) -> list[dict[str, Any]]:
+    return [event("error", at=ago(minutes=10 - i / 10), data={"message": message}, **kw) for i in range(n)]
+
+
+async def count(db: Any, model: Any) -> int:
+    return int(await db.scalar(select(func.count()).select_from(model)))
+
+
+async def grouping_jobs(db: Any) -> list[Any]:
+    rows = await db.execute(
+        text("SELECT status, queueing_lock FROM procrastinate_jobs WHERE task_name = :t"),
+        {"t": grouping.GROUPING_TASK},
+    )
+    return list(rows)
+
+
+async def test_ingest_marks_new_issue_events_pending_with_one_coalesced_job(client, db, site_key):
+    body = batch(site_key, [*errors(3), event("click"), event("rage_click", selector="#pay")])
+    assert (await client.post(URL, json=body, headers=headers())).status_code == 202
+    assert await count(db, IssuePendingEvent) == 4  # the plain click is not an issue type
+    # A retry of the same batch marks nothing twice; a second batch of the session rides on the job.
+    assert (await client.post(URL, json=body, headers=headers())).status_code == 202
+    again = batch(site_key, errors(2))
+    assert (await client.post(URL, json=again, headers=headers())).status_code == 202
+    assert await count(db, IssuePendingEvent) == 6
+    jobs = await grouping_jobs(db)
+    assert len(jobs) == 1 and jobs[0].status == "todo"
+    # A batch without errors or clicks adds no job and no row.
+    quiet = batch(site_key, [event("click")], session_id="s2quiet")
+    assert (await client.post(URL, json=quiet, headers=headers())).status_code == 202
+    assert len(await grouping_jobs(db)) == 1
+
+
+async def test_the_worker_groups_pending_events_incrementally_and_exactly_once(
+    client, db, site_key, settings, engine, sessionmaker
+):
+    runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+    await client.post(URL, json=batch(site_key, errors(5)), headers=headers())
+    await run_until_empty(runtime, queues=(grouping.GROUPING_QUEUE,))
+    [issue] = (await db.scalars(select(Issue))).all()
+    assert (issue.event_count, issue.session_count) == (5, 1)
+    assert await count(db, IssuePendingEvent) == 0
+    assert await grouping_jobs(db) == []  # done and deleted
+
+    # Only the new events are taken the next time; the grouped ones are not read again.
+    await client.post(URL, json=batch(site_key, errors(2), session_id="s2other"), headers=headers())
+    assert await grouping.group_pending(sessionmaker) == 2
+    assert await grouping.group_pending(sessionmaker) == 0
+    await db.refresh(issue)
+    assert (issue.event_count, issue.session_count) == (7, 2)
+    assert await count(db, IssueOccurrence) == 7
+
+
+async def test_concurrent_jobs_take_each_event_once(client, db, site_key, sessionmaker):
+    for i in range(4):
+        body = batch(site_key, errors(30), session_id=f"s{i}conc")
+        assert (await client.post(URL, json=body, headers=headers())).status_code == 202
+    taken = await asyncio.gather(*(grouping.group_pending(sessionmaker, batch=7) for _ in range(3)))
+    assert sum(taken) == 120
+    [issue] = (await db.scalars(select(Issue))).all()
+    assert issue.event_count == 120 and issue.session_count == 4
+    assert await count(db, IssuePendingEvent) == 0
+
+
+async def test_a_crashed_job_leaves_its_events_pending_and_the_retry_counts_them_once(
+    client, db, site_key, sessionmaker, monkeypatch
+):
+    await client.post(URL, json=batch(site_key, errors(4)), headers=headers())
+    real = service.group_events
+
+    async def crash_after_grouping(session: Any, events: Any) -> Any:
+        await real(session, events)  # the grouping is written ... and the worker dies before commit
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(service, "group_events", crash_after_grouping)
+    with pytest.raises(RuntimeError):
+        await grouping.group_pending(sessionmaker)
+    assert await count(db, Issue) == 0
+    assert await count(db, IssuePendingEvent) == 4
+
+    monkeypatch.setattr(service, "group_events", real)
+    assert await grouping.group_pending(sessionmaker) == 4
+    [issue] = (await db.scalars(select(Issue))).all()
+    assert issue.event_count == 4
+
+
+async def test_erasing_a_session_removes_its_pending_events(client, db, site_key):
+    await client.post(URL, json=batch(site_key, errors(2)), headers=headers())
+    await db.execute(text("DELETE FROM user_sessions"))
+    await db.commit()
+    assert await count(db, IssuePendingEvent) == 0
+
+
+async def test_the_periodic_sweep_groups_what_a_failed_job_left(
+    client, db, site_key, settings, engine, sessionmaker
+):
+    from supportlens.tasks import schedule
+    from tests.support.queue import run_periodic_now
+
+    await client.post(URL, json=batch(site_key, errors(3)), headers=headers())
+    await db.execute(text("DELETE FROM procrastinate_jobs"))  # as if the job had given up
+    await db.commit()
+    runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+    await run_periodic_now(runtime, [schedule.GROUPING_SWEEP_TASK])
+    [issue] = (await db.scalars(select(Issue))).all()
+    assert issue.event_count == 3 and await count(db, IssuePendingEvent) == 0
