@@ -73,6 +73,7 @@ class Moment:
     page_url: str | None
     selector: str | None
     message: str | None
+    event_id: str | None = None  # the journey page's anchor for this moment
 
 
 def _page(url: str | None) -> str:
@@ -104,6 +105,8 @@ def _moment_json(m: Moment, delta: timedelta, journey_email: str | None, viewer:
     journey = (
         f"/customers/{quote(journey_email, safe='@')}/journey?from={day}&to={day}" if journey_email else None
     )
+    if journey and m.event_id:
+        journey += f"#j-ev-{m.event_id}"  # journey.moment_anchor: lands on this moment, its day open
     return {
         "sessionId": m.session_id,
         "at": m.at.astimezone(UTC).isoformat(),
@@ -225,6 +228,7 @@ async def moments_near(
                 page_url=ev.page_url,
                 selector=ev.element_selector,
                 message=error_message(data) if ev.event_type == "error" else None,
+                event_id=str(ev.id),
             )
         )
     return moments

@@ -518,6 +518,7 @@ async def customer_journey_page(
             "email": email,
             "email_display": _display_email(principal, email),
             "journey": result,
+            "days": journey_mod.days_newest_first(result["items"]),
             "chosen": chosen,
             "all_sources": journey_mod.SOURCES,
             "from_": from_.isoformat() if from_ else "",
