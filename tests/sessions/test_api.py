@@ -218,14 +218,20 @@ async def test_panel_sorts_and_filters_on_the_server(signed_in, db, site_key):
     assert len(await order(confidence=90)) == 3  # signed in: 100 % sure
     day = ago(days=2.5).date().isoformat()
     assert [x.split(":")[1] for x in await order(**{"from": day, "to": day})] == ["3"]
-    paged = await agent.client.get("/partials/sessions", params={"customer": JANE, "sort": "signals", "limit": 2})
+    paged = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "sort": "signals", "limit": 2}
+    )
     more = re.search(r'hx-get="([^"]+offset=2[^"]*)"', paged.text)
     assert more, paged.text
     rest = await agent.client.get(more.group(1).replace("&amp;", "&"))
     assert re.findall(r'data-trouble="(\d+)"', rest.text) == ["0"] and "Show more" not in rest.text
-    empty = await agent.client.get("/partials/sessions", params={"customer": JANE, "signals": "dead", "from": day})
+    empty = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "signals": "dead", "from": day}
+    )
     assert "No session matches these filters." not in empty.text  # the rough session has a dead click
-    none = await agent.client.get("/partials/sessions", params={"customer": JANE, "signals": "dead", "to": "2001-01-01"})
+    none = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "signals": "dead", "to": "2001-01-01"}
+    )
     assert "No session matches these filters." in none.text
 
 
