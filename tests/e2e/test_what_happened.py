@@ -111,6 +111,32 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         await error.locator("[data-testid=summary-watch]").click()
         await page.wait_for_url(lambda url: "/sessions/" in url and f"t={offset}" in url)
         assert await scrub_value(page) == offset
+
+        # The journey link lands on the same moment: anchored, its day open, highlighted, on screen,
+        # with the failed transfer and that error paired at the top of the journey.
+        await page.goto("/?q=jane%40acme.io")
+        journey_link = page.locator(
+            "[data-testid=summary-moment][data-kind=error] .summary-moment-links a[href*='/journey']"
+        )
+        href = await journey_link.get_attribute("href")
+        anchor = href.rsplit("#", 1)[1]
+        assert anchor.startswith("j-ev-"), href
+        await journey_link.click()
+        await page.wait_for_url(lambda url: "/journey" in url and url.endswith("#" + anchor))
+        moment = page.locator(f"[id='{anchor}']")
+        await page.locator(f"[id='{anchor}'].is-target").wait_for()
+        assert await moment.get_attribute("data-kind") == "error"
+        assert "TypeError" in await moment.inner_text()
+        assert await moment.evaluate("el => el.closest('details').open")
+        box = await moment.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= DESKTOP["height"]
+        pair = page.locator(f"[data-testid=journey-pair][data-error-anchor='{anchor}']")
+        assert "R01" in await pair.inner_text()
+        await pair.locator("a.journey-pair__jump").first.click()
+        transfer = page.locator(".j-item.is-target")
+        assert await transfer.get_attribute("data-kind") == "transfer_failed"
+        await page.screenshot(path=str(artifacts_dir / "journey-anchored-desktop.png"))
+        await assert_accessible(page, "journey landed on a moment")
         assert page.js_errors == []
     finally:
         await page.context.close()
@@ -129,6 +155,10 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
         await error.wait_for()
         box = await error.bounding_box()
         assert box is not None and box["y"] + box["height"] <= PHONE["height"]  # first screen
+        # On a phone the error leads the moments around the payment (the clicks came before it).
+        shown = page.locator("[data-testid=summary-failure] [data-testid=summary-moment]:visible")
+        tops = [(await m.bounding_box())["y"] for m in await shown.all()]
+        assert len(tops) >= 2 and box["y"] == min(tops), tops
         await page.locator("#panel-hubspot[aria-busy=false]").wait_for(state="attached")
         await assert_fits(page)
         await page.screenshot(path=str(artifacts_dir / "what-happened-phone.png"))

@@ -124,6 +124,23 @@ def _moment_json(m: Moment, delta: timedelta, journey_email: str | None, viewer:
     }
 
 
+def _mark_repeats(moments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Clicks of one kind on one page after the first are `repeat`s; the first says how many there
+    were (`repeats`). A phone shows the first alone with its count (errors are never folded)."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in moments:
+        m["repeats"], m["repeat"] = 1, False
+        if m["kind"] == "error":
+            continue
+        key = (m["kind"], m["page"])
+        if key in first:
+            first[key]["repeats"] += 1
+            m["repeat"] = True
+        else:
+            first[key] = m
+    return moments
+
+
 def summarize(
     failures: Iterable[Failure],
     moments: Iterable[Moment],
@@ -155,7 +172,7 @@ def summarize(
                 "returnTitle": code.title if code else None,
                 "meaning": code.plain if code else "the payment failed (Dwolla gave no return code)",
                 "nextStep": code.next_step if code else None,
-                "moments": [_moment_json(m, delta, email, viewer) for m, delta in pairs],
+                "moments": _mark_repeats([_moment_json(m, delta, email, viewer) for m, delta in pairs]),
             }
         )
     several = len({f.customer_id for f in newest}) > 1  # a name search can find several customers
