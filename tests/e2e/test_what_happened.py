@@ -291,3 +291,44 @@ async def test_hostile_session_text_in_the_summary_never_runs(
         assert violations == [] and page.js_errors == []
     finally:
         await page.context.close()
+
+
+async def _settled(page: Any) -> None:
+    from tests.e2e.test_pages import settle
+
+    await settle(page)
+
+
+async def test_search_and_journey_in_both_themes_at_both_widths(
+    browser: Any, demo: Demo, sessionmaker: Any, artifacts_dir: Any
+) -> None:
+    """The search page (simulators answering, then Dwolla failing) and Jane's journey: axe-core, no
+    sideways scroll on a phone, screenshots at 1440x900 and 390x844 in the light and dark themes."""
+    await _seed(sessionmaker)
+    await make_agent(sessionmaker, "agent", email="glance-shots@example.com")
+    page = await new_page(browser, DESKTOP, demo.app.url)
+    try:
+        await browser_sign_in(page, "glance-shots@example.com", PASSWORD)
+        for dwolla_failing in (False, True):
+            demo.dwolla.update(error_rate=1.0 if dwolla_failing else 0.0)
+            for theme in ("light", "dark"):
+                await page.emulate_media(color_scheme=theme)
+                for viewport, width in ((DESKTOP, "desktop"), (PHONE, "phone")):
+                    await page.set_viewport_size(viewport)
+                    shots = [("search", "/?q=jane%40acme.io")]
+                    if not dwolla_failing:
+                        shots.append(("journey", "/customers/jane@acme.io/journey"))
+                    for name, url in shots:
+                        await page.goto(url)
+                        await _settled(page)
+                        what = f"{name}{' dwolla-failing' if dwolla_failing else ''} {theme} {width}"
+                        await assert_fits(page)
+                        await assert_accessible(page, what)
+                        label = what.replace(" ", "-")
+                        await page.screenshot(path=str(artifacts_dir / f"glance-{label}.png"))
+                        await page.screenshot(
+                            path=str(artifacts_dir / f"glance-{label}-full.png"), full_page=True
+                        )
+        assert page.js_errors == []
+    finally:
+        await page.context.close()
