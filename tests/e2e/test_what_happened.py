@@ -90,6 +90,9 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         assert "R01" in summary_text and "$225.00" in summary_text
         assert "not enough money" in summary_text
         assert "TypeError" in await error.inner_text()
+        print(
+            f"summary shown {took:.2f} s after submitting (budget {BUDGET_S} s, simulators +{LATENCY_MS} ms)"
+        )
         assert took <= BUDGET_S, f"summary shown {took:.2f} s after submitting (budget {BUDGET_S} s)"
 
         # On the first screen, with no click or scroll.
@@ -102,6 +105,13 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         await page.locator("#panel-sessions .session-card .trouble-badge").first.wait_for()
         card_badge = await page.locator("#panel-sessions .trouble-badge").first.inner_text()
         assert "R01" in card_badge and "later" in card_badge
+        # Each badge jumps to the other: the session row and the transfer row, outlined.
+        await page.locator("#panel-dwolla .trouble-badge").click()
+        assert await page.evaluate(
+            "() => !!document.querySelector('#panel-sessions .session-row:has(:target)')"
+        )
+        await page.locator("#panel-sessions .trouble-badge").first.click()
+        assert await page.evaluate("() => document.querySelector(':target').matches('#panel-dwolla tr')")
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop.png"))
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop-full.png"), full_page=True)
         await assert_accessible(page, "search page with the summary")
