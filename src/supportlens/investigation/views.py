@@ -475,7 +475,7 @@ async def customer_journey_api(
 ) -> dict[str, Any]:
     """One chronological stream of the customer's sessions, Dwolla and HubSpot activity.
 
-    Each item: {at, source, kind, title, detail, url?, sessionId?, offsetMs?, badge?}; `sources`
+    Each item: {at, source, kind, title, detail, anchor, url?, sessionId?, offsetMs?, badges?}; `sources`
     says per source ok | error | not_configured | skipped with a note; `correlations` pairs failed
     transfers with session errors within 30 minutes."""
     email = svc.normalise_email(email)
