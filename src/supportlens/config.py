@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     dwolla_base_url: str = "https://api.dwolla.com"
     dwolla_key: SecretStr = SecretStr("")
     dwolla_secret: SecretStr = SecretStr("")
+    # Which Dwolla dashboard agents' links open: "" follows dwolla_base_url (api-sandbox → sandbox).
+    dwolla_environment: Literal["", "sandbox", "production"] = ""
     # Clarity
     clarity_project_id: str = ""
     clarity_api_token: SecretStr = SecretStr("")

@@ -71,6 +71,7 @@ async def test_payloads_render_inert_in_agent_pages(
         for email in ("jane@acme.io", EVIL_EMAIL):
             await page.goto("/partials/sessions?customer=" + __import__("urllib.parse").parse.quote(email))
             assert await page.locator(".session-card").count() == 1
+            await page.locator(".session-row__more > summary").click()  # the row's "Details"
             text = await page.locator(".session-card").inner_text()
             assert "<img" in text or "<script>" in text  # shown as text, not markup
             await _inert(page)

@@ -148,7 +148,7 @@ async def investigate(page: Any, label: str, session_id: str, artifacts: Path, d
     await page.wait_for_url("**/journey")
     kinds = await page.eval_on_selector_all(".j-item", "els => els.map(e => e.dataset.kind)")
     i = kinds.index("transfer_failed")
-    assert kinds[i - 1] == "error", kinds
+    assert kinds[i + 1] == "error", kinds  # newest first: the error a minute before comes next
     failed = page.locator(".j-item[data-kind=transfer_failed]")
     assert "Transfer of $225.00 failed" in await failed.inner_text()
     assert "R01" in await failed.inner_text()

@@ -20,6 +20,9 @@ async def test_unlink_then_link_from_the_card(desktop_page, phone_page, sessionm
         await page.goto(f"/?q={JANE}")
         if label == "phone":
             await page.click("#tab-sessions")
+        await page.locator(".session-row").first.wait_for()
+        for details in await page.locator(".session-row__more > summary").all():  # the rows' "Details"
+            await details.click()
         await page.locator(".mapping").first.wait_for()
         await page.screenshot(path=str(artifacts_dir / f"mapping-card-{label}.png"), full_page=True)
         assert page.js_errors == []

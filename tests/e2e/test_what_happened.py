@@ -90,6 +90,9 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         assert "R01" in summary_text and "$225.00" in summary_text
         assert "not enough money" in summary_text
         assert "TypeError" in await error.inner_text()
+        print(
+            f"summary shown {took:.2f} s after submitting (budget {BUDGET_S} s, simulators +{LATENCY_MS} ms)"
+        )
         assert took <= BUDGET_S, f"summary shown {took:.2f} s after submitting (budget {BUDGET_S} s)"
 
         # On the first screen, with no click or scroll.
@@ -102,6 +105,13 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         await page.locator("#panel-sessions .session-card .trouble-badge").first.wait_for()
         card_badge = await page.locator("#panel-sessions .trouble-badge").first.inner_text()
         assert "R01" in card_badge and "later" in card_badge
+        # Each badge jumps to the other: the session row and the transfer row, outlined.
+        await page.locator("#panel-dwolla .trouble-badge").click()
+        assert await page.evaluate(
+            "() => !!document.querySelector('#panel-sessions .session-row:has(:target)')"
+        )
+        await page.locator("#panel-sessions .trouble-badge").first.click()
+        assert await page.evaluate("() => document.querySelector(':target').matches('#panel-dwolla tr')")
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop.png"))
         await page.screenshot(path=str(artifacts_dir / "what-happened-desktop-full.png"), full_page=True)
         await assert_accessible(page, "search page with the summary")
@@ -111,6 +121,32 @@ async def test_summary_answers_within_budget_and_one_click_lands_on_the_moment(
         await error.locator("[data-testid=summary-watch]").click()
         await page.wait_for_url(lambda url: "/sessions/" in url and f"t={offset}" in url)
         assert await scrub_value(page) == offset
+
+        # The journey link lands on the same moment: anchored, its day open, highlighted, on screen,
+        # with the failed transfer and that error paired at the top of the journey.
+        await page.goto("/?q=jane%40acme.io")
+        journey_link = page.locator(
+            "[data-testid=summary-moment][data-kind=error] .summary-moment-links a[href*='/journey']"
+        )
+        href = await journey_link.get_attribute("href")
+        anchor = href.rsplit("#", 1)[1]
+        assert anchor.startswith("j-ev-"), href
+        await journey_link.click()
+        await page.wait_for_url(lambda url: "/journey" in url and url.endswith("#" + anchor))
+        moment = page.locator(f"[id='{anchor}']")
+        await page.locator(f"[id='{anchor}'].is-target").wait_for()
+        assert await moment.get_attribute("data-kind") == "error"
+        assert "TypeError" in await moment.inner_text()
+        assert await moment.evaluate("el => el.closest('details').open")
+        box = await moment.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= DESKTOP["height"]
+        pair = page.locator(f"[data-testid=journey-pair][data-error-anchor='{anchor}']")
+        assert "R01" in await pair.inner_text()
+        await pair.locator("a.journey-pair__jump").first.click()
+        transfer = page.locator(".j-item.is-target")
+        assert await transfer.get_attribute("data-kind") == "transfer_failed"
+        await page.screenshot(path=str(artifacts_dir / "journey-anchored-desktop.png"))
+        await assert_accessible(page, "journey landed on a moment")
         assert page.js_errors == []
     finally:
         await page.context.close()
@@ -129,6 +165,10 @@ async def test_phone_then_dwolla_failing_degrades_the_summary_alone(
         await error.wait_for()
         box = await error.bounding_box()
         assert box is not None and box["y"] + box["height"] <= PHONE["height"]  # first screen
+        # On a phone the error leads the moments around the payment (the clicks came before it).
+        shown = page.locator("[data-testid=summary-failure] [data-testid=summary-moment]:visible")
+        tops = [(await m.bounding_box())["y"] for m in await shown.all()]
+        assert len(tops) >= 2 and box["y"] == min(tops), tops
         await page.locator("#panel-hubspot[aria-busy=false]").wait_for(state="attached")
         await assert_fits(page)
         await page.screenshot(path=str(artifacts_dir / "what-happened-phone.png"))
@@ -259,5 +299,46 @@ async def test_hostile_session_text_in_the_summary_never_runs(
         assert await page.evaluate("window.__pwned === undefined")
         await page.screenshot(path=str(artifacts_dir / "what-happened-hostile-desktop.png"))
         assert violations == [] and page.js_errors == []
+    finally:
+        await page.context.close()
+
+
+async def _settled(page: Any) -> None:
+    from tests.e2e.test_pages import settle
+
+    await settle(page)
+
+
+async def test_search_and_journey_in_both_themes_at_both_widths(
+    browser: Any, demo: Demo, sessionmaker: Any, artifacts_dir: Any
+) -> None:
+    """The search page (simulators answering, then Dwolla failing) and Jane's journey: axe-core, no
+    sideways scroll on a phone, screenshots at 1440x900 and 390x844 in the light and dark themes."""
+    await _seed(sessionmaker)
+    await make_agent(sessionmaker, "agent", email="glance-shots@example.com")
+    page = await new_page(browser, DESKTOP, demo.app.url)
+    try:
+        await browser_sign_in(page, "glance-shots@example.com", PASSWORD)
+        for dwolla_failing in (False, True):
+            demo.dwolla.update(error_rate=1.0 if dwolla_failing else 0.0)
+            for theme in ("light", "dark"):
+                await page.emulate_media(color_scheme=theme)
+                for viewport, width in ((DESKTOP, "desktop"), (PHONE, "phone")):
+                    await page.set_viewport_size(viewport)
+                    shots = [("search", "/?q=jane%40acme.io")]
+                    if not dwolla_failing:
+                        shots.append(("journey", "/customers/jane@acme.io/journey"))
+                    for name, url in shots:
+                        await page.goto(url)
+                        await _settled(page)
+                        what = f"{name}{' dwolla-failing' if dwolla_failing else ''} {theme} {width}"
+                        await assert_fits(page)
+                        await assert_accessible(page, what)
+                        label = what.replace(" ", "-")
+                        await page.screenshot(path=str(artifacts_dir / f"glance-{label}.png"))
+                        await page.screenshot(
+                            path=str(artifacts_dir / f"glance-{label}-full.png"), full_page=True
+                        )
+        assert page.js_errors == []
     finally:
         await page.context.close()

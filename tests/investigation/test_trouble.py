@@ -127,3 +127,20 @@ def test_several_customers_are_named() -> None:
     two = summarize([failure(), bob], [])
     assert one["severalCustomers"] is False and two["severalCustomers"] is True
     assert [f["customerName"] for f in two["failures"]] == [None, "Bob Chen"]
+
+
+def test_repeated_clicks_on_one_page_fold_into_the_first_errors_never() -> None:
+    from supportlens.investigation.trouble import _mark_repeats
+
+    moments = [
+        {"kind": "rage_click", "page": "/pay"},
+        {"kind": "error", "page": "/pay"},
+        {"kind": "rage_click", "page": "/pay"},
+        {"kind": "error", "page": "/pay"},
+        {"kind": "rage_click", "page": "/card"},
+        {"kind": "dead_click", "page": "/pay"},
+        {"kind": "rage_click", "page": "/pay"},
+    ]
+    out = _mark_repeats(moments)
+    assert [m["repeat"] for m in out] == [False, False, True, False, False, False, True]
+    assert [m["repeats"] for m in out] == [3, 1, 1, 1, 1, 1, 1]

@@ -155,11 +155,11 @@ async def test_panel_cards_badges_and_show_more(signed_in, db, site_key):
         await seed(db, site_key, f"s{i}", days=i + 0.5)
     await seed(db, site_key, "old", days=35)
     agent = await signed_in("agent")
-    r = await agent.client.get("/partials/sessions", params={"customer": JANE})
+    r = await agent.client.get("/partials/sessions", params={"customer": JANE, "limit": 5})
     html = r.text
     assert r.status_code == 200
-    assert html.count('class="session-card"') == 5
-    assert "1 error" in html and "1 rage click" in html and "1 dead click" in html
+    assert html.count('class="session-card session-row"') == 5
+    assert "1 error" in html and "1 rage" in html and "1 dead" in html
     assert "Signed in" in html and "100% sure" in html
     assert 'href="/sessions/' in html and "Recording in Clarity" in html
     assert "Show more sessions" in html
@@ -168,10 +168,10 @@ async def test_panel_cards_badges_and_show_more(signed_in, db, site_key):
     more = re.search(r'hx-get="([^"]+before=[^"]+)"', html)
     assert more
     r2 = await agent.client.get(more.group(1).replace("&amp;", "&"))
-    assert r2.text.count('class="session-card"') == 3
+    assert r2.text.count('class="session-card session-row"') == 3
     assert "Recording expired" in r2.text and "Show more sessions" not in r2.text
-    by_q = await agent.client.get("/partials/sessions", params={"q": JANE})
-    assert by_q.text.count('class="session-card"') == 5
+    by_q = await agent.client.get("/partials/sessions", params={"q": JANE, "limit": 5})
+    assert by_q.text.count('class="session-card session-row"') == 5
     none = await agent.client.get("/partials/sessions", params={"customer": "nobody@acme.io"})
     assert "No recorded sessions" in none.text
 
@@ -185,3 +185,70 @@ async def test_search_sessions_contract(db, site_key):
     assert [s.clarity_session_id for s in by_email] == ["one"]
     assert [s.clarity_session_id for s in await sessions_for_customer(db, JANE, limit=5)] == ["one"]
     assert await search_sessions(db, parse_query("+1 415 555 2671"), limit=5) == []
+
+
+async def test_panel_sorts_and_filters_on_the_server(signed_in, db, site_key):
+    """Sort by trouble, filter by signals, link confidence and date; each row says what it is."""
+    import re
+
+    quiet = [event("navigation", at=ago(days=1.5, seconds=60), url=f"{ORIGIN}/")]
+    await seed(db, site_key, "calm", days=1.5, events=quiet)
+    await seed(db, site_key, "rough", days=2.5)  # an error, a rage and a dead click
+    noisy = [
+        event("navigation", at=ago(days=4.5, seconds=60), url=f"{ORIGIN}/"),
+        *(event("error", at=ago(days=4.5, seconds=50 - i), data={"message": f"e{i}"}) for i in range(4)),
+    ]
+    await seed(db, site_key, "noisy", days=4.5, events=noisy)
+    agent = await signed_in("agent")
+
+    async def order(**params: Any) -> list[str]:
+        r = await agent.client.get("/partials/sessions", params={"customer": JANE, **params})
+        assert r.status_code == 200, r.text
+        starts = re.findall(r'data-start="([^"]+)"', r.text)
+        troubles = re.findall(r'data-trouble="(\d+)"', r.text)
+        return [f"{s[:10]}:{t}" for s, t in zip(starts, troubles, strict=True)]
+
+    newest = await order()
+    assert [x.split(":")[1] for x in newest] == ["0", "3", "4"]
+    assert [x.split(":")[1] for x in await order(sort="oldest")] == ["4", "3", "0"]
+    assert [x.split(":")[1] for x in await order(sort="signals")] == ["4", "3", "0"]
+    assert [x.split(":")[1] for x in await order(signals="calm")] == ["0"]
+    assert [x.split(":")[1] for x in await order(signals="rage")] == ["3"]
+    assert [x.split(":")[1] for x in await order(signals="trouble", sort="newest")] == ["3", "4"]
+    assert len(await order(confidence=90)) == 3  # signed in: 100 % sure
+    day = ago(days=2.5).date().isoformat()
+    assert [x.split(":")[1] for x in await order(**{"from": day, "to": day})] == ["3"]
+    paged = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "sort": "signals", "limit": 2}
+    )
+    more = re.search(r'hx-get="([^"]+offset=2[^"]*)"', paged.text)
+    assert more, paged.text
+    rest = await agent.client.get(more.group(1).replace("&amp;", "&"))
+    assert re.findall(r'data-trouble="(\d+)"', rest.text) == ["0"] and "Show more" not in rest.text
+    empty = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "signals": "dead", "from": day}
+    )
+    assert "No session matches these filters." not in empty.text  # the rough session has a dead click
+    none = await agent.client.get(
+        "/partials/sessions", params={"customer": JANE, "signals": "dead", "to": "2001-01-01"}
+    )
+    assert "No session matches these filters." in none.text
+
+
+async def test_panel_hostile_params_name_the_field(signed_in):
+    agent = await signed_in("agent")
+    for params, field in (
+        ({"sort": "price; DROP TABLE x"}, "sort"),
+        ({"signals": "<script>"}, "signals"),
+        ({"confidence": "101"}, "confidence"),
+        ({"confidence": "nan"}, "confidence"),
+        ({"from": "0000-01-01"}, "from"),
+        ({"to": "2026-13-01"}, "to"),
+        ({"from": "2026-05-02", "to": "2026-05-01"}, "to"),
+        ({"offset": "100000"}, "offset"),
+        ({"offset": "-1"}, "offset"),
+        ({"limit": "9999"}, "limit"),
+    ):
+        r = await agent.client.get("/partials/sessions", params={"customer": JANE, **params})
+        assert r.status_code == 400, (params, r.status_code)
+        assert r.json()["field"] == field, (params, r.json())

@@ -3,11 +3,16 @@
 Each vendor is asked at once, under its own deadline; a vendor that fails or is not configured
 leaves its part out with a note and never blocks the rest. A failed transfer and a session error
 within 30 minutes of each other are paired and badged on both items.
+
+Every item carries a stable `anchor` (an HTML id on the journey page): `j-ev-<event id>` for a session
+moment, `j-session-<id>` for a session's start, `j-transfer-<id>` for a transfer, and a digest of
+what it says for the rest. The search page's "what happened" summary links to `#j-ev-<event id>`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +30,7 @@ SOURCES = ("sessions", "dwolla", "hubspot")
 VENDOR_NAMES = {"dwolla": "Dwolla", "hubspot": "HubSpot"}
 MAX_SESSIONS = 50
 MAX_SESSION_ITEMS = 1500
-JOURNEY_EVENT_TYPES = ("navigation", "error", "rage_click")
+JOURNEY_EVENT_TYPES = ("navigation", "error", "rage_click", "dead_click")
 
 
 def _parse_when(value: Any) -> datetime | None:
@@ -55,8 +60,22 @@ def _path(url: str | None) -> str:
     return parts.path or url if parts.scheme else url
 
 
+def moment_anchor(event_id: uuid.UUID | str) -> str:
+    """The journey page's id of one session moment (the summary's "journey" link ends with it)."""
+    return f"j-ev-{event_id}"
+
+
+def _anchor(item: dict[str, Any]) -> str:
+    if item.get("transferId"):
+        return f"j-transfer-{item['transferId']}"
+    if item["kind"] == "session_start" and item.get("sessionId"):
+        return f"j-session-{item['sessionId']}"
+    digest = hashlib.sha256(f"{item['at']}|{item['kind']}|{item['title']}|{item['detail']}".encode())
+    return f"j-{item['source']}-{digest.hexdigest()[:12]}"
+
+
 def _item(at: datetime, source: str, kind: str, title: str, detail: str = "", **extra: Any) -> dict[str, Any]:
-    return {
+    item = {
         "at": at.astimezone(UTC).isoformat(),
         "source": source,
         "kind": kind,
@@ -64,6 +83,8 @@ def _item(at: datetime, source: str, kind: str, title: str, detail: str = "", **
         "detail": detail,
         **extra,
     }
+    item.setdefault("anchor", _anchor(item))
+    return item
 
 
 async def _session_items(
@@ -100,7 +121,13 @@ async def _session_items(
         off = svc.offset_ms(e.timestamp, s.session_start)
         data = e.event_data if isinstance(e.event_data, dict) else {}
         link = f"/sessions/{s.id}?t={off}"
-        common = {"sessionId": str(s.id), "offsetMs": off, "url": e.page_url, "link": link}
+        common = {
+            "sessionId": str(s.id),
+            "offsetMs": off,
+            "url": e.page_url,
+            "link": link,
+            "anchor": moment_anchor(e.id),
+        }
         if e.event_type == "navigation":
             items.append(_item(e.timestamp, "sessions", "page", f"Visited {_path(e.page_url)}", "", **common))
         elif e.event_type == "error":
@@ -118,12 +145,13 @@ async def _session_items(
             )
         else:
             where = e.element_selector or ""
+            label = "Rage click" if e.event_type == "rage_click" else "Dead click"
             items.append(
                 _item(
                     e.timestamp,
                     "sessions",
-                    "rage_click",
-                    f"Rage click on {_path(e.page_url)}",
+                    e.event_type,
+                    f"{label} on {_path(e.page_url)}",
                     where,
                     eventId=str(e.id),
                     **common,
@@ -318,13 +346,31 @@ def correlate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "transferId": t.get("transferId"),
                 "transferAt": t["at"],
+                "transferTitle": t["title"],
+                "transferAnchor": t.get("anchor"),
+                "returnCode": t.get("returnCode"),
                 "errorAt": e["at"],
+                "errorTitle": e["title"],
+                "errorDetail": e.get("detail", ""),
+                "errorAnchor": e.get("anchor"),
+                "errorLink": e.get("link"),
                 "sessionId": e.get("sessionId"),
                 "url": e.get("url"),
                 "minutesApart": minutes_apart(delta),
             }
         )
     return pairs
+
+
+def days_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The journey page's days (UTC), newest first, each with its items newest first; `hot` when a
+    failed transfer or a session error of that day is paired."""
+    days: dict[str, dict[str, Any]] = {}
+    for item in reversed(items):
+        day = days.setdefault(item["at"][:10], {"day": item["at"][:10], "items": [], "hot": False})
+        day["items"].append(item)
+        day["hot"] = day["hot"] or bool(item.get("badges"))
+    return list(days.values())
 
 
 async def build(
@@ -395,13 +441,13 @@ async def build(
             and (until is None or datetime.fromisoformat(i["at"]) < until)
         ]
     items.sort(key=lambda i: (i["at"], i["source"] != "sessions"))
-    pairs = correlate(items)
-    if viewer:
+    if viewer:  # before pairing, so the badges and pairs quote the masked text
         for i in items:
             i["detail"] = mask_pii_text(i["detail"])
             i["title"] = mask_pii_text(i["title"])
             if i.get("url"):
                 i["url"] = mask_pii_text(i["url"])
+    pairs = correlate(items)
     return {
         "customer": email if not viewer else svc.mask_email(email),
         "items": items,

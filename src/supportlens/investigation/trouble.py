@@ -74,7 +74,7 @@ class Moment:
     page_url: str | None
     selector: str | None
     message: str | None
-    event_id: str | None = None  # the stored event's id: which issue it was grouped into
+    event_id: str | None = None  # the stored event's id: its issue, and the journey page's anchor
 
 
 def _page(url: str | None) -> str:
@@ -112,6 +112,8 @@ def _moment_json(
     journey = (
         f"/customers/{quote(journey_email, safe='@')}/journey?from={day}&to={day}" if journey_email else None
     )
+    if journey and m.event_id:
+        journey += f"#j-ev-{m.event_id}"  # journey.moment_anchor: lands on this moment, its day open
     return {
         "sessionId": m.session_id,
         "at": m.at.astimezone(UTC).isoformat(),
@@ -128,6 +130,23 @@ def _moment_json(
         "journeyLink": journey,
         "issue": (issues or {}).get(m.event_id or ""),  # "is it only them?": its issue, other customers
     }
+
+
+def _mark_repeats(moments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Clicks of one kind on one page after the first are `repeat`s; the first says how many there
+    were (`repeats`). A phone shows the first alone with its count (errors are never folded)."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in moments:
+        m["repeats"], m["repeat"] = 1, False
+        if m["kind"] == "error":
+            continue
+        key = (m["kind"], m["page"])
+        if key in first:
+            first[key]["repeats"] += 1
+            m["repeat"] = True
+        else:
+            first[key] = m
+    return moments
 
 
 def summarize(
@@ -162,7 +181,9 @@ def summarize(
                 "returnTitle": code.title if code else None,
                 "meaning": code.plain if code else "the payment failed (Dwolla gave no return code)",
                 "nextStep": code.next_step if code else None,
-                "moments": [_moment_json(m, delta, email, viewer, issues) for m, delta in pairs],
+                "moments": _mark_repeats(
+                    [_moment_json(m, delta, email, viewer, issues) for m, delta in pairs]
+                ),
             }
         )
     several = len({f.customer_id for f in newest}) > 1  # a name search can find several customers

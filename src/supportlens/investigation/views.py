@@ -513,7 +513,7 @@ async def customer_journey_api(
 ) -> dict[str, Any]:
     """One chronological stream of the customer's sessions, Dwolla and HubSpot activity.
 
-    Each item: {at, source, kind, title, detail, url?, sessionId?, offsetMs?, badge?}; `sources`
+    Each item: {at, source, kind, title, detail, anchor, url?, sessionId?, offsetMs?, badges?}; `sources`
     says per source ok | error | not_configured | skipped with a note; `correlations` pairs failed
     transfers with session errors within 30 minutes."""
     email = svc.normalise_email(email)
@@ -561,6 +561,7 @@ async def customer_journey_page(
             "email_display": _display_email(principal, email),
             "journey": result,
             "issue_of": issue_of,
+            "days": journey_mod.days_newest_first(result["items"]),
             "chosen": chosen,
             "all_sources": journey_mod.SOURCES,
             "from_": from_.isoformat() if from_ else "",

@@ -15,7 +15,7 @@ from supportlens.db.engine import autocommit
 from supportlens.integrations.http import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
-from supportlens.search import history
+from supportlens.search import history, links
 from supportlens.search.query import SearchQuery, parse_query
 from supportlens.search.service import SearchService, SourceResult, correlation_of, get_service
 from supportlens.web.pages import render
@@ -196,8 +196,14 @@ async def _panel(
 ) -> HTMLResponse:
     service = get_service(request.app)
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
-    if panel in ("hubspot", "dwolla"):
+    if panel == "hubspot":
+        result, ctx["hubspot_account"] = await asyncio.gather(
+            service.source(panel, query, refresh=refresh), links.hubspot_account(request.app)
+        )
+    elif panel == "dwolla":
         result = await service.source(panel, query, refresh=refresh)
+        ctx["dwolla_dashboard"] = links.dwolla_dashboard(request.app)
+    if panel in ("hubspot", "dwolla"):
         ctx["result"] = result
         if panel == "hubspot" and result.status == "ok":  # the sessions agents attached to each ticket
             from supportlens.crmnotes.service import sessions_by_ticket

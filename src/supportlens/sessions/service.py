@@ -290,6 +290,83 @@ async def sessions_for_customer(
     return items
 
 
+# The Sessions panel's sort and filters. They work on the customer's newest FILTER_WINDOW sessions (in
+# the date range when one is given): a bounded read whatever the customer's history, paged by offset.
+SORTS = ("newest", "oldest", "confidence", "signals")
+SIGNAL_FILTERS = ("any", "trouble", "errors", "rage", "dead", "calm")
+FILTER_WINDOW = 200
+_LAST_ID = uuid.UUID(int=(1 << 128) - 1)
+
+
+def _trouble(item: SessionSummary) -> int:
+    sig = item.signals
+    return sig.errors + sig.rage_clicks + sig.dead_clicks
+
+
+def _signal_kept(item: SessionSummary, signals: str) -> bool:
+    sig = item.signals
+    return {
+        "any": True,
+        "trouble": _trouble(item) > 0,
+        "errors": sig.errors > 0,
+        "rage": sig.rage_clicks > 0,
+        "dead": sig.dead_clicks > 0,
+        "calm": _trouble(item) == 0,
+    }[signals]
+
+
+def sort_and_filter(
+    items: list[SessionSummary],
+    *,
+    sort: str = "newest",
+    signals: str = "any",
+    min_confidence: float = 0.0,
+) -> list[SessionSummary]:
+    """Pure: the sessions kept by the filters, in the chosen order (ties newest first)."""
+    kept = [
+        i
+        for i in items
+        if _signal_kept(i, signals) and (i.mapping.confidence or 0.0) >= min_confidence - 1e-9
+    ]
+    kept.sort(key=lambda i: (i.session_start, str(i.id)), reverse=True)
+    if sort == "oldest":
+        kept.reverse()
+    elif sort == "confidence":
+        kept.sort(key=lambda i: i.mapping.confidence or 0.0, reverse=True)
+    elif sort == "signals":
+        kept.sort(key=lambda i: (_trouble(i), i.signals.errors), reverse=True)
+    return kept
+
+
+async def filtered_sessions(
+    db: AsyncSession,
+    email: str,
+    *,
+    sort: str = "newest",
+    signals: str = "any",
+    min_confidence: float = 0.0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 10,
+) -> tuple[list[SessionSummary], int | None, bool]:
+    """One page of the customer's sessions sorted and filtered among the newest FILTER_WINDOW in
+    [since, until). Returns (items, the next page's offset or None, whether the window was full)."""
+    window: list[SessionSummary] = []
+    cursor = encode_cursor(until, _LAST_ID) if until else None
+    while len(window) < FILTER_WINDOW:
+        page, cursor = await sessions_page(
+            db, email, limit=min(MAX_LIMIT, FILTER_WINDOW - len(window)), before=cursor
+        )
+        window.extend(i for i in page if since is None or i.session_start >= since)
+        if cursor is None or (since is not None and page and page[-1].session_start < since):
+            break
+    full = len(window) >= FILTER_WINDOW and cursor is not None
+    kept = sort_and_filter(window, sort=sort, signals=signals, min_confidence=min_confidence)
+    end = offset + limit
+    return kept[offset:end], (end if end < len(kept) else None), full
+
+
 async def search_sessions(db: AsyncSession, query: SearchQuery, limit: int = 10) -> list[SessionSummary]:
     """Sessions for the search page: by e-mail through the mapping, by name through identified sessions."""
     if query.email:

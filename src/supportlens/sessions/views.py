@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -18,7 +19,7 @@ from supportlens.auth.models import Role
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import get_logger
 from supportlens.metrics import INGEST_BATCHES
-from supportlens.params import OptionalInstant, decodes_with
+from supportlens.params import OptionalDay, OptionalInstant, decodes_with
 from supportlens.problems import ProblemError, problem_response, validation_errors
 from supportlens.sessions import service, sites
 from supportlens.sessions.ingest import check_event_times, ingest_batch
@@ -347,6 +348,11 @@ async def _customer_from_q(q: str) -> str | None:
     return parsed.email
 
 
+SessionSort = Literal["newest", "oldest", "confidence", "signals"]  # sessions.service.SORTS
+SignalFilter = Literal["any", "trouble", "errors", "rage", "dead", "calm"]  # service.SIGNAL_FILTERS
+PANEL_PAGE = 8
+
+
 @router.get("/partials/sessions", response_class=HTMLResponse, include_in_schema=False)
 async def sessions_panel(
     request: Request,
@@ -355,13 +361,38 @@ async def sessions_panel(
     customer: Annotated[str, Query(max_length=254)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
     before: Annotated[SessionsCursor | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    limit: Annotated[int, Query(ge=1, le=50)] = PANEL_PAGE,
+    sort: SessionSort = "newest",
+    signals: SignalFilter = "any",
+    confidence: Annotated[int, Query(ge=0, le=100, description="lowest link confidence, percent")] = 0,
+    from_: Annotated[OptionalDay, Query(alias="from")] = None,
+    to: OptionalDay = None,
+    offset: Annotated[int, Query(ge=0, le=service.FILTER_WINDOW)] = 0,
 ) -> HTMLResponse:
+    """The Sessions panel: compact rows newest first ("Show more" pages by cursor), or sorted and
+    filtered by confidence, signals and date among the customer's newest sessions (paged by offset)."""
     email = canonical_email_or_none(customer) or (await _customer_from_q(q) if q else None)
     items: list[SessionSummary] = []
     cursor = None
+    next_offset = None
+    window_full = False
+    since, until = _day_range(from_, to)
+    filtered = sort != "newest" or signals != "any" or confidence > 0 or since or until or offset
     if email and "@" in email:
-        items, cursor = await _page(db, email, limit, before, None)
+        if filtered:
+            items, next_offset, window_full = await service.filtered_sessions(
+                db,
+                email,
+                sort=sort,
+                signals=signals,
+                min_confidence=confidence / 100,
+                since=since,
+                until=until,
+                offset=offset,
+                limit=limit,
+            )
+        else:
+            items, cursor = await _page(db, email, limit, before, None)
         await audit.record(
             db,
             "sessions_listed",
@@ -369,7 +400,7 @@ async def sessions_panel(
             actor=principal.agent,
             target_type="customer",
             target=audit.customer_ref(email),
-            detail={"count": len(items), "via": "panel"},
+            detail={"count": len(items), "via": "panel", "sort": sort, "signals": signals},
         )
     elif q:
         from supportlens.search.query import parse_query
@@ -378,18 +409,39 @@ async def sessions_panel(
             items = await service.search_sessions(db, parse_query(q), limit=limit)
         except ProblemError:
             items = []
+    filters = {
+        "sort": sort,
+        "signals": signals,
+        "confidence": confidence,
+        "from": from_.isoformat() if from_ else "",
+        "to": to.isoformat() if to else "",
+    }
     return render(
         request,
         "sessions/_panel.html",
         {
             "sessions": items,
             "customer": email or "",
+            "q": q,
             "next_cursor": cursor,
+            "next_offset": next_offset,
+            "window_full": window_full,
+            "window": service.FILTER_WINDOW,
+            "filtered": bool(filtered),
+            "filters": filters,
             "limit": limit,
-            "more_only": before is not None,
+            "more_only": before is not None or offset > 0,
             "can_open_recordings": not _is_viewer(principal),
         },
     )
+
+
+def _day_range(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    start = datetime.combine(since, time.min, tzinfo=UTC) if since else None
+    end = datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1) if until else None
+    if start and end and end <= start:
+        raise ProblemError(400, "Invalid dates", "`to` is before `from`", field="to")
+    return start, end
 
 
 # ---- admin: sites ------------------------------------------------------------------------------------

@@ -33,12 +33,10 @@
       // a fresh text node after a tick, so the same message is announced again on a second copy
       window.setTimeout(function () { status.textContent = message; }, 30);
     }
-    if (!button.hasAttribute("data-copy-text")) button.setAttribute("data-copy-text", button.textContent);
-    button.textContent = ok ? "Copied" : "Copy failed";
+    // The button's own "Copied" / "Copy failed" words are shown by CSS from data-copied.
     button.setAttribute("data-copied", ok ? "true" : "false");
     window.clearTimeout(button.__copyTimer);
     button.__copyTimer = window.setTimeout(function () {
-      button.textContent = button.getAttribute("data-copy-text");
       button.removeAttribute("data-copied");
       if (status) status.textContent = "";
     }, RESET_MS);
