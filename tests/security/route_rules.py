@@ -108,6 +108,10 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/admin/clarity"): ADMIN,
     ("POST", "/admin/clarity/pull"): ADMIN,
     ("GET", "/api/admin/clarity/connection"): ADMIN,
+    # ---- spike alerts
+    ("GET", "/admin/alerts"): ADMIN,
+    ("POST", "/admin/alerts"): ADMIN,
+    ("GET", "/issues/spiking"): VIEWER,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.

@@ -5,6 +5,7 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
+from supportlens.issues.alert_models import AlertDelivery, AlertWebhook, SpikeAlert, SpikeSeries
 from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession, IssueStatusChange
 from supportlens.mapping.models import (
     MappingBusyBrowser,
@@ -20,6 +21,8 @@ from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEv
 __all__ = [
     "Agent",
     "AgentSession",
+    "AlertDelivery",
+    "AlertWebhook",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -42,5 +45,7 @@ __all__ = [
     "SessionAnnotation",
     "SessionCustomerMapping",
     "SessionEvent",
+    "SpikeAlert",
+    "SpikeSeries",
     "UserSession",
 ]

@@ -79,6 +79,23 @@ async def _recordings(runtime: Any) -> None:
         raise RuntimeError(result.message)
 
 
+SPIKES_TASK = "supportlens.issues.spikes"
+ALERT_DELIVERIES_TASK = "supportlens.issues.alert_deliveries"
+
+
+async def _spikes(runtime: Any) -> None:
+    from supportlens.issues import alerts
+
+    async with runtime.state.sessionmaker() as db:
+        await alerts.detect(db)
+
+
+async def _alert_deliveries(runtime: Any) -> None:
+    from supportlens.issues import alerts
+
+    await alerts.deliver_pending(runtime.state.sessionmaker, runtime.state.settings)
+
+
 def periodic_tasks(settings: Settings) -> list[Periodic]:
     """What runs on a schedule with these settings."""
     from supportlens.clarity import service
@@ -88,6 +105,10 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
         # Startup ensures the partitions too; every 6 hours keeps a week ahead of today.
         Periodic(PARTITIONS_TASK, "7 */6 * * *", _partitions),
     ]
+    if settings.alerts_enabled:
+        # A minute past each five-minute bucket closes, so the last bucket's counts are in.
+        tasks.append(Periodic(SPIKES_TASK, "1-59/5 * * * *", _spikes))
+        tasks.append(Periodic(ALERT_DELIVERIES_TASK, "* * * * *", _alert_deliveries))
     if service.is_configured(settings):
         for i, sched in enumerate(service.SCHEDULES):
             per_day = sched.per_day(settings)
