@@ -44,8 +44,7 @@ async def alerts_save(
         await alerts.save_webhook(
             db, settings, url=url, secret=secret or None, enabled=enabled == "1", agent_id=principal.agent.id
         )
-    except alerts.WebhookConfigError as exc:
-        await db.rollback()
+    except alerts.WebhookConfigError as exc:  # validated before anything is added: nothing to undo
         await audit.record(
             db,
             "alert_webhook_saved",
