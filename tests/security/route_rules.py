@@ -112,6 +112,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/admin/alerts"): ADMIN,
     ("POST", "/admin/alerts"): ADMIN,
     ("GET", "/issues/spiking"): VIEWER,
+    ("GET", "/issues/{issue_id}/compare"): VIEWER,
+    ("GET", "/sessions/{session_id}/compare"): VIEWER,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.
