@@ -21,6 +21,7 @@ from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)
 from tests.investigation.seed import seed_checkout_session
+from tests.issues.seed_compare import seed_comparison
 from tests.security.test_route_matrix import walk
 from tests.support.agents import PASSWORD, make_agent
 
@@ -38,6 +39,7 @@ NOT_PAGES = {
     "/login",  # the sign-in form: swept signed out below
     "/set-password/{token}",  # an invited agent's one-time link: swept signed out below
     "/login/totp",  # no sign-in half-way: a redirect to /login
+    "/issues/spiking",  # the home page's "Spiking now" section
 }
 SCREENSHOTS = {
     "search": "search",
@@ -45,6 +47,9 @@ SCREENSHOTS = {
     "customers-customer-journey": "journey",
     "admin-agents": "admin",
     "customers-customer-analytics": "analytics",
+    "issues-issue-compare": "compare",
+    "admin-alerts": "alerts",
+    "home": "home",
 }
 
 
@@ -87,7 +92,8 @@ async def discover_pages(page: Any, settings: Settings, params: dict[str, str]) 
         resp = await page.request.get(url, headers={"Accept": "text/html"}, max_redirects=0)
         whole_page = resp.status == 200 and (await resp.text()).lstrip().lower().startswith("<!doctype html")
         if whole_page:
-            pages[slug(path.replace("{session_id}", "session").replace("{email}", "customer"))] = url
+            name = path.replace("{session_id}", "session").replace("{email}", "customer")
+            pages[slug(name.replace("{issue_id}", "issue"))] = url
         else:
             strays.append(f"GET {path} -> {resp.status}")
     assert not strays, "routes that are neither a page nor listed in NOT_PAGES:\n  " + "\n  ".join(strays)
@@ -121,7 +127,13 @@ async def test_every_page_in_both_themes_at_both_widths(
         sessionmaker, start=jane.failed_transfers[0].created - timedelta(seconds=360.5)
     )
     await make_agent(sessionmaker, "admin", email="ada@example.com")
-    params = {"session_id": str(seeded.id), "email": quote("jane@acme.io"), "panel": "hubspot"}
+    issue_id = await seed_comparison(sessionmaker, seeded.id, jane.failed_transfers[0].created)
+    params = {
+        "session_id": str(seeded.id),
+        "email": quote("jane@acme.io"),
+        "panel": "hubspot",
+        "issue_id": str(issue_id),
+    }
 
     desktop = await new_page(browser, DESKTOP, live_server.url)
     await browser_sign_in(desktop, "ada@example.com", PASSWORD)

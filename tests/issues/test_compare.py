@@ -61,13 +61,14 @@ def test_steps_template_pages_fold_repeats_and_skip_scrolls():
         Ev("navigation", "https://shop.example/orders/123"),
         Ev("scroll", "https://shop.example/orders/123", event_data={"depth": 50}),
         Ev("navigation", "https://shop.example/orders/456"),  # the same page template: folded
-        Ev("click", "https://shop.example/orders/456", "button#pay", {"text": "Pay now"}),
-        Ev("click", "https://shop.example/orders/456", "button#pay", {"text": "Pay now"}),
+        Ev("click", "https://shop.example/orders/456", "a.help", {"text": "Help"}),  # ordinary: left out
+        Ev("rage_click", "https://shop.example/orders/456", "button#pay", {"text": "Pay now"}),
+        Ev("rage_click", "https://shop.example/orders/456", "button#pay", {"text": "Pay now"}),
         Ev("error", "https://shop.example/pay", event_data={"message": "Card 4111 declined for id 991"}),
         Ev("custom", "https://shop.example/pay", event_data={"name": "checkout_done"}),
     ]
     out = compare.steps(events)
-    assert [s.kind for s in out] == ["page", "click", "error", "custom"]
+    assert [s.kind for s in out] == ["page", "rage_click", "error", "custom"]
     assert out[0].key == compare.steps([Ev("navigation", "https://shop.example/orders/9")])[0].key
     assert "Pay now" in out[1].label
 

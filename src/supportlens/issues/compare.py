@@ -1,10 +1,10 @@
 """Two sessions side by side as steps, and the first point where they diverge.
 
 A session's steps are its page visits and key actions, in order: `page` (a navigation, its path
-templated so /orders/123 and /orders/456 are one page), `click` / `form_submit` (the templated
-selector), `error` (the normalised message), `rage_click` / `dead_click`, and `custom` events by
-name. Scrolls and repeated identical steps in a row are left out: they make two sessions of the
-same flow look different without saying anything an agent acts on.
+templated so /orders/123 and /orders/456 are one page), `form_submit` (the templated selector),
+`error` (the normalised message), `rage_click` / `dead_click`, and `custom` events by name.
+Ordinary clicks, scrolls and repeated identical steps in a row are left out: two people doing
+the same thing click differently, and those differences would hide the one that matters.
 
 Divergence: the first index where the two step lists' keys differ (the length of their common
 prefix), or None when one has nothing the other lacks. Pure: events in, steps out.
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from supportlens.issues.fingerprint import normalise_message, template_path, template_selector
 
-KEY_EVENTS = ("navigation", "click", "form_submit", "error", "rage_click", "dead_click", "custom")
+KEY_EVENTS = ("navigation", "form_submit", "error", "rage_click", "dead_click", "custom")
 MAX_STEPS = 200  # a page shows at most this many steps per side
 
 
@@ -31,7 +31,7 @@ class EventLike(Protocol):
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # page | click | form_submit | error | rage_click | dead_click | custom
+    kind: str  # page | form_submit | error | rage_click | dead_click | custom
     key: str  # what two sessions must share for the step to count as the same
     label: str  # what the agent reads (may hold customer text: mask for viewers)
 
@@ -40,12 +40,11 @@ def _step(ev: EventLike) -> Step | None:
     data = ev.event_data if isinstance(ev.event_data, dict) else {}
     page = template_path(ev.page_url)
     if ev.event_type == "navigation":
-        return Step("page", f"page|{page}", page)
-    if ev.event_type in ("click", "form_submit", "rage_click", "dead_click"):
+        return Step("page", f"page|{page}", f"Visited {page}")
+    if ev.event_type in ("form_submit", "rage_click", "dead_click"):
         selector = template_selector(ev.element_selector)
         text = str(data.get("text") or "")[:80]
         what = {
-            "click": "Clicked",
             "form_submit": "Submitted",
             "rage_click": "Rage-clicked",
             "dead_click": "Dead click on",
