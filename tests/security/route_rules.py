@@ -114,6 +114,9 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/issues/spiking"): VIEWER,
     ("GET", "/issues/{issue_id}/compare"): VIEWER,
     ("GET", "/sessions/{session_id}/compare"): VIEWER,
+    ("GET", "/reports/weekly"): VIEWER,
+    ("GET", "/reports/weekly.csv"): VIEWER,
+    ("GET", "/reports/weekly.json"): VIEWER,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.

@@ -96,6 +96,16 @@ async def _alert_deliveries(runtime: Any) -> None:
     await alerts.deliver_pending(runtime.state.sessionmaker, runtime.state.settings)
 
 
+WEEKLY_REPORT_TASK = "supportlens.issues.weekly_report"
+
+
+async def _weekly_report(runtime: Any) -> None:
+    from supportlens.issues import reports
+
+    async with runtime.state.sessionmaker() as db:
+        await reports.enqueue_weekly_delivery(db, runtime.state.settings.base_url)
+
+
 def periodic_tasks(settings: Settings) -> list[Periodic]:
     """What runs on a schedule with these settings."""
     from supportlens.clarity import service
@@ -109,6 +119,8 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
         # A minute past each five-minute bucket closes, so the last bucket's counts are in.
         tasks.append(Periodic(SPIKES_TASK, "1-59/5 * * * *", _spikes))
         tasks.append(Periodic(ALERT_DELIVERIES_TASK, "* * * * *", _alert_deliveries))
+        # Monday morning: the link to the week that just ended (queued once per week: its dedup key).
+        tasks.append(Periodic(WEEKLY_REPORT_TASK, "7 6 * * 1", _weekly_report))
     if service.is_configured(settings):
         for i, sched in enumerate(service.SCHEDULES):
             per_day = sched.per_day(settings)
