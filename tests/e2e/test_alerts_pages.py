@@ -18,8 +18,11 @@ async def test_compare_alerts_and_spiking_pages(browser, live_server, sessionmak
     failing = await seed_checkout_session(sessionmaker, start=start)
     issue_id = await seed_comparison(sessionmaker, failing.id, start)
     await make_agent(sessionmaker, "admin", email="ada@example.com")
+    from supportlens.issues.reports import week_of
+
     pages = {
         "compare": f"/issues/{issue_id}/compare",
+        "report": f"/reports/weekly?week={week_of(start)}",
         "alerts": "/admin/alerts",
         "home": "/",
     }
@@ -37,6 +40,8 @@ async def test_compare_alerts_and_spiking_pages(browser, live_server, sessionmak
                     await settle(page)
                     if name == "compare":
                         assert await page.locator("[data-testid=divergence-row]").count() == 1
+                    if name == "report":
+                        assert "TypeError" in await page.locator("[data-testid=top-issues]").inner_text()
                     if name == "home":
                         await page.locator("[data-testid=spiking-now]").wait_for()
                     await page.screenshot(

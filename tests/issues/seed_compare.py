@@ -9,7 +9,7 @@ from typing import Any
 
 from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.alert_models import AlertDelivery, SpikeAlert, SpikeSeries
-from supportlens.issues.models import Issue, IssueSession
+from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession
 from supportlens.issues.spikes import SpikeState
 from supportlens.sessions.models import SessionEvent, UserSession
 
@@ -73,6 +73,36 @@ async def seed_comparison(sessionmaker: Any, failing_id: uuid.UUID, start: datet
         db.add(issue)
         await db.flush()
         db.add(IssueSession(issue_id=issue.id, session_id=failing_id, first_seen=start))
+        db.add(
+            IssueOccurrence(
+                event_id=uuid.uuid4(),
+                issue_id=issue.id,
+                session_id=failing_id,
+                occurred_at=start,
+                page="/pay",
+            )
+        )
+        rage = Issue(
+            fingerprint="fp-e2e-rage",
+            kind="rage_click",
+            title="Rage clicks on button#later",
+            page="/pay",
+            element="button#later",
+            first_seen=start,
+            last_seen=start,
+            event_count=3,
+            session_count=1,
+        )
+        db.add(rage)
+        await db.flush()
+        db.add(
+            IssueBucket(
+                issue_id=rage.id,
+                page="/pay",
+                bucket_start=start.replace(second=0, microsecond=0) - timedelta(minutes=start.minute % 5),
+                count=3,
+            )
+        )
         now = datetime.now(tz=UTC).replace(second=0, microsecond=0)
         bucket = now - timedelta(minutes=now.minute % 5 + 5)
         db.add(
