@@ -27,6 +27,7 @@ from supportlens.issues import compare
 from supportlens.issues.fingerprint import template_path
 from supportlens.issues.models import Issue
 from supportlens.privacy.masking import mask_pii_text
+from supportlens.params import RowId
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.web.pages import render
@@ -165,7 +166,7 @@ async def _render(
 @router.get("/issues/{issue_id}/compare", response_class=HTMLResponse)
 async def issue_compare(
     request: Request,
-    issue_id: int,
+    issue_id: RowId,
     db: DbDep,
     principal: CurrentPrincipal,
     with_: Annotated[uuid.UUID | None, Query(alias="with")] = None,
