@@ -40,6 +40,8 @@ NOT_PAGES = {
     "/set-password/{token}",  # an invited agent's one-time link: swept signed out below
     "/login/totp",  # no sign-in half-way: a redirect to /login
     "/issues/spiking",  # the home page's "Spiking now" section
+    "/reports/weekly.csv",  # CSV download
+    "/reports/weekly.json",  # the same report as JSON
 }
 SCREENSHOTS = {
     "search": "search",
@@ -49,6 +51,7 @@ SCREENSHOTS = {
     "customers-customer-analytics": "analytics",
     "issues-issue-compare": "compare",
     "admin-alerts": "alerts",
+    "reports-weekly": "report",
     "home": "home",
 }
 
