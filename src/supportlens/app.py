@@ -25,6 +25,7 @@ from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
 from supportlens.investigation import views as investigation_views
+from supportlens.issues import alert_views, compare_views, report_views
 from supportlens.issues import views as issues_views
 from supportlens.logging import configure_logging
 from supportlens.mapping import views as mapping_views
@@ -67,6 +68,9 @@ def routers() -> list[APIRouter]:
         clarity_views.router,
         crmnotes_views.router,
         issues_views.router,
+        alert_views.router,
+        compare_views.router,
+        report_views.router,
     ]
 
 

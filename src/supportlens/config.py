@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(default=20, ge=1, le=100000)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
+    # Spike alerts: the detector runs every five minutes, deliveries every minute (the webhook's URL
+    # and signing secret are set by an admin at /admin/alerts and stored encrypted).
+    alerts_enabled: bool = True
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    alert_webhook_retry_wait_seconds: float = Field(default=1.0, ge=0, le=30)
+
     @classmethod
     def settings_customise_sources(
         cls,

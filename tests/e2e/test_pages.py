@@ -22,6 +22,7 @@ from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)
 from tests.investigation.seed import seed_checkout_session
 from tests.issues.helpers import group_everything
+from tests.issues.seed_compare import seed_comparison
 from tests.security.test_route_matrix import walk
 from tests.support.agents import PASSWORD, make_agent
 
@@ -39,6 +40,9 @@ NOT_PAGES = {
     "/login",  # the sign-in form: swept signed out below
     "/set-password/{token}",  # an invited agent's one-time link: swept signed out below
     "/login/totp",  # no sign-in half-way: a redirect to /login
+    "/issues/spiking",  # the home page's "Spiking now" section
+    "/reports/weekly.csv",  # CSV download
+    "/reports/weekly.json",  # the same report as JSON
 }
 SCREENSHOTS = {
     "search": "search",
@@ -48,6 +52,10 @@ SCREENSHOTS = {
     "customers-customer-analytics": "analytics",
     "issues": "issues",
     "issues-issue": "issue",
+    "issues-issue-compare": "compare",
+    "admin-alerts": "alerts",
+    "reports-weekly": "report",
+    "home": "home",
 }
 
 
@@ -133,7 +141,7 @@ async def test_every_page_in_both_themes_at_both_widths(
     )
     await make_agent(sessionmaker, "admin", email="ada@example.com")
     await group_everything(sessionmaker)
-    issue_id = await first_issue(sessionmaker)
+    issue_id = await seed_comparison(sessionmaker, seeded.id, jane.failed_transfers[0].created)
     params = {
         "session_id": str(seeded.id),
         "email": quote("jane@acme.io"),

@@ -127,6 +127,15 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/issues"): VIEWER,
     ("GET", "/issues/{issue_id}"): VIEWER,
     ("POST", "/issues/{issue_id}/status"): AGENT,
+    # ---- spike alerts
+    ("GET", "/admin/alerts"): ADMIN,
+    ("POST", "/admin/alerts"): ADMIN,
+    ("GET", "/issues/spiking"): VIEWER,
+    ("GET", "/issues/{issue_id}/compare"): VIEWER,
+    ("GET", "/sessions/{session_id}/compare"): VIEWER,
+    ("GET", "/reports/weekly"): VIEWER,
+    ("GET", "/reports/weekly.csv"): VIEWER,
+    ("GET", "/reports/weekly.json"): VIEWER,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.

@@ -888,6 +888,7 @@ ADMIN_SECTIONS: list[tuple[str, str, str]] = [
     ("Conversion goals", "/admin/goals", "Pages and custom events that count as a conversion."),
     ("Sites", "/admin/sites", "Websites that send sessions: site keys, allowed origins, revocation."),
     ("Link accuracy", "/admin/mapping", "How right automatic links are, judged by agents' decisions."),
+    ("Spike alerts", "/admin/alerts", "The webhook spike alerts are posted to, and its recent deliveries."),
 ]
 
 

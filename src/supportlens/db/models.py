@@ -6,6 +6,7 @@ from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, Cla
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
 from supportlens.investigation.models import ConversionGoal
+from supportlens.issues.alert_models import AlertDelivery, AlertWebhook, SpikeAlert, SpikeSeries
 from supportlens.issues.models import (
     Issue,
     IssueBucket,
@@ -28,6 +29,8 @@ from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEv
 __all__ = [
     "Agent",
     "AgentSession",
+    "AlertDelivery",
+    "AlertWebhook",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -52,5 +55,7 @@ __all__ = [
     "SessionAnnotation",
     "SessionCustomerMapping",
     "SessionEvent",
+    "SpikeAlert",
+    "SpikeSeries",
     "UserSession",
 ]

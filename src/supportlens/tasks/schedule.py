@@ -87,6 +87,33 @@ async def _group_sweep(runtime: Any) -> None:
     await group_pending(runtime.state.sessionmaker)
 
 
+SPIKES_TASK = "supportlens.issues.spikes"
+ALERT_DELIVERIES_TASK = "supportlens.issues.alert_deliveries"
+
+
+async def _spikes(runtime: Any) -> None:
+    from supportlens.issues import alerts
+
+    async with runtime.state.sessionmaker() as db:
+        await alerts.detect(db)
+
+
+async def _alert_deliveries(runtime: Any) -> None:
+    from supportlens.issues import alerts
+
+    await alerts.deliver_pending(runtime.state.sessionmaker, runtime.state.settings)
+
+
+WEEKLY_REPORT_TASK = "supportlens.issues.weekly_report"
+
+
+async def _weekly_report(runtime: Any) -> None:
+    from supportlens.issues import reports
+
+    async with runtime.state.sessionmaker() as db:
+        await reports.enqueue_weekly_delivery(db, runtime.state.settings.base_url)
+
+
 def periodic_tasks(settings: Settings) -> list[Periodic]:
     """What runs on a schedule with these settings."""
     from supportlens.clarity import service
@@ -98,6 +125,12 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
         # Events a grouping job left pending after its last retry (the next batch's job takes them too).
         Periodic(GROUPING_SWEEP_TASK, "*/15 * * * *", _group_sweep),
     ]
+    if settings.alerts_enabled:
+        # A minute past each five-minute bucket closes, so the last bucket's counts are in.
+        tasks.append(Periodic(SPIKES_TASK, "1-59/5 * * * *", _spikes))
+        tasks.append(Periodic(ALERT_DELIVERIES_TASK, "* * * * *", _alert_deliveries))
+        # Monday morning: the link to the week that just ended (queued once per week: its dedup key).
+        tasks.append(Periodic(WEEKLY_REPORT_TASK, "7 6 * * 1", _weekly_report))
     if service.is_configured(settings):
         for i, sched in enumerate(service.SCHEDULES):
             per_day = sched.per_day(settings)
