@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import create_db, drop_db, free_port  # noqa: E402
 from supportlens.mapping import scoring  # noqa: E402
 from supportlens.mapping.evidence import gather  # noqa: E402
-from supportlens.mapping.world import World, WorldSession, build_world, offline_facts  # noqa: E402
+from supportlens.mapping.world import BROWSER_AGENTS, World, WorldSession, build_world, offline_facts  # noqa: E402
 
 TARGETS = {"precision": 0.98, "recall": 0.90, "ece": 0.05}
 FIT_SEED = 1000
@@ -69,6 +69,8 @@ class Report:
     ece_inferred: float = 0.0
     bins: list[tuple[float, float, float, int]] = field(default_factory=list)
     ceiling: float = 0.0
+    automated_sessions: int = 0
+    automated_linked: int = 0  # stored links of any confidence to a session no person is behind
 
 
 def ece(
@@ -110,7 +112,10 @@ def evaluate(world: World, links: list[Link], threshold: float) -> Report:
     ]
     ece_all, _ = ece(points)
     ece_inf, table = ece(inferred)
+    no_person = {s.session for s in world.sessions if not s.carries_evidence and not s.truth}
     return Report(
+        automated_sessions=len(no_person),
+        automated_linked=sum(1 for ln in links if ln.session in no_person),
         precision=precision,
         recall=recall,
         f1=f1,
@@ -147,6 +152,11 @@ def print_report(title: str, world: World, rep: Report, threshold: float) -> Non
     )
     print(f"  recall    {rep.recall:.4f}  (target >= {TARGETS['recall']})  {mark(rep.recall >= 0.90)}")
     print(f"  F1        {rep.f1:.4f}")
+    if rep.automated_sessions:
+        print(
+            f"  automated or untouched sessions: {rep.automated_sessions}, linked at any confidence: "
+            f"{rep.automated_linked}  (target 0)  {mark(rep.automated_linked == 0)}"
+        )
     print(f"  evidence ceiling (pairs with any evidence at all): {evidence_ceiling(world):.4f}")
     print("  per method (links shown, precision):")
     for method, (n, p) in rep.per_method.items():
@@ -267,15 +277,24 @@ def batches_of(s: WorldSession, site_key: str) -> list[dict[str, Any]]:
         t0 = s.start + span * i
         ts = [t0 + (span * k) / 3 for k in range(3)] if i < s.batches - 1 else [t0, t0 + span / 2, s.end]
         customer = None
-        if s.login_batch is not None and i >= s.login_batch and s.truth:
-            customer = {"email": s.truth, "id": "cus_" + s.truth.split("@")[0], "name": None}
+        named = s.signs_in_as or s.truth
+        if s.login_batch is not None and i >= s.login_batch and named:
+            customer = {"email": named, "id": "cus_" + named.split("@")[0], "name": None}
+        empty = s.automated == "script" or (s.automated is None and s.interacted is False)
         out.append(
             {
                 "siteKey": site_key,
                 "clarity": {"projectId": "p1", "userId": s.device, "sessionId": s.session, "pageNum": i + 1},
                 "customer": customer,
                 "page": {"url": f"https://shop.example/p{i}", "title": "Shop"},
-                "events": [
+                **(
+                    {"automation": {"webdriver": s.webdriver, "interacted": s.interacted}}
+                    if s.interacted is not None
+                    else {}
+                ),
+                "events": []
+                if empty
+                else [
                     {
                         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{s.session}/{i}/{k}")),
                         "type": "navigation" if k == 0 else "click",
@@ -320,7 +339,11 @@ async def _send_world(
                     r = await client.post(
                         "/api/ingest/v1/events",
                         json=body,
-                        headers={"Origin": "https://shop.example", "X-Forwarded-For": s.ip},
+                        headers={
+                            "Origin": "https://shop.example",
+                            "X-Forwarded-For": s.ip,
+                            "User-Agent": s.user_agent or BROWSER_AGENTS[s.device_kind],
+                        },
                     )
                 except httpx2.TransportError:
                     r = None
@@ -401,8 +424,8 @@ async def _drained(url: str) -> float:
         await eng.dispose()
 
 
-async def run_http(seed: int, customers: int, keep: bool = False) -> None:
-    world = build_world(seed, customers)
+async def run_http(seed: int, customers: int, keep: bool = False, *, automated: bool = True) -> None:
+    world = build_world(seed, customers, automated=automated)
     url = await create_db()
     proc = None
     try:
@@ -779,6 +802,11 @@ def main() -> None:
     )
     parser.add_argument("--direct", action="store_true", help="in-process ingest service instead of HTTP")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--no-automated",
+        action="store_true",
+        help="leave the automated traffic (monitors, scripts, bursts, empty sessions) out of the HTTP run",
+    )
     args = parser.parse_args()
     # Clean up (server, throwaway database) on SIGTERM too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -799,7 +827,7 @@ def main() -> None:
     if args.direct:
         asyncio.run(run_direct(args.seed, args.customers))
         return
-    asyncio.run(run_http(args.seed, args.customers))
+    asyncio.run(run_http(args.seed, args.customers, automated=not args.no_automated))
 
 
 if __name__ == "__main__":

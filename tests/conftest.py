@@ -18,6 +18,7 @@ from supportlens.db import migrate
 from supportlens.db.engine import make_engine, make_sessionmaker
 from tests.support import database
 from tests.support.agents import SignedIn, make_agent, sign_in
+from tests.support.browsers import BROWSER_USER_AGENT
 from tests.support.queue import Worker, in_process_worker
 from tests.support.sync import run
 
@@ -111,7 +112,9 @@ async def app(settings: Settings, engine: Any) -> AsyncIterator[Any]:
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx2.AsyncClient]:
     transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    # A browser's User-Agent, as supportlens.js sends: the client library's own is automated traffic.
+    headers = {"user-agent": BROWSER_USER_AGENT}
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as c:
         yield c
 
 

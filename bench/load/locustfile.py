@@ -25,6 +25,12 @@ from pathlib import Path
 import gevent
 from locust import HttpUser, between, events, task
 
+# Visitors' browsers (a client library's own User-Agent is automated traffic, never mapped).
+BROWSER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
 CONFIG = json.loads(Path(os.environ["SUPPORTLENS_LOAD_CONFIG"]).read_text())
 THINK = tuple(float(x) for x in os.environ.get("SUPPORTLENS_LOAD_THINK", "8,16").split(","))
 N_AGENTS = int(os.environ.get("SUPPORTLENS_LOAD_AGENTS", "50"))
@@ -178,7 +184,12 @@ class Site(HttpUser):
         with self.client.post(
             "/api/ingest/v1/events",
             data=json.dumps(batch),
-            headers={"Content-Type": "text/plain", "Origin": self.origin, "X-Forwarded-For": v["ip"]},
+            headers={
+                "Content-Type": "text/plain",
+                "Origin": self.origin,
+                "X-Forwarded-For": v["ip"],
+                "User-Agent": BROWSER_AGENT,  # as supportlens.js in a visitor's browser
+            },
             name="/api/ingest/v1/events",
             catch_response=True,
         ) as r:

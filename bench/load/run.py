@@ -42,6 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import tree_cpu_seconds  # noqa: E402
 
+# Visitors' browsers (a client library's own User-Agent is automated traffic, never mapped).
+BROWSER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
 BIN = Path(sys.executable).parent
 SERVER = os.environ.get("SUPPORTLENS_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -166,7 +172,11 @@ def seed_sessions(base: str, config: dict[str, Any], per_customer: int = 3) -> i
                 r = c.post(
                     "/api/ingest/v1/events",
                     json=batch,
-                    headers={"Origin": site["origin"], "X-Forwarded-For": f"10.9.{n % 250}.{k + 1}"},
+                    headers={
+                        "Origin": site["origin"],
+                        "X-Forwarded-For": f"10.9.{n % 250}.{k + 1}",
+                        "User-Agent": BROWSER_AGENT,
+                    },
                 )
                 r.raise_for_status()
                 sent += 1

@@ -13,6 +13,9 @@ from supportlens.app import create_app
 from tests.support.live import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PERSON_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -21,6 +24,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
     "--no-first-run",
+    # The tests play a person: no navigator.webdriver and no "HeadlessChrome" in any request, beacons
+    # sent as a page unloads included (automated traffic is never a customer's).
+    "--disable-blink-features=AutomationControlled",
+    f"--user-agent={PERSON_USER_AGENT}",
 ]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -55,7 +62,7 @@ def live_server(settings: Any, engine: Any) -> Iterator[LiveServer]:
 
 
 async def new_page(browser: Any, viewport: dict[str, int], base_url: str) -> Any:
-    context = await browser.new_context(viewport=viewport, base_url=base_url)
+    context = await browser.new_context(viewport=viewport, base_url=base_url, user_agent=PERSON_USER_AGENT)
     context.set_default_timeout(15000)
     page = await context.new_page()
     page.js_errors = []  # type: ignore[attr-defined]

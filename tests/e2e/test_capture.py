@@ -92,7 +92,7 @@ async def test_shop_session_reaches_the_agent_with_badges_and_exact_clarity_ids(
         await browser_sign_in(agent, "sam@example.com", PASSWORD)
         api = await agent.request.get(f"/api/clarity/sessions?customer={JANE}")
         items = (await api.json())["items"]
-        assert len(items) == 1
+        assert len(items) == 1, (items, session.automated, session.human_interaction, session.user_agent)
         item = items[0]
         expected = (
             f"https://clarity.microsoft.com/player/{meta['projectId']}/{meta['userId']}/{meta['sessionId']}"

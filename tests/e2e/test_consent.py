@@ -12,6 +12,7 @@ from supportlens.sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent
 from tests.e2e.conftest import DESKTOP, new_page
+from tests.support.browsers import BROWSER
 from tests.support.live import LiveServer, free_port
 
 PROJECT = "consentshop"
@@ -142,7 +143,7 @@ async def test_a_consent_site_refuses_batches_without_consent(live_server, sessi
     origin = f"http://127.0.0.1:{port}"
     async with sessionmaker() as db:
         _, key = await sites.create_site(db, name="Shop", origins=[origin], require_consent=True)
-    async with httpx2.AsyncClient(base_url=live_server.url) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=live_server.url) as c:
         for consent in (None, {"analytics": False}):
             body = {**hostile.batch(key), "consent": consent}
             body["page"]["url"] = f"{origin}/pay"

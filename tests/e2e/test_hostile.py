@@ -18,6 +18,7 @@ from tests.e2e.conftest import DESKTOP, browser_sign_in, new_page
 from tests.security import hostile
 from tests.security.hostile import ORIGIN, XSS
 from tests.support.agents import PASSWORD, make_agent
+from tests.support.browsers import BROWSER
 
 
 def watch_csp(page: Any) -> list[str]:
@@ -33,7 +34,7 @@ async def _plant(server_url: str, sessionmaker: Any, agent_email: str) -> dict[s
     async with sessionmaker() as db:
         _, key = await create_site(db, name=XSS[0], origins=[ORIGIN], clarity_project_id="p1")
         token = await service.create_api_token(db, await service.get_agent_by_email(db, agent_email))
-    async with httpx2.AsyncClient(base_url=server_url, timeout=30) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=server_url, timeout=30) as c:
         resp = await c.post("/api/ingest/v1/events", json=hostile.xss_batch(key), headers={"Origin": ORIGIN})
         assert resp.status_code == 202, resp.text
         async with sessionmaker() as db:

@@ -186,3 +186,37 @@ async def test_retries_with_backoff_and_delivers_once(browser, live_server, sess
     finally:
         await page.context.close()
         server.stop()
+
+
+async def test_reports_automation_and_a_persons_first_interaction(browser, live_server, sessionmaker):
+    """Nothing done yet: `interacted` false; a real click makes it true; a click a script dispatches
+    does not; `navigator.webdriver` is reported as the browser says it (these tests hide it, so the
+    page is told it is true the way automation frameworks leave it)."""
+    server, page, sent = await _setup(browser, live_server, sessionmaker)
+    try:
+        await page.goto("/")
+        await page.evaluate(
+            "document.getElementById('go').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+        )
+        await page.evaluate("SupportLens.flush()")
+        await page.wait_for_timeout(600)
+        assert sent and sent[-1]["automation"] == {"webdriver": False, "interacted": False}
+        await page.click("#go")  # trusted input, as a person's
+        await page.evaluate("SupportLens.flush()")
+        await page.wait_for_timeout(600)
+        assert sent[-1]["automation"] == {"webdriver": False, "interacted": True}
+    finally:
+        await page.context.close()
+        server.stop()
+
+    server, page, sent = await _setup(browser, live_server, sessionmaker)
+    try:
+        await page.add_init_script("Object.defineProperty(navigator, 'webdriver', {get: () => true})")
+        await page.goto("/")
+        await page.click("#go")
+        await page.evaluate("SupportLens.flush()")
+        await page.wait_for_timeout(600)
+        assert sent and sent[-1]["automation"]["webdriver"] is True
+    finally:
+        await page.context.close()
+        server.stop()

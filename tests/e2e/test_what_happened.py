@@ -23,6 +23,7 @@ from supportlens.sandbox.sessions_demo import ensure_demo_site
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits, scrub_value
 from tests.support.agents import PASSWORD, make_agent
+from tests.support.browsers import BROWSER
 from tests.support.live import LiveServer
 
 LATENCY_MS = 150
@@ -278,7 +279,7 @@ async def test_hostile_session_text_in_the_summary_never_runs(
         "page": {"url": f"{origin}/pay", "title": "Pay", "referrer": "", "viewport": {"w": 1280, "h": 800}},
         "events": events,
     }
-    async with httpx2.AsyncClient(base_url=demo.app.url, timeout=30) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=demo.app.url, timeout=30) as c:
         sent = await c.post(
             "/api/ingest/v1/events",
             content=json.dumps(body),

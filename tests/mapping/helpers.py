@@ -32,12 +32,25 @@ class Batch:
     length_min: int
     ip: str | None = None
     email: str | None = None
+    automated: str | None = None  # what ingest found (sessions/automation.py)
+    human: bool | None = None  # the page's "interacted" (None: not said)
 
 
 async def send(db: AsyncSession, b: Batch, *, commit: bool = True) -> UserSession:
     start = T0 + timedelta(minutes=b.start_min)
     end = start + timedelta(minutes=b.length_min)
-    return await send_at(db, b.device, b.session, start, end, ip=b.ip, email=b.email, commit=commit)
+    return await send_at(
+        db,
+        b.device,
+        b.session,
+        start,
+        end,
+        ip=b.ip,
+        email=b.email,
+        commit=commit,
+        automated=b.automated,
+        human=b.human,
+    )
 
 
 async def store(db: AsyncSession, b: Batch) -> UserSession:
@@ -61,9 +74,11 @@ async def send_at(
     ip: str | None = None,
     email: str | None = None,
     commit: bool = True,
+    automated: str | None = None,
+    human: bool | None = None,
 ) -> UserSession:
     """One batch of a session seen from `start` to `end`, stored and mapped at once."""
-    b = Batch(device, session, 0, 0, ip=ip, email=email)
+    b = Batch(device, session, 0, 0, ip=ip, email=email, automated=automated, human=human)
     s = await _upsert(db, b, start, end)
     ref = engine.CustomerRef(email=b.email) if b.email else None
     await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip)
@@ -90,6 +105,8 @@ async def _upsert(db: AsyncSession, b: Batch, start: datetime, end: datetime) ->
             session_end=end,
             client_ip=b.ip,
             customer_email=b.email,
+            automated=b.automated,
+            human_interaction=b.human,
         )
         db.add(s)
     else:
@@ -97,6 +114,9 @@ async def _upsert(db: AsyncSession, b: Batch, start: datetime, end: datetime) ->
         s.session_end = max(s.session_end, end)
         s.client_ip = b.ip or s.client_ip
         s.customer_email = b.email or s.customer_email
+        s.automated = s.automated or b.automated
+        if b.human is not None:
+            s.human_interaction = bool(s.human_interaction) or b.human
     await db.flush()
     return s
 

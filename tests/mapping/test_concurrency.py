@@ -20,6 +20,7 @@ from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.world import build_world, offline_facts
 from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
+from tests.support.browsers import BROWSER
 
 ORIGIN = "https://shop.example"
 LANES = 6
@@ -84,7 +85,9 @@ async def test_batches_sent_at_once_are_all_stored_without_deadlock_and_link_as_
     def client_for(ip: str) -> httpx2.AsyncClient:
         if ip not in clients:
             transport = httpx2.ASGITransport(app=app, client=(ip, 50000))
-            clients[ip] = httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+            clients[ip] = httpx2.AsyncClient(
+                headers=BROWSER, transport=transport, base_url="http://testserver"
+            )
         return clients[ip]
 
     statuses: list[int] = []

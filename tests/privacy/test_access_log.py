@@ -19,6 +19,7 @@ import httpx2
 from supportlens.auth import service as auth
 from supportlens.sessions import sites
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.browsers import BROWSER
 from tests.support.live import free_port
 
 EMAIL = "jane.private@acme.io"
@@ -28,7 +29,7 @@ VISITOR_IP = "198.51.100.23"
 
 async def _wait_healthy(base: str, proc: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 60
-    async with httpx2.AsyncClient(base_url=base, timeout=5) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=base, timeout=5) as c:
         while time.monotonic() < deadline:
             assert proc.returncode is None, "supportlens serve exited"
             try:
@@ -59,7 +60,7 @@ async def _serve(database_url: str, port: int) -> asyncio.subprocess.Process:
 
 async def _agent_work(base: str, token: str, site_key: str) -> None:
     bearer = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(base_url=base, timeout=30, headers=bearer) as c:
+    async with httpx2.AsyncClient(base_url=base, timeout=30, headers={**BROWSER, **bearer}) as c:
         for q in (EMAIL, f"+1 {PHONE_DIGITS[:3]} {PHONE_DIGITS[3:6]} {PHONE_DIGITS[6:]}"):
             assert (await c.get("/api/search", params={"q": q})).status_code == 200
         visitor = {**headers(), "X-Forwarded-For": VISITOR_IP}

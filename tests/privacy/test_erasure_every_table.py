@@ -23,6 +23,7 @@ from supportlens.sessions import sites
 from supportlens.sessions.models import SessionAnnotation, UserSession
 from supportlens.tasks.status import wait_until_drained
 from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.browsers import BROWSER
 
 INGEST = "/api/ingest/v1/events"
 EMAIL = "erase.me@example.com"
@@ -70,7 +71,9 @@ async def columns_holding(db: Any, needle: str) -> list[str]:
 
 def _client_from(app: Any, ip: str) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app, client=(ip, 40000)), base_url="http://testserver"
+        headers=BROWSER,
+        transport=httpx2.ASGITransport(app=app, client=(ip, 40000)),
+        base_url="http://testserver",
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from supportlens.sessions import sites
 from supportlens.tasks.status import wait_until_drained
 from tests.support.agents import PASSWORD, csrf_from, make_agent
+from tests.support.browsers import BROWSER
 from tests.support.live import free_port
 
 REDIS_URL = os.environ.get("SUPPORTLENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -40,7 +41,7 @@ class Replica:
         )
 
     async def wait_ready(self, deadline: float) -> None:
-        async with httpx2.AsyncClient(base_url=self.url, timeout=2) as c:
+        async with httpx2.AsyncClient(headers=BROWSER, base_url=self.url, timeout=2) as c:
             while True:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
@@ -95,7 +96,7 @@ async def replicas(database_url, engine, tmp_path) -> AsyncIterator[tuple[Replic
 
 async def _sign_in(base_url: str, email: str) -> tuple[str, str]:
     """Sign in through A's login form; returns (session cookie value, CSRF token of the session)."""
-    async with httpx2.AsyncClient(base_url=base_url) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=base_url) as c:
         page = await c.get("/login")
         resp = await c.post(
             "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)}
@@ -118,9 +119,9 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
     # 1. a login made on A is a valid session on B (server-side sessions in the database)
     cookie, _csrf = await _sign_in(a.url, agent.email)
     jar = {"sl_session": cookie}
-    async with httpx2.AsyncClient(base_url=b.url, cookies=jar, timeout=10) as on_b:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=b.url, cookies=jar, timeout=10) as on_b:
         assert (await on_b.get("/api/search/history")).status_code == 200
-    async with httpx2.AsyncClient(base_url=b.url, timeout=10) as anonymous:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=b.url, timeout=10) as anonymous:
         assert (await anonymous.get("/api/search/history")).status_code == 401
 
     # 2. ingest on A ...
@@ -146,7 +147,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
             for i in range(5)
         ],
     }
-    async with httpx2.AsyncClient(base_url=a.url, timeout=10) as c:
+    async with httpx2.AsyncClient(headers=BROWSER, base_url=a.url, timeout=10) as c:
         resp = await c.post("/api/ingest/v1/events", json=batch, headers={"Origin": ORIGIN})
         assert resp.status_code == 202, resp.text
         assert resp.json()["accepted"] == 5
@@ -156,7 +157,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
 
     # ... is visible on B, and B's search finds the session while HubSpot/Dwolla are down (per-source status)
     for replica in (b, a):
-        async with httpx2.AsyncClient(base_url=replica.url, cookies=jar, timeout=10) as c:
+        async with httpx2.AsyncClient(headers=BROWSER, base_url=replica.url, cookies=jar, timeout=10) as c:
             listed = await c.get("/api/clarity/sessions", params={"customer": email})
             assert listed.status_code == 200, listed.text
             items = listed.json()["items"]
@@ -174,7 +175,7 @@ async def test_login_search_ingest_and_a_job_across_two_replicas(replicas, sessi
 
     # 3. both report the (empty) mapping queue
     for replica in (a, b):
-        async with httpx2.AsyncClient(base_url=replica.url, timeout=10) as c:
+        async with httpx2.AsyncClient(headers=BROWSER, base_url=replica.url, timeout=10) as c:
             ready = (await c.get("/readyz")).json()
         assert ready["queue"]["todo"] == 0 and ready["queue"]["failed"] == 0
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx2
 import psutil
 
+from tests.support.browsers import BROWSER
 from tests.support.live import free_port
 
 IN_PROGRESS = re.compile(r"^supportlens_http_requests_in_progress (\S+)$", re.M)
@@ -89,7 +90,7 @@ class Serve:
             n += 1
             try:
                 # a connection of its own each time, so that every worker gets some
-                async with httpx2.AsyncClient(base_url=self.url, timeout=15) as c:
+                async with httpx2.AsyncClient(headers=BROWSER, base_url=self.url, timeout=15) as c:
                     if (await c.get("/readyz", headers={"X-Request-Id": f"probe-{n}"})).status_code == 200:
                         self.probes_answered += 1
             except httpx2.TransportError:
@@ -109,7 +110,7 @@ class Serve:
         )
 
     async def metrics(self) -> str:
-        async with httpx2.AsyncClient(base_url=self.url, timeout=15) as c:
+        async with httpx2.AsyncClient(headers=BROWSER, base_url=self.url, timeout=15) as c:
             return (await c.get("/metrics")).text
 
     def stop(self) -> None:
@@ -160,7 +161,9 @@ async def test_both_workers_answer_and_metrics_add_up(database_url, engine, tmp_
         workers = await serve.wait_workers()
 
         async def one(i: int) -> None:
-            async with httpx2.AsyncClient(base_url=serve.url, timeout=15) as c:  # a new connection each
+            async with httpx2.AsyncClient(
+                headers=BROWSER, base_url=serve.url, timeout=15
+            ) as c:  # a new connection each
                 r = await c.get("/readyz", headers={"X-Request-Id": f"scale-{i}"})
                 assert r.status_code == 200
                 assert r.headers["x-request-id"] == f"scale-{i}"

@@ -13,6 +13,7 @@ from supportlens.config import Settings
 from supportlens.sessions.models import IngestSite
 from supportlens.sessions.sites import create_site
 from tests.support.agents import PASSWORD, csrf_from, make_agent
+from tests.support.browsers import BROWSER
 
 
 async def test_security_headers_on_pages_and_apis(client, signed_in):
@@ -38,7 +39,9 @@ async def test_production_sends_hsts_and_secure_cookies(settings_factory, sessio
     agent = await make_agent(sessionmaker, "agent")
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 1))
-        async with httpx2.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        async with httpx2.AsyncClient(
+            headers=BROWSER, transport=transport, base_url="https://testserver"
+        ) as c:
             page = await c.get("/login")
             assert page.headers["strict-transport-security"].startswith("max-age=63072000")
             assert "Secure" in page.headers["set-cookie"]
@@ -87,7 +90,9 @@ async def test_no_secret_is_logged_during_requests(settings_factory, sessionmake
     capsys.readouterr()
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app, client=("127.0.0.1", 1))
-        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with httpx2.AsyncClient(
+            headers=BROWSER, transport=transport, base_url="http://testserver"
+        ) as c:
             page = await c.get("/login")
             login = await c.post(
                 "/login",

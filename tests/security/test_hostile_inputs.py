@@ -14,6 +14,7 @@ from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSes
 from supportlens.sessions.sites import create_site
 from tests.security import hostile
 from tests.security.hostile import ORIGIN, SQLI, WRONG_TYPES, XSS
+from tests.support.browsers import BROWSER
 
 HEADERS = {"Origin": ORIGIN, "Content-Type": "application/json"}
 
@@ -41,7 +42,7 @@ async def _stored(db) -> tuple[int, int]:
 
 def _raw_client(app) -> httpx2.AsyncClient:
     transport = httpx2.ASGITransport(app=app, client=("192.0.2.50", 1234), raise_app_exceptions=False)
-    return httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+    return httpx2.AsyncClient(headers=BROWSER, transport=transport, base_url="http://testserver")
 
 
 async def test_the_base_batch_is_accepted(app, site_key, db):

@@ -42,8 +42,9 @@ def batch(
     page_num: int | None = 1,
     customer: dict[str, Any] | None = None,
     consent: bool | None = None,
+    automation: Any = None,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "siteKey": key,
         "clarity": {"projectId": PROJECT, "userId": user_id, "sessionId": session_id, "pageNum": page_num},
         "customer": customer,
@@ -51,6 +52,9 @@ def batch(
         "page": {"url": f"{ORIGIN}/pay", "title": "Pay", "referrer": "", "viewport": {"w": 1280, "h": 800}},
         "events": events,
     }
+    if automation is not None:
+        body["automation"] = automation
+    return body
 
 
 def headers(origin: str = ORIGIN, ua: str = CHROME_UA) -> dict[str, str]:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from supportlens.app import create_app
 from supportlens.sessions.models import SessionEvent
 from tests.sessions.conftest import batch, event, headers
+from tests.support.browsers import BROWSER
 
 URL = "/api/ingest/v1/events"
 
@@ -18,7 +19,7 @@ async def _client(settings_factory, ip: str = "198.51.100.7", **limits):
     ctx = app.router.lifespan_context(app)
     await ctx.__aenter__()
     transport = httpx2.ASGITransport(app=app, client=(ip, 40000))
-    return app, ctx, httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+    return app, ctx, httpx2.AsyncClient(headers=BROWSER, transport=transport, base_url="http://testserver")
 
 
 @pytest.mark.parametrize(

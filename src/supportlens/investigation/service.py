@@ -79,7 +79,10 @@ def _unlinked(email: str) -> Select[Any]:
 def customer_sessions_filter(email: str, min_confidence: float) -> Any:
     """WHERE clause on UserSession: sessions linked to this customer (identified or mapped, not unlinked)."""
     return and_(
-        or_(UserSession.id.in_(_linked(email, min_confidence)), UserSession.customer_email == email),
+        or_(
+            UserSession.id.in_(_linked(email, min_confidence)),
+            and_(UserSession.customer_email == email, UserSession.automated.is_(None)),
+        ),
         UserSession.id.not_in(_unlinked(email)),
     )
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy import and_, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +47,7 @@ from supportlens.mapping.models import (
     MappingIpDevice,
     SessionCustomerMapping,
 )
+from supportlens.sessions import automation
 from supportlens.sessions.models import UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.
@@ -407,7 +408,17 @@ async def _rescore_one(
     unlinked = {e for e, r in existing.items() if r.manual_decision == "unlink"}
 
     desired: dict[str, tuple[float, str, list[dict[str, object]]]] = {}
-    if not manual_links:
+    if not automation.listable(session.automated):
+        pass  # automated traffic is never a customer's: every automatic link goes
+    elif not automation.carries_evidence(session.automated, session.human_interaction):
+        # No person has acted yet: only the site's own sign-in links it (its identity is not recorded,
+        # so it gives no evidence either); a later batch with an interaction is scored as any other.
+        named = identities or ([session.customer_email] if session.customer_email else [])
+        if not manual_links:
+            for email in named:
+                if email not in unlinked:
+                    desired[email] = (1.0, "email_match", _email_match_evidence())
+    elif not manual_links:
         if identities:
             for email in identities:
                 if email not in unlinked:
@@ -459,6 +470,12 @@ async def on_ingest(
     key = ip_key(ip)
     device = session.clarity_user_id
     ctx = _Context()
+    if session.automated is None:
+        await _flag_if_too_many(db, ctx, session, ip)
+    if not automation.carries_evidence(session.automated, session.human_interaction):
+        await _forget_evidence_of(db, ctx, [session])
+        await rescore_sessions(db, [session], ctx, identities={session.id: []})
+        return
     scan_device = False
     ip_changed = False
     new_identity = False
@@ -601,6 +618,80 @@ async def _near_a_sign_in(db: AsyncSession, ctx: _Context, key: str, session: Us
         session.session_start, session.session_end, NEAR_WINDOW_MINUTES
     )
     return any(s.session_id != session.id for s in near)
+
+
+# ---- automated traffic ---------------------------------------------------------------------------
+
+
+async def _flag_if_too_many(db: AsyncSession, ctx: _Context, session: UserSession, ip: str | None) -> None:
+    """The rate rule: more new sessions in a minute from one browser, or from one address, than people make.
+
+    One browser: every session of it in that minute (and the next) is flagged `rate`. One address: only
+    anonymous sessions of browsers seen nowhere else count and are flagged, since a carrier's or an
+    office's address is shared by many people, but a person keeps their browser (its cookie) and a loop
+    of scripted requests does not. Flagged sessions lose their links and stop giving evidence."""
+    low, high = session.session_start - automation.RATE_WINDOW, session.session_start
+    s = UserSession
+    one_off = ~(
+        select(literal(1))
+        .select_from(UserSession.__table__.alias("other"))
+        .where(text("other.clarity_user_id = user_sessions.clarity_user_id AND other.id <> user_sessions.id"))
+        .exists()
+    )
+    rules_: list[Any] = [s.clarity_user_id == session.clarity_user_id]
+    if ip is not None and session.customer_email is None:
+        rules_.append(and_(s.client_ip == ip, s.customer_email.is_(None), one_off))
+    flagged: list[UserSession] = []
+    for rule in rules_:
+        in_minute = select(s.id).where(rule, s.session_start >= low, s.session_start <= high)
+        count = await db.scalar(
+            select(func.count()).select_from(in_minute.limit(automation.RATE_LIMIT + 1).subquery())
+        )
+        if (count or 0) <= automation.RATE_LIMIT:
+            continue
+        # The burst's later sessions already stored are flagged too; those stored later see it themselves.
+        marked = await db.scalars(
+            update(UserSession)
+            .where(
+                rule,
+                s.session_start >= low,
+                s.session_start <= high + automation.RATE_WINDOW,
+                s.automated.is_(None),
+            )
+            .values(automated="rate")
+            .returning(UserSession)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+        flagged.extend(marked.all())
+    if any(f.id == session.id for f in flagged):
+        session.automated = "rate"
+    others = [f for f in flagged if f.id != session.id]
+    if others:
+        await _forget_evidence_of(db, ctx, others)
+        await rescore_sessions(db, others, ctx, identities={f.id: [] for f in others})
+
+
+async def _forget_evidence_of(db: AsyncSession, ctx: _Context, sessions: list[UserSession]) -> None:
+    """Sessions that no longer carry evidence: their recorded sign-ins go, and the sessions whose
+    evidence those sign-ins gave (the same browser's, the same address's) are re-scored."""
+    ids = [s.id for s in sessions]
+    removed = (
+        await db.execute(
+            delete(MappingIdentity)
+            .where(MappingIdentity.session_id.in_(ids))
+            .returning(MappingIdentity.clarity_user_id, MappingIdentity.ip_key)
+        )
+    ).all()
+    if not removed:
+        return
+    ctx.forget_facts()
+    devices = sorted({device for device, _ in removed})
+    addresses = sorted({s.client_ip for s in sessions if s.client_ip and ip_key(s.client_ip)})
+    neighbours = select(UserSession.id).where(
+        UserSession.id.not_in(ids),
+        UserSession.clarity_user_id.in_(devices) | UserSession.client_ip.in_(addresses),
+    )
+    await rescore_many(db, set((await db.scalars(neighbours)).all()), ctx)
 
 
 # ---- manual decisions ----------------------------------------------------------------------------

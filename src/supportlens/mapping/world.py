@@ -67,10 +67,20 @@ class WorldSession:
     batches: int  # how many ingest batches the session is sent as
     login_batch: int | None  # first batch that names the customer (None: never signed in)
     device_kind: str
+    # What the page's SDK and the browser say; automated traffic is never anyone's (truth None).
+    user_agent: str = ""
+    webdriver: bool = False
+    interacted: bool | None = True
+    automated: str | None = None  # the reason the product must find (sessions/automation.py)
+    signs_in_as: str | None = None  # whom a session signs in as when that is not its truth (a test account)
 
     @property
     def signed_in(self) -> bool:
         return self.login_batch is not None
+
+    @property
+    def carries_evidence(self) -> bool:
+        return self.automated is None and self.interacted is not False
 
 
 @dataclass
@@ -94,9 +104,37 @@ def _ip(rng: random.Random, first: int, used: set[str]) -> str:
             return ip
 
 
+BROWSER_AGENTS = {
+    "laptop": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "phone": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+    "tablet": "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1",
+}
+MONITOR_AGENT = "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
+HEADLESS_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 "
+    "Safari/537.36"
+)
+CURL_AGENT = "curl/8.5.0"
+
+
 def build_world(
-    seed: int = 42, customers: int = 2000, days: int = 30, *, end: datetime | None = None
+    seed: int = 42,
+    customers: int = 2000,
+    days: int = 30,
+    *,
+    end: datetime | None = None,
+    automated: bool = False,
 ) -> World:
+    """People in households on their devices and networks; with `automated`, also the automated traffic
+    a real site gets (drawn from its own random stream, so the people's sessions are the same either
+    way): uptime monitors, headless scripts (some signed in as a customer), curl loops and browser-like
+    scrapers bursting from customers' own addresses minutes after they signed in, and empty sessions
+    in which no person acted."""
     rng = random.Random(seed)
     # A world is a function of its seed and its last day (today, so events pass ingest's age check).
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -216,6 +254,7 @@ def build_world(
                 batches=batches,
                 login_batch=login,
                 device_kind=d.kind,
+                user_agent=BROWSER_AGENTS[d.kind],
             )
         )
         return ip
@@ -241,9 +280,102 @@ def build_world(
                 same_place = first_ip in (p.household.home_ip, p.household.moved_ip, p.office_ip)
                 ip = first_ip if same_place and rng.random() < 0.8 else None
                 add_session(p, other, at + timedelta(minutes=rng.uniform(2, 40)), ip)
+    if automated:
+        sessions.extend(_automated_traffic(seed, start, end, sessions, used))
     sessions.sort(key=lambda s: (s.start, s.session))
     emails = [p.email for p in people if p.email]
     return World(seed=seed, start=start, days=days, customers=emails, sessions=sessions)
+
+
+def _automated_traffic(
+    seed: int, start: datetime, end: datetime, people: list[WorldSession], used: set[str]
+) -> list[WorldSession]:
+    rng = random.Random(f"automated/{seed}")
+    out: list[WorldSession] = []
+    sign_ins = [s for s in people if s.signed_in and s.truth]
+    span = (end - start).total_seconds()
+
+    def add(
+        at: datetime,
+        ip: str,
+        agent: str,
+        reason: str | None,
+        *,
+        seconds: float = 5.0,
+        webdriver: bool = False,
+        interacted: bool | None = None,
+        signs_in_as: str | None = None,
+    ) -> None:
+        n = len(out)
+        out.append(
+            WorldSession(
+                device=f"a{seed}x{n}",
+                session=f"a{seed}s{n}",
+                ip=ip,
+                start=at,
+                end=at + timedelta(seconds=seconds),
+                truth=None,
+                batches=1,
+                login_batch=0 if signs_in_as else None,
+                device_kind="desktop",
+                user_agent=agent,
+                webdriver=webdriver,
+                interacted=interacted,
+                automated=reason,
+                signs_in_as=signs_in_as,
+            )
+        )
+
+    # Two uptime monitors: a fresh browser every hour from their own addresses.
+    for m in range(2):
+        ip = _ip(rng, 52, used)
+        for hour in range(int(span // 3600)):
+            add(start + timedelta(hours=hour, minutes=m * 7), ip, MONITOR_AGENT, "bot", interacted=False)
+    # Headless scripts under automation: 150 from data-centre addresses, 30 of them signed in as a real
+    # customer (the merchant's own end-to-end test account), 20 more from customers' home addresses.
+    for i in range(170):
+        if i < 150:
+            ip = _ip(rng, 34, used)
+        else:
+            ip = rng.choice(sign_ins).ip
+        who = rng.choice(sign_ins).truth if i < 30 else None
+        add(
+            start + timedelta(seconds=rng.uniform(0, span - 60)),
+            ip,
+            HEADLESS_AGENT,
+            "headless",
+            webdriver=True,
+            interacted=True,
+            seconds=20,
+            signs_in_as=who,
+        )
+    # The demo's case: curl loops of empty sessions from a customer's own address minutes after they
+    # signed in (12 bursts of 30 in a minute), and browser-like scrapers the same way (8 bursts of 40,
+    # a browser User-Agent, no SDK flags): the rate rule must catch those.
+    for burst in range(20):
+        anchor = rng.choice(sign_ins)
+        t0 = anchor.end + timedelta(minutes=rng.uniform(1, 10))
+        scraper = burst >= 12
+        for k in range(40 if scraper else 30):
+            add(
+                t0 + timedelta(seconds=k * 1.4),
+                anchor.ip,
+                BROWSER_AGENTS["desktop"] if scraper else CURL_AGENT,
+                "rate" if scraper else "script",
+                seconds=0.5,
+            )
+    # Empty sessions in which no person acted (link previews, prefetches, a tab opened and shut) at
+    # customers' addresses within minutes of a sign-in: no evidence either way.
+    for _ in range(300):
+        anchor = rng.choice(sign_ins)
+        add(
+            anchor.start + timedelta(minutes=rng.uniform(-20, 30)),
+            anchor.ip,
+            BROWSER_AGENTS[rng.choice(["laptop", "phone"])],
+            None,
+            interacted=False,
+        )
+    return out
 
 
 def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
@@ -259,7 +391,8 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
     ip_customers: dict[str, set[str]] = {}
     ip_devices: dict[str, set[str]] = {}
     ip_sessions: dict[str, int] = {}
-    for s in world.sessions:
+    people = [s for s in world.sessions if s.carries_evidence]
+    for s in people:
         ip_devices.setdefault(s.ip, set()).add(s.device)
         ip_sessions[s.ip] = ip_sessions.get(s.ip, 0) + 1
         if s.signed_in and s.truth:
@@ -282,7 +415,7 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
         return None if crowded(ip) else ip_index.get(ip, SightingIndex())
 
     visits: dict[str, list[Visit]] = {}
-    for s in world.sessions:
+    for s in people:
         visits.setdefault(s.device, []).append(
             Visit(
                 session_id=ids[s.session],
@@ -297,7 +430,7 @@ def offline_facts(world: World) -> list[tuple[WorldSession, SessionFacts]]:
     # A browser past the session cap carries no device or browser evidence (as in the engine).
     busy_browsers = {d for d, v in visits.items() if len(v) > rules.MAX_BROWSER_SESSIONS}
     out: list[tuple[WorldSession, SessionFacts]] = []
-    for s in world.sessions:
+    for s in people:
         if s.signed_in:
             continue
         customers_n = min(len(ip_customers.get(s.ip, ())), MAX_IP_CUSTOMERS + 1)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Table, case, cast, extract, func, text, update
+from sqlalchemy import Integer, Table, and_, case, cast, extract, func, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,6 +30,7 @@ from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
+from supportlens.sessions.automation import batch_reason
 from supportlens.sessions.models import UserSession
 from supportlens.sessions.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.sessions.sites import SiteInfo
@@ -162,6 +163,12 @@ def _upsert_statement() -> Any:
             "os": func.coalesce(x.os, t.os),
             "client_ip": func.coalesce(x.client_ip, t.client_ip),
             "consent_analytics": func.coalesce(x.consent_analytics, t.consent_analytics),
+            # The first reason found stays; a person's interaction, once seen, stays seen.
+            "automated": func.coalesce(t.automated, x.automated),
+            "human_interaction": case(
+                (and_(t.human_interaction.is_(None), x.human_interaction.is_(None)), None),
+                else_=func.coalesce(t.human_interaction, False) | func.coalesce(x.human_interaction, False),
+            ),
             "updated_at": x.updated_at,
         },
     ).returning(UserSession)
@@ -197,6 +204,7 @@ async def ingest_batch(
     email = canonical_email(customer.email) if customer and customer.email else None
     counts = _counts(events)
     page_num = ids.page_num or 0
+    automation = batch.automation
 
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -222,6 +230,8 @@ async def ingest_batch(
         "os": device.os,
         "client_ip": client_ip[:64] if client_ip else None,
         "consent_analytics": batch.consent.analytics if batch.consent else None,
+        "automated": batch_reason(user_agent, webdriver=automation.webdriver if automation else False),
+        "human_interaction": automation.interacted if automation else None,
         "clarity_confirmed": False,
         "clarity_data": {},
         "created_at": now,

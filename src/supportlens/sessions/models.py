@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supportlens.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
@@ -40,6 +40,12 @@ class UserSession(UUIDPrimaryKey, Base):
         Index("ix_user_sessions_clarity_user_id_session_start", "clarity_user_id", "session_start"),
         Index("ix_user_sessions_client_ip_session_start", "client_ip", "session_start"),
         Index("ix_user_sessions_session_start", "session_start"),
+        Index(
+            "ix_user_sessions_automated_site_start",
+            "site_id",
+            "session_start",
+            postgresql_where=text("automated IS NOT NULL"),
+        ),
     )
 
     site_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -76,6 +82,10 @@ class UserSession(UUIDPrimaryKey, Base):
     location: Mapped[str | None] = mapped_column(String(255), nullable=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     consent_analytics: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # Automated traffic (sessions/automation.py): why, kept for good once set; such a session is never
+    # a customer's. human_interaction: whether the page saw a person act yet (None: it did not say).
+    automated: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    human_interaction: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     clarity_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     clarity_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -117,12 +117,20 @@ class EventIn(_Strict):
         return value
 
 
+class AutomationIn(_Strict):
+    """What the page itself saw: `navigator.webdriver`, and whether a person has interacted yet."""
+
+    webdriver: bool = False
+    interacted: bool = False
+
+
 class IngestBatch(_Strict):
     site_key: Annotated[str, StringConstraints(min_length=8, max_length=100)] = Field(alias="siteKey")
     clarity: ClarityIds
     customer: CustomerIn | None = None
     consent: ConsentIn | None = None
     page: PageIn | None = None
+    automation: AutomationIn | None = None
     events: list[EventIn] = Field(default_factory=list, max_length=MAX_EVENTS)
 
 

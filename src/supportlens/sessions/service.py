@@ -221,6 +221,7 @@ def _page_statement(with_cursor: bool) -> Select[UserSession, SessionCustomerMap
     )
     named = select(s.id.label("sid"), s.session_start.label("start")).where(
         func.lower(s.customer_email) == email,
+        s.automated.is_(None),  # automated traffic is never a customer's, even signed in
         ~exists().where(m.session_id == s.id, m.customer_email == email),
         s.session_start >= func.coalesce(cutoff, bindparam("no_cutoff", type_=s.session_start.type)),
     )

@@ -7,13 +7,14 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.db.base import utcnow
-from supportlens.sessions.models import IngestSite
+from supportlens.sessions.models import IngestSite, UserSession
 
 KEY_PREFIX = "pk_live_"
 
@@ -185,3 +186,23 @@ async def revoke_by_prefix(db: AsyncSession, prefix: str) -> IngestSite | None:
     if site is None:
         return None
     return await revoke_site(db, site.id)
+
+
+AUTOMATED_WINDOW_DAYS = 7
+
+
+async def automated_counts(
+    db: AsyncSession, *, days: int = AUTOMATED_WINDOW_DAYS
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Per site, its automated sessions of the last `days` days by reason (sessions/automation.py)."""
+    since = utcnow() - timedelta(days=days)
+    rows = await db.execute(
+        select(UserSession.site_id, UserSession.automated, func.count())
+        .where(UserSession.automated.is_not(None), UserSession.session_start >= since)
+        .group_by(UserSession.site_id, UserSession.automated)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for site_id, reason, n in rows:
+        if site_id is not None and reason is not None:
+            counts.setdefault(site_id, {})[reason] = n
+    return counts

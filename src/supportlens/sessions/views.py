@@ -451,6 +451,8 @@ async def _sites_page(request: Request, db: DbDep, **extra: Any) -> HTMLResponse
     status = extra.pop("status_code", 200)
     ctx: dict[str, Any] = {
         "sites": await sites.list_sites(db),
+        "automated": await sites.automated_counts(db),
+        "automated_days": sites.AUTOMATED_WINDOW_DAYS,
         "created_key": None,
         "error": None,
         "form": {},

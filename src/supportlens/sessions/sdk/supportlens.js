@@ -24,6 +24,9 @@
     var MAX_BUF = 1000, MAX_RETRY = 20, BATCH = 100, MAX_BYTES = 200000;
     var ids = null, customer = null, consent = null, clarityConsent = null, stopped = false;
     var buf = [], retry = [], pending = [], backoff = 0, nextTry = 0, sending = false;
+    // Automation signals: navigator.webdriver, and whether a person has acted yet (trusted input only:
+    // events a script dispatches are not trusted).
+    var interacted = false;
     var lastUrl = location.href, maxDepth = 0, sentDepth = 0, errors = 0;
     var lastMutation = 0, lastNav = 0, recent = [];
 
@@ -135,6 +138,7 @@
             consent: consent === true || clarityConsent === true ? { analytics: true } : null,
             page: { url: cut(location.href, 2048), title: cut(d.title, 300), referrer: cut(d.referrer, 2048),
               viewport: { w: w.innerWidth | 0, h: w.innerHeight | 0 } },
+            automation: { webdriver: navigator.webdriver === true, interacted: interacted },
             events: buf.slice(0, n) });
           if (body.length <= MAX_BYTES || n === 1) break;
           n = Math.ceil(n / 2);
@@ -181,6 +185,11 @@
     wrap("pushState"); wrap("replaceState");
     w.addEventListener("popstate", safe(function () { navigated("popstate"); }));
 
+    var human = function (ev) { if (ev && ev.isTrusted) interacted = true; };
+    ["pointerdown", "keydown", "touchstart", "wheel"].forEach(function (name) {
+      w.addEventListener(name, human, { capture: true, passive: true });
+    });
+    w.addEventListener("scroll", human, { capture: true, passive: true });
     d.addEventListener("click", safe(function (ev) {
       var t = ev.target && ev.target.nodeType === 1 ? ev.target : ev.target && ev.target.parentElement;
       if (!t) return;
