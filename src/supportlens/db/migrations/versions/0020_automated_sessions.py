@@ -1,7 +1,7 @@
 """user_sessions: automated traffic (why, for good) and whether a person has interacted yet
 
-Revision ID: 0017_automated_sessions
-Revises: 0016_mapping_labels
+Revision ID: 0020_automated_sessions
+Revises: 0019_alerts
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_automated_sessions"
-down_revision: str | None = "0016_mapping_labels"
+revision: str = "0020_automated_sessions"
+down_revision: str | None = "0019_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
