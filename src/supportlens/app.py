@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportlens import health, metrics, problems
+from supportlens.attention import views as attention_views
 from supportlens.audit import views as audit_views
 from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
@@ -63,6 +64,7 @@ def routers() -> list[APIRouter]:
         sessions_views.router,
         investigation_views.router,
         clarity_views.router,
+        attention_views.router,
     ]
 
 

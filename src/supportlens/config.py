@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     dwolla_base_url: str = "https://api.dwolla.com"
     dwolla_key: SecretStr = SecretStr("")
     dwolla_secret: SecretStr = SecretStr("")
+    # Dwolla webhooks (POST /api/webhooks/dwolla): the subscription's secret, and the previous one
+    # while a secret is rotated (both verify until the old subscription is deleted)
+    dwolla_webhook_secret: SecretStr = SecretStr("")
+    dwolla_webhook_previous_secret: SecretStr = SecretStr("")
+    dwolla_webhook_max_bytes: int = Field(default=16 * 1024, ge=1024, le=256 * 1024)
     # Clarity
     clarity_project_id: str = ""
     clarity_api_token: SecretStr = SecretStr("")

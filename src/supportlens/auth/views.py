@@ -887,6 +887,7 @@ ADMIN_SECTIONS: list[tuple[str, str, str]] = [
     ),
     ("Conversion goals", "/admin/goals", "Pages and custom events that count as a conversion."),
     ("Sites", "/admin/sites", "Websites that send sessions: site keys, allowed origins, revocation."),
+    ("Dwolla webhooks", "/admin/webhooks", "The subscription that sends failed payments to Needs attention."),
 ]
 
 
