@@ -20,7 +20,6 @@ is audited with the customer named by a keyed hash only.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.auth.models import Agent
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
+from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import FAILED_TRANSFER_TOPICS, DwollaEvent
@@ -49,9 +49,18 @@ MAX_LIST = 200  # the queue is a worklist, not an archive
 STATUSES = ("open", "taken", "closed", "active", "all")  # active: open or taken
 MOMENT_RANK = {"error": 0, "rage_click": 1, "dead_click": 2}
 
-_ENQUEUE = text(
-    "INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args) "
-    "VALUES (:queue, :task, 0, NULL, NULL, CAST(:args AS jsonb))"
+# The event and its job in one statement: one round trip, atomic on its own (no BEGIN/COMMIT round
+# trips), and a replay (the event id already stored) inserts neither. procrastinate_defer_jobs_v1 is this
+# same INSERT; the queue's triggers (the "deferred" event, the NOTIFY that wakes a worker) fire on it.
+_STORE_AND_ENQUEUE = text(
+    "WITH stored AS ("
+    " INSERT INTO dwolla_webhook_events"
+    " (event_id, topic, resource_id, customer_dwolla_id, created, received_at)"
+    " VALUES (:event_id, :topic, :resource_id, :customer_dwolla_id, :created, :received_at)"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
+    " INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args)"
+    " SELECT :queue, :task, 0, NULL, NULL, jsonb_build_object('event_id', stored.event_id) FROM stored"
+    " RETURNING id"
 )
 
 
@@ -59,27 +68,26 @@ _ENQUEUE = text(
 
 
 async def store_event(db: AsyncSession, event: DwollaEvent) -> bool:
-    """Insert the event and enqueue its job (no commit). False: the event id was stored before."""
-    inserted = await db.execute(
-        insert(DwollaWebhookEvent)
-        .values(
-            event_id=event.id,
-            topic=event.topic,
-            resource_id=event.resource_id,
-            customer_dwolla_id=event.customer_id,
-            created=event.created,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(DwollaWebhookEvent.event_id)
+    """Store the event with its job, committed (autocommit: the statement is the transaction).
+
+    False: the event id was stored before, and nothing was written."""
+    await autocommit(db)
+    made = await db.execute(
+        _STORE_AND_ENQUEUE,
+        {
+            "event_id": event.id,
+            "topic": event.topic,
+            "resource_id": event.resource_id,
+            "customer_dwolla_id": event.customer_id,
+            "created": event.created,
+            "received_at": utcnow(),
+            "queue": ATTENTION_QUEUE,
+            "task": HANDLE_EVENT_TASK,
+        },
     )
-    if inserted.scalar_one_or_none() is None:
-        return False
-    await db.execute(
-        _ENQUEUE,
-        {"queue": ATTENTION_QUEUE, "task": HANDLE_EVENT_TASK, "args": json.dumps({"event_id": event.id})},
-    )
-    return True
+    stored = made.scalar_one_or_none() is not None
+    await db.commit()  # ends the autocommit "transaction" (nothing left to write)
+    return stored
 
 
 # ------------------------------------------------------------------------------------------ handling

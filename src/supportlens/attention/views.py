@@ -76,7 +76,6 @@ async def dwolla_webhook(request: Request, db: DbDep, settings: SettingsDep) -> 
             exc.status, title, exc.message, field=exc.field, extra={"reason": exc.reason}
         ) from None
     stored = await service.store_event(db, event)
-    await db.commit()
     return JSONResponse({"received": True, "duplicate": not stored})
 
 
