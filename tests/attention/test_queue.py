@@ -216,3 +216,24 @@ def test_pick_moment_prefers_an_error_then_the_latest_before_the_failure() -> No
     assert pick_moment(t, [m("error", 31), m("rage_click", -2)]) is None  # too early; after the failure
     assert pick_moment(t, [m("dead_click", 1), m("rage_click", 5)]) == m("rage_click", 5)
     assert pick_moment(t, [m("rage_click", 1), m("error", 20), m("error", 10)]) == m("error", 10)
+
+
+async def test_an_admin_subscribes_the_app_at_dwolla(
+    dwolla_sim: Any, settings: Any, signed_in: Any, sessionmaker: Any
+) -> None:
+    hub = dwolla_sim[0].state.webhooks
+    before = set(hub.subscriptions)
+    agent = await signed_in("agent")
+    assert (await agent.client.post("/admin/webhooks", headers=agent.headers())).status_code == 403
+    admin = await signed_in("admin")
+    made = await admin.client.post("/admin/webhooks", headers=admin.headers())
+    assert made.status_code == 303 and made.headers["location"] == "/admin/webhooks?notice=created"
+    [new] = [hub.subscriptions[i] for i in set(hub.subscriptions) - before]
+    assert new.url == settings.base_url + "/api/webhooks/dwolla" and new.secret == SECRET
+    page = await admin.client.get("/admin/webhooks?notice=created")
+    assert "This app is subscribed." in page.text and "Subscription created" in page.text
+    async with sessionmaker() as db:
+        entry = await db.scalar(
+            select(AuditEntry).where(AuditEntry.action == "dwolla.webhook_subscription.create")
+        )
+    assert entry is not None and entry.target == new.id
