@@ -211,9 +211,12 @@ def main() -> None:
         for c in world.dwolla_customers
         if c.dwolla_id and any(fs.type == "bank" and not fs.removed for fs in c.funding_sources)
     ]
-    sim_port = free_port()
+    sim_port, api_port = free_port(), free_port()
     sim = create_dwolla_app(world, Knobs(webhook_retry_scale=0.001))  # a retry after 0.9 s, not 15 min
-    start_in_thread(sim, sim_port)
+    start_in_thread(sim, sim_port)  # the failures asked for, and the deliveries being timed
+    # The app's reads (transfers, customers) reach the same simulator through a second server: its own
+    # event loop, so they do not queue in front of the deliveries whose answers are timed.
+    start_in_thread(sim, api_port)
     sim_url = f"http://127.0.0.1:{sim_port}"
     procs: list[subprocess.Popen[bytes]] = []
     db_url = None
@@ -223,7 +226,8 @@ def main() -> None:
         secret = secrets.token_urlsafe(24)
         db_url = asyncio.run(prepare_db())
         port = free_port()
-        start_app(db_url, port, sim_url, secret, in_process=args.worker == "in-process", procs=procs)
+        api_url = f"http://127.0.0.1:{api_port}"
+        start_app(db_url, port, api_url, secret, in_process=args.worker == "in-process", procs=procs)
         target = f"http://127.0.0.1:{port}/api/webhooks/dwolla"
     try:
         hub = sim.state.webhooks

@@ -20,6 +20,7 @@ is audited with the customer named by a keyed hash only.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -120,18 +121,27 @@ async def handle_event(
     outcome = "ignored"
     values: dict[str, Any] | None = None
     if topic in FAILED_TRANSFER_TOPICS:
-        try:
-            detail = await dwolla.get_transfer(transfer_id)
-        except UpstreamNotFound:
-            detail = None
+        # The customer's link comes with customer-level events: read it alongside the transfer.
+        reads: list[Any] = [dwolla.get_transfer(transfer_id)]
+        if event_customer:
+            reads.append(dwolla.get_customer(event_customer))
+        got = await asyncio.gather(*reads, return_exceptions=True)
+        for failed in got:
+            if isinstance(failed, BaseException) and not isinstance(failed, UpstreamNotFound):
+                raise failed
+        detail = got[0] if not isinstance(got[0], BaseException) else None
+        if detail is None:
             outcome = "transfer_not_found"
-        if detail is not None:
+        else:
             customer_id = detail.customer_id or event_customer
-            email = name = None
-            if customer_id:
-                customer = await dwolla.get_customer(customer_id)
-                email = canonical_email_or_none(customer.email)
-                name = customer.name or customer.business_name or None
+            customer = got[1] if len(got) > 1 and not isinstance(got[1], BaseException) else None
+            if customer_id and (customer is None or customer.id.lower() != customer_id.lower()):
+                try:
+                    customer = await dwolla.get_customer(customer_id)
+                except UpstreamNotFound:  # a case without the customer's name beats no case
+                    customer = None
+            email = canonical_email_or_none(customer.email) if customer else None
+            name = (customer.name or customer.business_name or None) if customer else None
             t = detail.transfer
             values = {
                 "event_id": event_id,
