@@ -236,3 +236,53 @@ async def test_an_admin_subscribes_the_app_at_dwolla(
             select(AuditEntry).where(AuditEntry.action == "dwolla.webhook_subscription.create")
         )
     assert entry is not None and entry.target == new.id
+
+
+async def test_retention_keeps_open_cases_and_recent_event_ids(
+    engine: Any, sessionmaker: Any, settings: Any
+) -> None:
+    from supportlens.privacy.retention import run_retention
+
+    now = datetime.now(UTC)
+    old = now - timedelta(days=settings.retention_days + 1)
+
+    def a_case(transfer: str, status: str) -> AttentionCase:
+        return AttentionCase(
+            event_id=f"ev-{transfer}",
+            topic="customer_transfer_failed",
+            transfer_id=transfer,
+            customer_email="jane@acme.io",
+            amount="1.00",
+            failed_at=old,
+            status=status,
+            created_at=old,
+            closed_at=old if status == "closed" else None,
+        )
+
+    def an_event(event_id: str, received: datetime, handled: bool) -> DwollaWebhookEvent:
+        return DwollaWebhookEvent(
+            event_id=event_id,
+            topic="customer_transfer_failed",
+            resource_id="t",
+            created=received,
+            received_at=received,
+            processed_at=received if handled else None,
+            outcome="case" if handled else None,
+        )
+
+    async with sessionmaker() as db:
+        db.add_all([a_case("t-closed", "closed"), a_case("t-open", "open"), a_case("t-taken", "taken")])
+        db.add_all(
+            [
+                an_event("old-handled", old, True),
+                an_event("old-unhandled", old, False),
+                an_event("recent", now - timedelta(days=2), True),
+            ]
+        )
+        await db.commit()
+    report = await run_retention(engine, settings, now=now)
+    async with sessionmaker() as db:
+        cases = set((await db.scalars(select(AttentionCase.transfer_id))).all())
+        events = set((await db.scalars(select(DwollaWebhookEvent.event_id))).all())
+    assert cases == {"t-open", "t-taken"} and report.attention_cases_deleted == 1
+    assert events == {"old-unhandled", "recent"} and report.webhook_events_deleted == 1
