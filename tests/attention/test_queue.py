@@ -286,3 +286,23 @@ async def test_retention_keeps_open_cases_and_recent_event_ids(
         events = set((await db.scalars(select(DwollaWebhookEvent.event_id))).all())
     assert cases == {"t-open", "t-taken"} and report.attention_cases_deleted == 1
     assert events == {"old-unhandled", "recent"} and report.webhook_events_deleted == 1
+
+
+async def test_events_dwolla_could_not_be_read_are_counted_on_the_queue(
+    sessionmaker: Any, signed_in: Any
+) -> None:
+    async with sessionmaker() as db:
+        for n, seconds in enumerate((120, 45, 5)):
+            db.add(
+                DwollaWebhookEvent(
+                    event_id=f"waiting-{n}",
+                    topic="customer_transfer_failed",
+                    resource_id=f"t-{n}",
+                    created=datetime.now(UTC) - timedelta(seconds=seconds),
+                    received_at=datetime.now(UTC) - timedelta(seconds=seconds),
+                )
+            )
+        await db.commit()
+    agent = await signed_in("agent")
+    page = await agent.client.get("/partials/attention")
+    assert "2 failed payments from Dwolla could not be read yet" in page.text  # the 5 s old one is in flight

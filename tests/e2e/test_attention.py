@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from supportlens.app import create_app
+from supportlens.attention.models import DwollaWebhookEvent
 from supportlens.sandbox.crm_demo import today_world
 from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
 from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
@@ -127,6 +128,33 @@ async def test_a_failed_transfer_reaches_needs_attention_and_an_agent_takes_it(
             finally:
                 await shot.context.close()
 
+    # Dwolla not answering the worker's reads: the events wait (the queue retries them), and the queue says so
+    async with sessionmaker() as db:
+        db.add(
+            DwollaWebhookEvent(
+                event_id="waiting-for-dwolla",
+                topic="customer_transfer_failed",
+                resource_id="f2a0c3e4-0000-4000-8000-000000000001",
+                created=now - timedelta(minutes=2),
+                received_at=now - timedelta(minutes=2),
+            )
+        )
+        await db.commit()
+    for theme, viewport, width in (("light", DESKTOP, "desktop"), ("dark", PHONE, "phone")):
+        shot = await new_page(browser, viewport, loop.app.url)
+        try:
+            await shot.emulate_media(color_scheme=theme, reduced_motion="reduce")
+            await browser_sign_in(shot, "sam@example.com", PASSWORD)
+            await shot.goto("/")
+            await shot.locator("[data-testid=attention-unhandled]").wait_for()
+            await assert_fits(shot)
+            await assert_accessible(shot, f"home, Dwolla events waiting ({theme}, {width})")
+            await shot.screenshot(
+                path=str(SHOTS / f"attention-dwolla-waiting-{theme}-{width}.png"), full_page=True
+            )
+        finally:
+            await shot.context.close()
+
     # the agent opens the customer from the case: the search page with its "what happened" summary
     await page.locator("[data-testid=attention-case]").first.get_by_role("link", name="Open customer").click()
     await page.wait_for_url(lambda url: "q=jane%40acme.io" in url)
@@ -141,7 +169,8 @@ async def test_a_failed_transfer_reaches_needs_attention_and_an_agent_takes_it(
         await admin.goto("/admin/webhooks")
         assert await admin.locator("[data-testid=subscription]").count() == 1
         assert "This app is subscribed" in await admin.inner_text("main")
-        assert await admin.locator("[data-testid=events-received]").inner_text() == "2"
+        assert await admin.locator("[data-testid=events-received]").inner_text() == "3"
+        assert await admin.locator("[data-testid=events-pending]").inner_text() == "1"
         await assert_accessible(admin, "admin webhooks")
         await admin.screenshot(path=str(SHOTS / "admin-webhooks-light-desktop.png"), full_page=True)
         loop.dwolla_app.state.sandbox.update(error_rate=1.0)

@@ -24,7 +24,7 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, or_, select, text, update
@@ -243,7 +243,23 @@ async def queue_version(db: AsyncSession) -> str:
     )
     row = (await db.execute(select(func.count(), func.max(changed)).select_from(c))).one()
     latest = row[1].timestamp() if row[1] else 0
-    return f"{row[0]}-{latest:.6f}"
+    return f"{row[0]}-{latest:.6f}-{await unhandled_count(db)}"
+
+
+UNHANDLED_AFTER_SECONDS = 30
+
+
+async def unhandled_count(db: AsyncSession) -> int:
+    """Failed-payment events received over 30 s ago whose case is not made yet (Dwolla not answering
+    the job's reads: the queue retries them)."""
+    e = DwollaWebhookEvent
+    since = utcnow() - timedelta(seconds=UNHANDLED_AFTER_SECONDS)
+    q = (
+        select(func.count())
+        .select_from(e)
+        .where(e.processed_at.is_(None), e.received_at < since, e.topic.in_(sorted(FAILED_TRANSFER_TOPICS)))
+    )
+    return int(await db.scalar(q) or 0)
 
 
 async def get_case(db: AsyncSession, case_id: uuid.UUID, *, for_update: bool = False) -> AttentionCase:

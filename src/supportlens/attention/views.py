@@ -172,7 +172,12 @@ async def _queue_partial(
     return render(
         request,
         "attention/_queue.html",
-        {"cases": cases, "version": version, "notice": notice},
+        {
+            "cases": cases,
+            "version": version,
+            "notice": notice,
+            "unhandled": await service.unhandled_count(db),
+        },
         status_code=200,
     )
 
