@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportlens import health, metrics, problems
+from supportlens.attention import views as attention_views
 from supportlens.audit import views as audit_views
 from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
@@ -71,6 +72,7 @@ def routers() -> list[APIRouter]:
         alert_views.router,
         compare_views.router,
         report_views.router,
+        attention_views.router,
     ]
 
 

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     dwolla_secret: SecretStr = SecretStr("")
     # Which Dwolla dashboard agents' links open: "" follows dwolla_base_url (api-sandbox → sandbox).
     dwolla_environment: Literal["", "sandbox", "production"] = ""
+    # Dwolla webhooks (POST /api/webhooks/dwolla): the subscription's secret, and the previous one
+    # while a secret is rotated (both verify until the old subscription is deleted)
+    dwolla_webhook_secret: SecretStr = SecretStr("")
+    dwolla_webhook_previous_secret: SecretStr = SecretStr("")
+    dwolla_webhook_max_bytes: int = Field(default=16 * 1024, ge=1024, le=256 * 1024)
     # Clarity
     clarity_project_id: str = ""
     clarity_api_token: SecretStr = SecretStr("")

@@ -33,6 +33,7 @@ NOT_PAGES = {
     "/search/panel/{panel}",  # a panel of the search page
     "/search/history",  # the history drop-down
     "/partials/sessions",  # the sessions panel
+    "/partials/attention",  # the Needs attention queue on the home page
     "/sessions/{session_id}/panel",  # a session inside the search page's dialog
     "/admin/audit/export",  # CSV download
     "/auth/oidc/login",  # redirect to the identity provider

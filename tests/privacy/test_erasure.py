@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.db.base import utcnow
@@ -162,11 +163,29 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
     ids = await seed_world(db, admin.agent.id)
     assert await rows_mentioning(db, JANE)  # the scan does find her before
 
+    # a failed payment of hers on the Needs attention queue, and the Dwolla event that raised it
+    db.add(
+        DwollaWebhookEvent(
+            event_id="ev-jane-1", topic="customer_transfer_failed", resource_id="tr-jane-1",
+            customer_dwolla_id="dw-jane", created=utcnow(), received_at=utcnow(), processed_at=utcnow(),
+        )
+    )  # fmt: skip
+    db.add(
+        AttentionCase(
+            event_id="ev-jane-1", topic="customer_transfer_failed", transfer_id="tr-jane-1",
+            customer_dwolla_id="dw-jane", customer_email=JANE, customer_name="Jane Doe", amount="80.00",
+            failure_code="R01", failed_at=utcnow(),
+        )
+    )  # fmt: skip
+    await db.commit()
+
     resp = await admin.client.delete(f"/api/customers/{JANE.title()}", headers=admin.headers())
     assert resp.status_code == 200, resp.text
     receipt = resp.json()
     assert receipt["deleted"] == {
         "hubspot_note_links": 0,  # none made here: tests/crmnotes erases one
+        "attention_cases": 1,
+        "dwolla_webhook_events": 1,
         "sessions": 2,
         "events": 2,
         "annotations": 1,

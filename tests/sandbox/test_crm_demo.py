@@ -56,6 +56,12 @@ async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> 
     newest = transfers.json()["_embedded"]["transfers"][0]
     age = datetime.now(UTC) - datetime.fromisoformat(newest["created"].replace("Z", "+00:00"))
     assert newest["status"] == "failed" and timedelta(days=1) < age < timedelta(days=4)
+    # The demo's Dwolla sends its webhooks to the app's endpoint, signed with the secret the app verifies.
+    [subscription] = dwolla.state.webhooks.subscriptions.values()
+    assert subscription.url == "http://127.0.0.1:9000/api/webhooks/dwolla"
+    assert (
+        subscription.secret == ctx.env["SUPPORTLENS_DWOLLA_WEBHOOK_SECRET"] and len(subscription.secret) >= 24
+    )
 
 
 async def test_sandbox_command_prints_working_urls_and_credentials() -> None:

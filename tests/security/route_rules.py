@@ -136,6 +136,15 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/reports/weekly"): VIEWER,
     ("GET", "/reports/weekly.csv"): VIEWER,
     ("GET", "/reports/weekly.json"): VIEWER,
+    # ---- attention: Dwolla webhooks (signed by Dwolla, no sign-in) and the Needs attention queue
+    ("POST", "/api/webhooks/dwolla"): PUBLIC,
+    ("GET", "/api/attention"): VIEWER,
+    ("POST", "/api/attention/{case_id}/take"): AGENT,
+    ("POST", "/api/attention/{case_id}/close"): AGENT,
+    ("GET", "/partials/attention"): VIEWER,
+    ("POST", "/partials/attention/{case_id}/{action}"): AGENT,
+    ("GET", "/admin/webhooks"): ADMIN,
+    ("POST", "/admin/webhooks"): ADMIN,
 }
 
 # Values for path parameters. "{seeded:...}" values are filled by the test with the ids it created.

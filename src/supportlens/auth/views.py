@@ -889,6 +889,7 @@ ADMIN_SECTIONS: list[tuple[str, str, str]] = [
     ("Sites", "/admin/sites", "Websites that send sessions: site keys, allowed origins, revocation."),
     ("Link accuracy", "/admin/mapping", "How right automatic links are, judged by agents' decisions."),
     ("Spike alerts", "/admin/alerts", "The webhook spike alerts are posted to, and its recent deliveries."),
+    ("Dwolla webhooks", "/admin/webhooks", "The subscription that sends failed payments to Needs attention."),
 ]
 
 

@@ -1,5 +1,6 @@
 """Imports every model so that Base.metadata knows all tables (Alembic, tests, erasure scans)."""
 
+from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
@@ -32,12 +33,14 @@ __all__ = [
     "AlertDelivery",
     "AlertWebhook",
     "ApiToken",
+    "AttentionCase",
     "AuditEntry",
     "Base",
     "ClarityCallBudget",
     "ClarityConnection",
     "ClaritySnapshot",
     "ConversionGoal",
+    "DwollaWebhookEvent",
     "HubSpotNoteLink",
     "IngestSite",
     "Issue",

@@ -337,6 +337,15 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
 ERASERS.append(_erase_mapping_facts)
 
 
+async def _erase_attention(db: AsyncSession, email: str) -> dict[str, int]:
+    from supportlens.attention.service import erase_customer
+
+    return await erase_customer(db, email)
+
+
+ERASERS.append(_erase_attention)
+
+
 async def _erase_browsers(db: AsyncSession, browsers: list[str]) -> dict[str, int]:
     """The mapping engine's facts about the customer's browsers (Clarity user ids): which addresses each
     was seen behind, and whether it was marked busy. Counting starts afresh if the browser comes back."""

@@ -9,7 +9,8 @@ A session goes when it ended before the cut-off (a session still active keeps it
 own sign-in sessions lose their IP address after the same IP period and are deleted once expired for
 longer than the retention period. The mapping engine's marks of busy browsers go with their last
 session, those of busy addresses after the IP period. The audit log is append-only and is kept as it
-is (it holds no customer PII; see SECURITY.md).
+is (it holds no customer PII; see SECURITY.md). Closed Needs-attention cases go after the retention
+period; Dwolla webhook events once handled and older than both the retention period and 4 days.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class RetentionReport:
     agent_sessions_deleted: int = 0
     busy_browsers_forgotten: int = 0
     busy_ips_forgotten: int = 0
+    attention_cases_deleted: int = 0
+    webhook_events_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -139,6 +142,23 @@ async def run_retention(
         # A busy address is forgotten after the IP period: the sessions that filled it have lost it.
         result = await conn.execute(delete(MappingBusyIp).where(MappingBusyIp.since < report.ip_cutoff))
         report.busy_ips_forgotten = result.rowcount or 0
+        # Closed Needs-attention cases go after the retention period (open ones are work not done). A
+        # webhook event is kept at least 4 days: its id must outlive Dwolla's 72 hours of retries.
+        from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
+
+        result = await conn.execute(
+            delete(AttentionCase).where(
+                AttentionCase.status == "closed", AttentionCase.closed_at < report.cutoff
+            )
+        )
+        report.attention_cases_deleted = result.rowcount or 0
+        event_cutoff = min(report.cutoff, now - timedelta(days=4))
+        result = await conn.execute(
+            delete(DwollaWebhookEvent).where(
+                DwollaWebhookEvent.received_at < event_cutoff, DwollaWebhookEvent.processed_at.is_not(None)
+            )
+        )
+        report.webhook_events_deleted = result.rowcount or 0
 
     log.info("retention", **report.as_dict())
     return report

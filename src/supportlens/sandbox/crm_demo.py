@@ -9,6 +9,7 @@ them. Each simulator has its knobs at <base>/__sandbox/knobs (see supportlens.sa
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +54,27 @@ def configure(ctx: DemoContext) -> None:
     ctx.servers.append(
         DemoServer("HubSpot sandbox", lambda: create_hubspot_app(world), ctx.port + HUBSPOT_OFFSET, ctx.host)
     )
-    ctx.servers.append(
-        DemoServer("Dwolla sandbox", lambda: create_dwolla_app(world), ctx.port + DWOLLA_OFFSET, ctx.host)
-    )
+    # The demo's Dwolla is subscribed to the app's webhook endpoint from the start, with a secret made
+    # for this run, so a transfer failed in the simulator reaches Needs attention with no setup.
+    webhook_secret = secrets.token_urlsafe(24)
+    webhook_url = f"http://{host}:{ctx.port}/api/webhooks/dwolla"
+    ctx.env["SUPPORTLENS_DWOLLA_WEBHOOK_SECRET"] = webhook_secret
+
+    def dwolla_app() -> Any:
+        app = create_dwolla_app(world)
+        app.state.webhooks.subscribe(webhook_url, webhook_secret)
+        return app
+
+    ctx.servers.append(DemoServer("Dwolla sandbox", dwolla_app, ctx.port + DWOLLA_OFFSET, ctx.host))
     ctx.notes.append(f"hubspot:  {hubspot_url}  (sandbox; knobs at /__sandbox/knobs)")
     ctx.notes.append(f"dwolla:   {dwolla_url}  (sandbox; knobs at /__sandbox/knobs)")
     ctx.notes.append("try:      jane@acme.io, 'Robert Chen', '(415) 555-0101', 'Acme' ")
+    jane_id = world.customer("jane@acme.io").dwolla_id
+    ctx.notes.append(
+        f"payments: fail one (it lands in Needs attention): curl -X POST "
+        f"{dwolla_url}/__sandbox/transfer-failures -H 'Content-Type: application/json' "
+        f"""-d '{{"customerId": "{jane_id}"}}'"""
+    )
 
 
 def describe(host: str, port: int, world: World) -> list[str]:

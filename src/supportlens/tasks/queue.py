@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from supportlens.config import Settings
 from supportlens.metrics import MAPPING_LAG
-from supportlens.tasks import grouping, mapping, schedule
+from supportlens.tasks import attention, grouping, mapping, schedule
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def make_queue(settings: Settings) -> procrastinate.App:
         name=RETRY_STALLED_TASK, queue="periodic", queueing_lock=RETRY_STALLED_TASK, pass_context=True
     )(_retry_stalled_jobs)
     app.periodic(cron="* * * * *")(retry_stalled)
+    attention.register(app, _runtime)
     schedule.register(app, settings)
     return app
 

@@ -1,0 +1,1 @@
+"""Dwolla webhooks in, and the "Needs attention" queue of failed transfers they raise."""
