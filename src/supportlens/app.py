@@ -68,10 +68,11 @@ def routers() -> list[APIRouter]:
         investigation_views.router,
         clarity_views.router,
         crmnotes_views.router,
-        issues_views.router,
+        # Before /issues/{issue_id}: "/issues/spiking" is a page, not an issue id.
         alert_views.router,
         compare_views.router,
         report_views.router,
+        issues_views.router,
         attention_views.router,
     ]
 
