@@ -1,6 +1,7 @@
 """Needs attention in the browser, wired as `supportlens demo` wires it: a transfer fails in the Dwolla
 simulator → its signed webhook reaches the app → the case is on the agent's home page within 5 s → the
-agent takes it and opens the customer with the summary ready. Both widths, both themes, axe-clean, with
+agent takes it, adds the session moment to HubSpot (the note is in the HubSpot simulator with the
+recording link) and opens the customer with the summary ready. Both widths, both themes, axe-clean, with
 screenshots (and the admin page with Dwolla failing)."""
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ OTHER = next(
 
 
 class Loop:
-    def __init__(self, app: LiveServer, dwolla: LiveServer, dwolla_app: Any) -> None:
-        self.app, self.dwolla, self.dwolla_app = app, dwolla, dwolla_app
+    def __init__(self, app: LiveServer, dwolla: LiveServer, dwolla_app: Any, hubspot_app: Any) -> None:
+        self.app, self.dwolla, self.dwolla_app, self.hubspot_app = app, dwolla, dwolla_app, hubspot_app
 
     def fail(self, dwolla_id: str, amount: str, code: str) -> str:
         body = {"customerId": dwolla_id, "amount": amount, "code": code}
@@ -71,7 +72,7 @@ def loop(settings_factory: Any, engine: Any) -> Iterator[Loop]:
         settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
         with LiveServer(create_app(settings), port=port) as server:
             dwolla_app.state.webhooks.subscribe(f"{server.url}/api/webhooks/dwolla", SECRET)
-            yield Loop(server, dw, dwolla_app)
+            yield Loop(server, dw, dwolla_app, hubspot_app)
 
 
 async def test_a_failed_transfer_reaches_needs_attention_and_an_agent_takes_it(
@@ -111,6 +112,37 @@ async def test_a_failed_transfer_reaches_needs_attention_and_an_agent_takes_it(
     await assignee.wait_for()
     assert await assignee.inner_text() == "Taken by you"
     assert await page.locator("[data-testid=attention-case]").first.get_attribute("data-status") == "taken"
+
+    # ... and closes the loop in HubSpot: from the case's moment, Add to HubSpot on Jane's ticket; the
+    # note is in HubSpot (the simulator) on the contact and the ticket, with the Clarity recording link.
+    notes = loop.hubspot_app.state.data.objects["notes"]
+    before = len(notes)
+    session_page = await new_page(browser, DESKTOP, loop.app.url)
+    try:
+        await browser_sign_in(session_page, "sam@example.com", PASSWORD)
+        await session_page.goto(f"/sessions/{seeded.id}?t=300500")
+        await session_page.wait_for_selector("[data-player][data-ready=true]")
+        await session_page.click("[data-action=hs-open]")
+        await session_page.wait_for_selector("[data-role=hs-dialog][open]")
+        ticket = JANE.ticket_ids[0]
+        await session_page.check(f"[data-role=hs-ticket-list] input[value='{ticket}']")
+        await session_page.fill(
+            "[data-role=hs-dialog] textarea[name=comment]", "R01 right after the Pay error."
+        )
+        await session_page.click("[data-role=hs-submit]")
+        await session_page.wait_for_selector("[data-role=hs-done]:not([hidden])")
+        note_id = await session_page.get_attribute("[data-role=hs-done]", "data-note-id")
+        assert len(notes) == before + 1 and note_id in notes
+        note = notes[note_id]
+        assert {i for i, _ in note.associations["contacts"]} == {JANE.hubspot_contact_id}
+        assert {i for i, _ in note.associations["tickets"]} == {ticket}
+        assert (
+            f"/player/{seeded.session.clarity_project_id}/{seeded.session.clarity_user_id}/{seeded.session.clarity_session_id}"
+            in note.properties["hs_note_body"]
+        )
+        assert session_page.js_errors == []  # type: ignore[attr-defined]
+    finally:
+        await session_page.context.close()
 
     for theme in ("light", "dark"):
         for viewport, width in ((DESKTOP, "desktop"), (PHONE, "phone")):
