@@ -169,3 +169,45 @@ async def test_weekly_link_is_queued_once_per_week(db):
     )
     rows = (await db.scalars(select(AlertDelivery))).all()
     assert len(rows) == 1 and rows[0].payload["url"] == "https://lens.example/reports/weekly?week=2026-W49"
+
+
+async def test_failed_payments_and_those_after_session_trouble(db, signed_in):
+    """From the Needs-attention cases Dwolla's webhooks made: per return code, and how many followed an
+    error, rage or dead click of the customer."""
+    from supportlens.attention.models import AttentionCase
+
+    t = MON + timedelta(days=1, hours=9)
+    sid = await _session(db, "ann@example.com", t - timedelta(minutes=5), ["/pay"])
+    for n, (code, moment, at) in enumerate(
+        [
+            ("R01", sid, t),
+            ("R01", None, t + timedelta(hours=2)),
+            ("R02", sid, t + timedelta(hours=3)),
+            ("R01", sid, MON - timedelta(days=2)),  # last week
+            (None, None, t + timedelta(hours=4)),
+        ]
+    ):
+        db.add(
+            AttentionCase(
+                event_id=f"ev{n}",
+                topic="customer_transfer_failed",
+                transfer_id=f"tr{n}",
+                customer_email="ann@example.com",
+                amount="80.00",
+                failure_code=code,
+                failed_at=at,
+                moment_session_id=moment,
+                moment_kind="error" if moment else None,
+            )
+        )
+    await db.commit()
+    r = await reports.build(db, WEEK)
+    rows = [(f.failure_code, f.transfers, f.after_session_trouble) for f in r.failed_payments]
+    assert rows == [("R01", 2, 1), ("R02", 1, 1), ("—", 1, 0)]
+    assert "insufficient funds" in r.failed_payments[0].meaning.lower()
+    assert "ann@example.com" not in str(reports.as_json(r))  # the report names no customer
+    agent = await signed_in("agent")
+    page = await agent.client.get(f"/reports/weekly?week={WEEK}")
+    assert page.status_code == 200 and 'data-testid="failed-payments"' in page.text
+    csv_text = (await agent.client.get(f"/reports/weekly.csv?week={WEEK}")).text
+    assert "failed_payment,R01," in csv_text

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.integrations.dwolla import return_codes
 from supportlens.investigation.service import csv_cell, list_goals
 from supportlens.privacy.masking import mask_pii_text
 
@@ -81,6 +82,16 @@ class GoalRow:
 
 
 @dataclass(frozen=True)
+class FailedPaymentRow:
+    """Failed transfers of one ACH return code, and how many came right after session trouble."""
+
+    failure_code: str
+    meaning: str
+    transfers: int
+    after_session_trouble: int  # an error, rage or dead click of the customer in the 30 minutes before
+
+
+@dataclass(frozen=True)
 class WeeklyReport:
     week: str
     start: datetime
@@ -91,6 +102,7 @@ class WeeklyReport:
     regressed_issues: list[IssueRow]
     frustration: list[PageRow]
     conversions: list[GoalRow]
+    failed_payments: list[FailedPaymentRow]
 
     @property
     def last_day(self) -> datetime:
@@ -172,7 +184,26 @@ async def build(db: AsyncSession, week: str, *, viewer: bool = False) -> WeeklyR
             pattern, query = goal.value, _GOAL_EVENT
         n = int(await db.scalar(text(query), {"start": start, "end": end, "value": pattern}) or 0)
         conversions.append(GoalRow(goal.label or goal.value, n, n / sessions if sessions else 0.0))
-    report = WeeklyReport(label, start, end, sessions, top, new, regressed, frustration, conversions)
+    # Failed payments Dwolla told us of (its webhooks make one Needs-attention case per transfer, with
+    # the customer's session moment before the failure when there was one).
+    failed_payments = []
+    for r in await db.execute(
+        text(
+            "SELECT COALESCE(failure_code, '') AS code, count(*) AS transfers, "
+            "count(*) FILTER (WHERE moment_session_id IS NOT NULL) AS after_trouble "
+            "FROM attention_cases WHERE failed_at >= :start AND failed_at < :end "
+            "GROUP BY 1 ORDER BY count(*) DESC, COALESCE(failure_code, '') = '', 1"
+        ),
+        {"start": start, "end": end},
+    ):
+        described = return_codes.describe(r.code or None)
+        meaning = described.plain if described else "the payment failed (Dwolla gave no return code)"
+        failed_payments.append(
+            FailedPaymentRow(r.code or "—", meaning, int(r.transfers), int(r.after_trouble))
+        )
+    report = WeeklyReport(
+        label, start, end, sessions, top, new, regressed, frustration, conversions, failed_payments
+    )
     return masked(report) if viewer else report
 
 
@@ -190,6 +221,7 @@ def masked(report: WeeklyReport) -> WeeklyReport:
         m(report.regressed_issues),
         report.frustration,
         report.conversions,
+        report.failed_payments,
     )
 
 
@@ -223,6 +255,10 @@ def as_csv(report: WeeklyReport) -> str:
     row(["section", "goal", "sessions", "rate"])
     for g in report.conversions:
         row(["conversion", g.goal, g.sessions, f"{g.rate:.4f}"])
+    row([])
+    row(["section", "return_code", "meaning", "transfers", "after_session_trouble"])
+    for f in report.failed_payments:
+        row(["failed_payment", f.failure_code, f.meaning, f.transfers, f.after_session_trouble])
     return buf.getvalue()
 
 
