@@ -131,6 +131,11 @@ async def test_issue_compare_shows_a_matching_success_and_the_divergence(db, sig
     await db.commit()
 
     agent = await signed_in("agent")
+    # Reached from the issue's page and from the session's own page.
+    issue_page = await agent.client.get(f"/issues/{issue.id}", headers={"Accept": "text/html"})
+    assert f'href="/issues/{issue.id}/compare"' in issue_page.text
+    session_page = await agent.client.get(f"/sessions/{failing}", headers={"Accept": "text/html"})
+    assert f'href="/sessions/{failing}/compare"' in session_page.text
     page = await agent.client.get(f"/issues/{issue.id}/compare", headers={"Accept": "text/html"})
     assert page.status_code == 200, page.text
     assert f"/sessions/{success}" in page.text and f"/sessions/{failing}" in page.text
