@@ -11,6 +11,7 @@ sessions for the demo customers (through the real ingest API), then runs
 
     .venv/bin/python bench/load/run.py                        # 60 s, 50 agents, 20 sites
     .venv/bin/python bench/load/run.py --duration 30 --agents 20 --sites 5
+    .venv/bin/python bench/load/run.py --separate-worker       # web workers do not map (docs/deploy.md)
 """
 
 from __future__ import annotations
@@ -186,17 +187,24 @@ def seed_sessions(base: str, config: dict[str, Any], per_customer: int = 3) -> i
 class MemorySampler(threading.Thread):
     """Samples the resident memory of the serve process and each of its workers every second."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, task_worker: int | None = None) -> None:
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
+        # `supportlens worker` beside serve (--separate-worker): sampled, and its CPU counted, too.
+        self.task_worker = psutil.Process(task_worker) if task_worker is not None else None
         self.peak: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self.stop_flag = threading.Event()
         self.cpu_start = self.cpu_seconds()
         self.cpu_end = self.cpu_start
+        self.worker_cpu_start = self.worker_cpu_seconds()
+        self.worker_cpu_end = self.worker_cpu_start
 
     def cpu_seconds(self) -> float:
         return sum(tree_cpu_seconds(self.root.pid).values())
+
+    def worker_cpu_seconds(self) -> float:
+        return sum(tree_cpu_seconds(self.task_worker.pid).values()) if self.task_worker else 0.0
 
     def run(self) -> None:
         while not self.stop_flag.is_set():
@@ -204,6 +212,9 @@ class MemorySampler(threading.Thread):
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
+            if self.task_worker is not None:
+                procs.append(self.task_worker)
+                self.names.setdefault(self.task_worker.pid, "taskworker")
             for p in procs:
                 try:
                     rss = p.memory_info().rss / 1e6
@@ -304,6 +315,11 @@ def main() -> int:
     parser.add_argument(
         "--spawn-rate", type=float, default=10, help="users started per second; measuring starts once all run"
     )
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="production layout: serve with its in-process task worker off, plus one `supportlens worker`",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="supportlens-load-"))
@@ -356,6 +372,17 @@ def main() -> int:
             "SUPPORTLENS_FORWARDED_ALLOW_IPS": "127.0.0.1",
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        worker = None
+        if args.separate_worker:
+            # docs/deploy.md: web replicas do not map; a dedicated worker runs the queue.
+            env["SUPPORTLENS_RUN_WORKER"] = "false"
+            worker = subprocess.Popen(
+                [str(BIN / "supportlens"), "worker"],
+                env=env,
+                stdout=(work / "worker.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            procs.append(worker)
         app_log = work / "app.log"
         serve = subprocess.Popen(
             [str(BIN / "supportlens"), "serve", "--port", str(app_port), "--workers", str(args.workers)],
@@ -373,7 +400,7 @@ def main() -> int:
         print(f"seeded {seeded} sessions for {len(config['customers'])} demo customers in {took:.1f} s")
 
         load_before = os.getloadavg()
-        sampler = MemorySampler(serve.pid)
+        sampler = MemorySampler(serve.pid, worker.pid if worker is not None else None)
         sampler.start()
         prefix = str(work / "locust")
         users = args.agents + args.sites
@@ -424,8 +451,10 @@ def main() -> int:
         measured_from = time.time()
         metrics_before = httpx2.get(f"{base}/metrics", timeout=10).text
         sampler.cpu_start = sampler.cpu_seconds()
+        sampler.worker_cpu_start = sampler.worker_cpu_seconds()
         locust_out, locust_err = locust.communicate()
         sampler.cpu_end = sampler.cpu_seconds()
+        sampler.worker_cpu_end = sampler.worker_cpu_seconds()
         sampler.stop_flag.set()
         sampler.join()
         load_after = os.getloadavg()
@@ -509,6 +538,11 @@ def main() -> int:
             f"machine load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
             f"({os.cpu_count()} cores; figures above 1 per core mean the app waited for CPU)"
         )
+        if worker is not None:
+            print(
+                f"task worker CPU (mapping the ingested events, apart from the web workers): "
+                f"{sampler.worker_cpu_end - sampler.worker_cpu_start:.1f} s over {args.duration} s"
+            )
         if locust.returncode not in (0, 1):
             print(locust_out[-2000:], locust_err[-3000:])
             ok = False

@@ -55,6 +55,7 @@ STARTUP_HOOKS: list[StartupHook] = [
 def routers() -> list[APIRouter]:
     """Every router of the app, in order. The route x role test walks exactly these."""
     return [
+        sessions_views.ingest_router,  # first: most requests are sites' batches
         health.router,
         auth_views.router,
         auth_oidc.router,

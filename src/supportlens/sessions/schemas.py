@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from supportlens.customers.emails import CustomerEmail
@@ -33,23 +33,10 @@ DATA_VALUE_MAX = 2000
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _refuse_unstorable(value: Any) -> Any:
-    if isinstance(value, str) and _UNSTORABLE.search(value):
-        raise ValueError("contains a NUL character or an unpaired surrogate")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unstorable(key)
-            _refuse_unstorable(item)
-    return value
-
-
 class _Strict(BaseModel):
+    # The checks pydantic's core cannot express (storable text, bounded event data, UTC times) run once
+    # per batch in IngestBatch._checked: a Python validator per field cost as much as the JSON parsing.
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        return _refuse_unstorable(value)
 
 
 class ClarityIds(_Strict):
@@ -97,24 +84,26 @@ class EventIn(_Strict):
     y: int | None = Field(default=None, ge=-1_000_000, le=10_000_000)
     data: dict[str, Scalar] = Field(default_factory=dict)
 
-    @field_validator("ts")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    @field_validator("data")
-    @classmethod
-    def _bounded_data(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
-        if len(value) > DATA_MAX_KEYS:
-            raise ValueError(f"at most {DATA_MAX_KEYS} keys")
-        for key, item in value.items():
-            if not key or len(key) > DATA_KEY_MAX:
-                raise ValueError(f"keys must be 1 to {DATA_KEY_MAX} characters")
-            if isinstance(item, str) and len(item) > DATA_VALUE_MAX:
-                raise ValueError(f"'{key[:DATA_KEY_MAX]}' is longer than {DATA_VALUE_MAX} characters")
-            if isinstance(item, float) and not math.isfinite(item):
-                raise ValueError(f"'{key[:DATA_KEY_MAX]}' is not a finite number")
-        return value
+def _data_problem(value: dict[str, Scalar]) -> str | None:
+    """What is wrong with an event's data (bounded keys and values, finite numbers), or None."""
+    if len(value) > DATA_MAX_KEYS:
+        return f"at most {DATA_MAX_KEYS} keys"
+    for key, item in value.items():
+        if not key or len(key) > DATA_KEY_MAX:
+            return f"keys must be 1 to {DATA_KEY_MAX} characters"
+        if isinstance(item, str) and len(item) > DATA_VALUE_MAX:
+            return f"'{key[:DATA_KEY_MAX]}' is longer than {DATA_VALUE_MAX} characters"
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"'{key[:DATA_KEY_MAX]}' is not a finite number"
+    return None
+
+
+def _invalid(loc: tuple[str | int, ...], value: Any, message: str) -> ValidationError:
+    """The error a field validator raising ValueError(message) at `loc` would have given."""
+    return ValidationError.from_exception_data(
+        "IngestBatch", [{"type": "value_error", "loc": loc, "input": value, "ctx": {"error": message}}]
+    )
 
 
 class AutomationIn(_Strict):
@@ -132,6 +121,62 @@ class IngestBatch(_Strict):
     page: PageIn | None = None
     automation: AutomationIn | None = None
     events: list[EventIn] = Field(default_factory=list, max_length=MAX_EVENTS)
+
+    @model_validator(mode="after")
+    def _checked(self) -> IngestBatch:
+        """Event times in UTC (a time without an offset is UTC), bounded event data, and no text that
+        PostgreSQL cannot store, each failure naming its field; one pass over the batch."""
+        texts: list[str] = []
+        for i, e in enumerate(self.events):
+            ts = e.ts
+            # Straight into the field's slot: the model's __setattr__ costs more than the conversion.
+            e.__dict__["ts"] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+            problem = _data_problem(e.data)
+            if problem:
+                raise _invalid(("events", i, "data"), e.data, problem)
+            texts.extend(e.data)
+            texts.extend(v for v in e.data.values() if isinstance(v, str))
+            if e.url:
+                texts.append(e.url)
+            if e.selector:
+                texts.append(e.selector)
+        texts.extend(t for _, t in self._top_texts() if t)
+        # One look at all the text: ASCII holds no surrogate, so it needs only a NUL search (memchr);
+        # only other text pays for the regular expression, and only a hit for finding its field.
+        joined = "\x01".join(texts)
+        if ("\x00" in joined) if joined.isascii() else bool(_UNSTORABLE.search(joined)):
+            for loc, value in self._all_texts():
+                if _UNSTORABLE.search(value):
+                    raise _invalid(loc, value, "contains a NUL character or an unpaired surrogate")
+        return self
+
+    def _top_texts(self) -> list[tuple[tuple[str | int, ...], str | None]]:
+        c, who, page = self.clarity, self.customer, self.page
+        out: list[tuple[tuple[str | int, ...], str | None]] = [
+            (("siteKey",), self.site_key),
+            (("clarity", "projectId"), c.project_id),
+            (("clarity", "userId"), c.user_id),
+            (("clarity", "sessionId"), c.session_id),
+        ]
+        if who is not None:
+            out += [(("customer", "email"), who.email), (("customer", "id"), who.id)]
+            out.append((("customer", "name"), who.name))
+        if page is not None:
+            out += [(("page", "url"), page.url), (("page", "title"), page.title)]
+            out.append((("page", "referrer"), page.referrer))
+        return out
+
+    def _all_texts(self) -> list[tuple[tuple[str | int, ...], str]]:
+        out = [(loc, t) for loc, t in self._top_texts() if t]
+        for i, e in enumerate(self.events):
+            for field, value in (("url", e.url), ("selector", e.selector)):
+                if value:
+                    out.append((("events", i, field), value))
+            for key, item in e.data.items():
+                out.append((("events", i, "data", key), key))
+                if isinstance(item, str):
+                    out.append((("events", i, "data", key), item))
+        return out
 
 
 class IngestResult(BaseModel):

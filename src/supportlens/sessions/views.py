@@ -37,6 +37,9 @@ from supportlens.web.pages import render
 
 log = get_logger("supportlens.ingest")
 router = APIRouter(tags=["sessions"])
+# The public ingest endpoints have their own router, which the app registers first: sites' batches are
+# most of the requests, and a request is matched against every route registered before its own.
+ingest_router = APIRouter(tags=["sessions"])
 SDK_FILE = Path(__file__).parent / "sdk" / "supportlens.js"
 INGEST_PATH = "/api/ingest/v1/events"
 ALLOWED_TYPES = ("application/json", "text/plain")
@@ -48,7 +51,7 @@ RETRIES = 3
 # ---- public: SDK and ingest ----------------------------------------------------------------------
 
 
-@router.get("/sdk/v1/supportlens.js", include_in_schema=False)
+@ingest_router.get("/sdk/v1/supportlens.js", include_in_schema=False)
 async def sdk() -> Response:
     return Response(
         SDK_FILE.read_bytes(),
@@ -83,7 +86,7 @@ def _fail(
     return problem_response(status, title, detail, headers=headers or None, **kw)
 
 
-@router.options(INGEST_PATH, include_in_schema=False)
+@ingest_router.options(INGEST_PATH, include_in_schema=False)
 async def ingest_preflight(request: Request) -> Response:
     origin = request.headers.get("origin", "")
     cache, _ = _state(request)
@@ -123,7 +126,7 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-@router.post(
+@ingest_router.post(
     INGEST_PATH,
     status_code=202,
     summary="Ingest v1: events from supportlens.js (public, site key)",
