@@ -1,4 +1,5 @@
-"""Schemathesis against the app's own OpenAPI: generated requests to every documented operation, no 5xx.
+"""Schemathesis against the app's own OpenAPI: generated requests to every documented operation, no 5xx
+(but the 502 problem details of a route that calls a vendor while the agent waits: none is reachable here).
 
 Extended with the extreme-value strategies (tests/security/extremes.py): `format: date` and
 `format: date-time` values drawn from the ends of the calendar with ±14:00 offsets, and in each case up
@@ -22,6 +23,7 @@ from supportlens.app import create_app
 from supportlens.auth import service
 from tests.investigation.seed import seed_checkout_session
 from tests.security.extremes import extreme_days, extreme_instants, extreme_values
+from tests.security.route_rules import VENDOR_502
 from tests.support.agents import make_agent
 from tests.support.live import LiveServer
 
@@ -90,7 +92,12 @@ def test_no_operation_answers_5xx(token_and_server, extreme_formats):
                 else:
                     case.query = {**(case.query or {}), name: value}
             resp = case.call(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
-            if resp.status_code >= 500:
+            vendor_said_no = (
+                resp.status_code == 502
+                and (op.method.upper(), op.path) in VENDOR_502
+                and "application/problem+json" in str(resp.headers.get("content-type", ""))
+            )
+            if resp.status_code >= 500 and not vendor_said_no:
                 failures.append(
                     f"{op.method.upper()} {op.path} -> {resp.status_code}: {case.as_curl_command()}"
                 )
