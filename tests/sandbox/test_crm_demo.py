@@ -15,7 +15,7 @@ import httpx2
 from supportlens.sandbox import crm_demo
 from supportlens.sandbox.demo import PLUGINS, DemoContext
 from supportlens.sandbox.dwolla import HAL
-from tests.support.live import free_port
+from tests.support.live import free_port_block
 
 
 async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> 
 
 
 async def test_sandbox_command_prints_working_urls_and_credentials() -> None:
-    port = free_port()
+    port = free_port_block(2)  # HubSpot on port, Dwolla on port + 1
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "supportlens.cli", "sandbox", "--port", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
