@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from supportlens import health, metrics, problems
 from supportlens.attention import views as attention_views
 from supportlens.audit import views as audit_views
+from supportlens.auth import account_views as auth_account_views
+from supportlens.auth import admin_views as auth_admin_views
 from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
@@ -58,6 +60,8 @@ def routers() -> list[APIRouter]:
         sessions_views.ingest_router,  # first: most requests are sites' batches
         health.router,
         auth_views.router,
+        auth_account_views.router,
+        auth_admin_views.router,
         auth_oidc.router,
         audit_views.router,
         privacy_views.router,
