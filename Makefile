@@ -8,10 +8,11 @@ export PLAYWRIGHT_BROWSERS_PATH ?= 0
 
 setup: $(VENV)/.installed node_modules/.installed chromium
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# the product with its development tools, and the development package (simulators, demo, shop)
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sandbox
 	touch $@
 
 node_modules/.installed: package.json package-lock.json scripts/vendor_assets.py
@@ -32,8 +33,8 @@ services:
 	@scripts/services.sh
 
 lint:
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src sandbox tests bench scripts
+	$(BIN)/ruff format --check src sandbox tests bench scripts
 	$(BIN)/lint-imports
 
 typecheck:

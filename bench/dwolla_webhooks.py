@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from bench.common import create_db, drop_db, free_port  # noqa: E402
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app  # noqa: E402
-from supportlens.sandbox.dwolla.webhooks import SIGNATURE_HEADER, sign  # noqa: E402
-from supportlens.sandbox.knobs import Knobs  # noqa: E402
-from supportlens.sandbox.world import demo_world  # noqa: E402
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app  # noqa: E402
+from supportlens_sandbox.dwolla.webhooks import SIGNATURE_HEADER, sign  # noqa: E402
+from supportlens_sandbox.knobs import Knobs  # noqa: E402
+from supportlens_sandbox.world import demo_world  # noqa: E402
 
 P99_TARGET_MS = 50.0
 DRAIN_TIMEOUT_S = 300

@@ -47,9 +47,9 @@ def _serve_sim(kind: str, port: int) -> None:
     import uvicorn
 
     if kind == "hubspot":
-        from supportlens.sandbox.hubspot.app import create_hubspot_app as factory
+        from supportlens_sandbox.hubspot.app import create_hubspot_app as factory
     else:
-        from supportlens.sandbox.dwolla import create_dwolla_app as factory
+        from supportlens_sandbox.dwolla import create_dwolla_app as factory
     uvicorn.run(factory(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -109,12 +109,12 @@ async def run_profile(
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
     from supportlens.integrations.clients import build_clients
-    from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
-    from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN
-    from supportlens.sandbox.knobs import aset_remote_knobs
     from supportlens.search.cache import MemoryCache
     from supportlens.search.query import parse_query
     from supportlens.search.service import SearchService
+    from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
+    from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN
+    from supportlens_sandbox.knobs import aset_remote_knobs
 
     limited = name == "hubspot-limits"
     await _flush_redis()  # no rate-limit windows left over from the profile before
@@ -281,7 +281,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from supportlens.sandbox.world import demo_world
+    from supportlens_sandbox.world import demo_world
 
     world = demo_world()
     both = [c.email for c in world.customers if c.in_hubspot and c.in_dwolla]

@@ -39,12 +39,12 @@ FRAGMENTS = ("summary", "correlation", "hubspot", "dwolla", "sessions")
 def _serve_sim(kind: str, port: int) -> None:
     import uvicorn
 
-    from supportlens.sandbox.crm_demo import today_world
+    from supportlens_sandbox.crm_demo import today_world
 
     if kind == "hubspot":
-        from supportlens.sandbox.hubspot.app import create_hubspot_app as factory
+        from supportlens_sandbox.hubspot.app import create_hubspot_app as factory
     else:
-        from supportlens.sandbox.dwolla import create_dwolla_app as factory
+        from supportlens_sandbox.dwolla import create_dwolla_app as factory
     uvicorn.run(factory(today_world()), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -61,8 +61,8 @@ async def _prepare(env: dict[str, str]) -> str:
     from supportlens.config import Settings
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.investigation import demo as investigation_demo
-    from supportlens.sandbox.sessions_demo import ensure_demo_site
+    from supportlens_sandbox import payment_visit as investigation_demo
+    from supportlens_sandbox.sessions_demo import ensure_demo_site
 
     settings = Settings(_env_file=None, **{k.removeprefix("SUPPORTLENS_").lower(): v for k, v in env.items()})
     await migrate.upgrade_async(settings.database_url)
@@ -93,9 +93,9 @@ async def one_search(client: httpx2.AsyncClient, q: str) -> tuple[float, str]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
-    from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN
-    from supportlens.sandbox.knobs import aset_remote_knobs
+    from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
+    from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN
+    from supportlens_sandbox.knobs import aset_remote_knobs
 
     ctx = multiprocessing.get_context("spawn")
     procs = []

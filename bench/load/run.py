@@ -102,8 +102,8 @@ async def prepare(url: str, n_sites: int) -> dict[str, Any]:
     from supportlens.config import Settings
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sandbox.crm_demo import today_world
     from supportlens.sessions import sites
+    from supportlens_sandbox.crm_demo import today_world
 
     await migrate.upgrade_async(url)
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
@@ -349,8 +349,8 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         )
-        from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
-        from supportlens.sandbox.hubspot import HUBSPOT_TOKEN
+        from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
+        from supportlens_sandbox.hubspot import HUBSPOT_TOKEN
 
         env = {
             **os.environ,

@@ -373,35 +373,17 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     server.run()
 
 
-@app.command()
-def demo(
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    data_dir: Annotated[
-        str, typer.Option(help="where the demo keeps its files and its embedded PostgreSQL's data")
-    ] = ".supportlens-demo",
-    fresh: Annotated[bool, typer.Option(help="start from an empty database")] = True,
-) -> None:
-    """The whole product on an embedded PostgreSQL with sandbox upstreams and seeded demo data."""
-    from supportlens.sandbox.demo import run_demo
+def add_plugin_commands() -> None:
+    """Commands other installed packages add (`supportlens.commands` entry points): the development
+    package `supportlens-sandbox` adds `demo` and `sandbox`; a production install has neither."""
+    from importlib.metadata import entry_points
 
-    run_demo(host=host, port=port, data_dir=data_dir, fresh=fresh)
-
-
-@app.command()
-def sandbox(
-    port: Annotated[int, typer.Option(min=1, max=65534, help="HubSpot here, Dwolla on port + 1")] = 8100,
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    seed: Annotated[int, typer.Option(help="demo world seed")] = 7,
-    latency_ms: Annotated[float, typer.Option(min=0, help="latency added to every call")] = 0.0,
-) -> None:
-    """Run only the HubSpot and Dwolla simulators (demo world), printing their URLs and credentials."""
-    from supportlens.sandbox.crm_demo import run_sandbox
-
-    run_sandbox(host=host, port=port, seed=seed, latency_ms=latency_ms)
+    for entry in entry_points(group="supportlens.commands"):
+        entry.load()(app)
 
 
 def main() -> None:
+    add_plugin_commands()
     try:
         app()
     except KeyboardInterrupt:

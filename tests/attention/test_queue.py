@@ -20,9 +20,9 @@ from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.attention.service import erase_customer, pick_moment
 from supportlens.audit.models import AuditEntry
 from supportlens.investigation.trouble import Moment
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.investigation.seed import seed_checkout_session
 from tests.support.live import LiveServer
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from supportlens.sandbox.clarity import ClaritySimState, create_clarity_simulator
+from supportlens_sandbox.clarity import ClaritySimState, create_clarity_simulator
 from tests.support.live import LiveServer
 
 PROJECT = "demo123"

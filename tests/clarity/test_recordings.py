@@ -9,9 +9,9 @@ from sqlalchemy import select
 from supportlens.clarity import service
 from supportlens.clarity.models import ClarityConnection
 from supportlens.db.base import utcnow
-from supportlens.sandbox.clarity import SimSession
-from supportlens.sandbox.clarity.simulator import SimPage
 from supportlens.sessions.models import UserSession
+from supportlens_sandbox.clarity import SimSession
+from supportlens_sandbox.clarity.simulator import SimPage
 from tests.clarity.support import PROJECT, running_simulator
 
 

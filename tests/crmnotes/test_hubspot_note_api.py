@@ -18,9 +18,9 @@ from supportlens.app import create_app
 from supportlens.audit.models import AuditEntry
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.privacy.erasure import erase_customer
-from supportlens.sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.investigation.seed import seed_checkout_session
 from tests.support.agents import make_agent, sign_in
 from tests.support.live import LiveServer

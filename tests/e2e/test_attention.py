@@ -18,9 +18,9 @@ import pytest
 
 from supportlens.app import create_app
 from supportlens.attention.models import DwollaWebhookEvent
-from supportlens.sandbox.crm_demo import today_world
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.crm_demo import today_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.investigation.seed import seed_checkout_session

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from supportlens.sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
 from supportlens.tasks.status import wait_until_drained
+from supportlens_sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from tests.e2e.conftest import DESKTOP, browser_sign_in, new_page
 from tests.support.agents import PASSWORD, make_agent
 from tests.support.live import LiveServer, free_port

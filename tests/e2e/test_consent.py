@@ -8,9 +8,9 @@ from typing import Any
 import httpx2
 from sqlalchemy import func, select
 
-from supportlens.sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent
+from supportlens_sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from tests.e2e.conftest import DESKTOP, new_page
 from tests.support.browsers import BROWSER
 from tests.support.live import LiveServer, free_port

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from supportlens.app import create_app
-from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in
 from tests.e2e.test_investigation import assert_accessible, assert_fits, wait_until
 from tests.investigation.seed import seed_checkout_session

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from supportlens.app import create_app
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.world import demo_world
 from supportlens.web.pages import STATIC_DIR
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.world import demo_world
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.investigation.seed import seed_checkout_session
 from tests.support.agents import PASSWORD, make_agent

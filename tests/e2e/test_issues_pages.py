@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from supportlens.config import Settings
-from supportlens.sandbox.world import demo_world
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens_sandbox.world import demo_world
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.e2e.test_pages import assert_tables_stacked, settle

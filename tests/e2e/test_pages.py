@@ -16,7 +16,7 @@ import pytest
 
 from supportlens.app import create_app
 from supportlens.config import Settings
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.world import demo_world
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)

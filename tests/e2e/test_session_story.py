@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from supportlens.clarity import service
-from supportlens.sandbox.clarity.simulator import SimPage, SimSession
 from supportlens.sessions.models import UserSession
+from supportlens_sandbox.clarity.simulator import SimPage, SimSession
 from tests.clarity.support import PROJECT, TOKEN, running_simulator
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits, scrub_value, wait_until

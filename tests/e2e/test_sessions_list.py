@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supportlens.sandbox.sessions_demo import ensure_demo_site, seed_sessions
+from supportlens_sandbox.sessions_demo import ensure_demo_site, seed_sessions
 from tests.e2e.conftest import DESKTOP, browser_sign_in
 from tests.e2e.test_investigation import assert_accessible, assert_fits, wait_until
 from tests.support.agents import PASSWORD, make_agent

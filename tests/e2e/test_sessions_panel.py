@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supportlens.sandbox.sessions_demo import ensure_demo_site, seed_sessions
+from supportlens_sandbox.sessions_demo import ensure_demo_site, seed_sessions
 from tests.e2e.conftest import browser_sign_in
 from tests.support.agents import PASSWORD, make_agent
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from supportlens.app import create_app
-from supportlens.investigation import demo as investigation_demo
-from supportlens.sandbox.crm_demo import today_world
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.sessions_demo import ensure_demo_site
+from supportlens_sandbox import payment_visit as investigation_demo
+from supportlens_sandbox.crm_demo import today_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.sessions_demo import ensure_demo_site
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits, scrub_value
 from tests.support.agents import PASSWORD, make_agent
@@ -243,7 +243,7 @@ async def test_hostile_session_text_in_the_summary_never_runs(
 
     import httpx2
 
-    from supportlens.sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
+    from supportlens_sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
     from tests.e2e.test_hostile import watch_csp
     from tests.security.hostile import XSS
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN, create_hubspot_app
 from tests.support.live import LiveServer
 
 

@@ -13,8 +13,8 @@ from supportlens.config import Settings
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamRateLimited, UpstreamUnavailable
 from supportlens.integrations.hubspot.client import HubSpotClient
-from supportlens.sandbox.world import demo_world
 from supportlens.search.query import parse_query
+from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims
 
 JANE_DWOLLA = "5b29279d-6359-4c87-a318-e09095532733"

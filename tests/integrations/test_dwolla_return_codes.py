@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from supportlens.integrations.dwolla.return_codes import ACH_RETURN_CODES, describe
-from supportlens.sandbox.world import ACH_RETURNS
+from supportlens_sandbox.world import ACH_RETURNS
 
 
 def test_every_code_agents_meet_is_in_plain_words() -> None:

@@ -16,9 +16,9 @@ from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, verify_webhook
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamNotFound
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.support.live import LiveServer
 
 WORLD = demo_world()

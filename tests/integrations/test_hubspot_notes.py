@@ -12,14 +12,14 @@ from supportlens.config import Settings
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamForbidden, UpstreamNotFound
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.notes import NoteContent, NoteLink
-from supportlens.sandbox.hubspot import (
+from supportlens_sandbox.hubspot import (
     HUBSPOT_PORTAL_ID,
     HUBSPOT_READONLY_TOKEN,
     HUBSPOT_TOKEN,
     create_hubspot_app,
 )
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.support.live import LiveServer
 
 WORLD = demo_world()

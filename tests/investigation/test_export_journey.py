@@ -158,9 +158,9 @@ async def test_journey_with_the_dwolla_and_hubspot_simulators(
     import httpx2
 
     from supportlens.app import create_app
-    from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-    from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
-    from supportlens.sandbox.world import demo_world
+    from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+    from supportlens_sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+    from supportlens_sandbox.world import demo_world
     from tests.support.agents import make_agent, sign_in
     from tests.support.live import LiveServer
 

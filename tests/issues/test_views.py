@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from supportlens.audit.models import AuditEntry
 from supportlens.config import Settings
 from supportlens.issues.models import Issue
-from supportlens.sandbox.world import demo_world
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims, sim_servers, sims  # noqa: F401 (fixtures)
 from tests.investigation.seed import seed_checkout_session
 from tests.issues.helpers import group_everything

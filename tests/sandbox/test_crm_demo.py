@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx2
 
-from supportlens.sandbox import crm_demo
-from supportlens.sandbox.demo import PLUGINS, DemoContext
-from supportlens.sandbox.dwolla import HAL
+from supportlens_sandbox import crm_demo
+from supportlens_sandbox.demo import PLUGINS, DemoContext
+from supportlens_sandbox.dwolla import HAL
 from tests.support.live import free_port_block
 
 
 async def test_demo_plugin_points_the_app_at_both_simulators(tmp_path: Path) -> None:
-    assert "supportlens.sandbox.crm_demo" in PLUGINS
+    assert "supportlens_sandbox.crm_demo" in PLUGINS
     ctx = DemoContext(host="0.0.0.0", port=9000, data_dir=tmp_path)
     crm_demo.configure(ctx)
     assert ctx.env["SUPPORTLENS_HUBSPOT_BASE_URL"] == "http://127.0.0.1:9001"

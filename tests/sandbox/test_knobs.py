@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
-from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import KnobError, Knobs, SandboxControl, areset_remote, aset_remote_knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
+from supportlens_sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import KnobError, Knobs, SandboxControl, areset_remote, aset_remote_knobs
+from supportlens_sandbox.world import demo_world
 from tests.support.live import LiveServer
 
 WORLD = demo_world()

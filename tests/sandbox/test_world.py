@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 
-from supportlens.sandbox.world import ANCHOR, HEADLINE_EMAILS, demo_world
+from supportlens_sandbox.world import ANCHOR, HEADLINE_EMAILS, demo_world
 
 
 def test_same_seed_same_world_other_seed_other_people() -> None:

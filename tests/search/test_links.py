@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from supportlens.config import Settings
 from supportlens.integrations.dwolla.dashboard import dashboard
-from supportlens.sandbox.hubspot.app import HUBSPOT_PORTAL_ID
 from supportlens.search import links
+from supportlens_sandbox.hubspot.app import HUBSPOT_PORTAL_ID
 
 JANE_DWOLLA = "5b29279d-6359-4c87-a318-e09095532733"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from supportlens.integrations.hubspot.client import HubSpotClient, policy_from_settings
-from supportlens.sandbox.world import demo_world
 from supportlens.search.query import parse_query
+from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from supportlens.sandbox.world import demo_world
 from supportlens.sessions.models import SessionEvent
+from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims
 from tests.investigation.seed import Seeded, seed_checkout_session
 

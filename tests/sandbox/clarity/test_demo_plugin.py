@@ -6,13 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from supportlens.config import Settings
-from supportlens.sandbox import clarity_demo
-from supportlens.sandbox.demo import PLUGINS, DemoContext
 from supportlens.sessions.models import UserSession
+from supportlens_sandbox import clarity_demo
+from supportlens_sandbox.demo import PLUGINS, DemoContext
 
 
 async def test_demo_plugin_wires_the_simulator(tmp_path, database_url, db):
-    assert "supportlens.sandbox.clarity_demo" in PLUGINS
+    assert "supportlens_sandbox.clarity_demo" in PLUGINS
     ctx = DemoContext(host="127.0.0.1", port=8100, data_dir=tmp_path)
     clarity_demo.configure(ctx)
     [server] = ctx.servers

@@ -9,8 +9,8 @@ from typing import Any
 import dwollav2
 import pytest
 
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.world import demo_world
 from tests.sandbox.dwolla.spec import Recorder
 from tests.support.live import LiveServer
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, HAL, create_dwolla_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.sandbox.dwolla import spec
 
 WORLD = demo_world()

@@ -19,10 +19,10 @@ from fastapi import FastAPI, Request, Response
 from jsonschema import Draft202012Validator
 
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, verify_webhook
-from supportlens.sandbox.dwolla import create_dwolla_app
-from supportlens.sandbox.dwolla.webhooks import RETRY_DELAYS
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.dwolla import create_dwolla_app
+from supportlens_sandbox.dwolla.webhooks import RETRY_DELAYS
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.sandbox.dwolla.spec import BASE, Recorder, registry
 from tests.sandbox.dwolla.test_contract import call, sdk_client
 from tests.support.live import LiveServer

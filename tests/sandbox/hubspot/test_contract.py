@@ -19,9 +19,9 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.deals import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
-from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.support.live import LiveServer
 
 WORLD = demo_world()

@@ -26,9 +26,9 @@ from hubspot.crm.objects.notes import (
     SimplePublicObjectInputForCreate,
 )
 
-from supportlens.sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 from tests.support.live import LiveServer
 
 WORLD = demo_world()

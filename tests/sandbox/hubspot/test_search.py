@@ -9,9 +9,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from supportlens.sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import demo_world
+from supportlens_sandbox.hubspot import HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import demo_world
 
 WORLD = demo_world()
 AUTH = {"authorization": f"Bearer {HUBSPOT_TOKEN}"}

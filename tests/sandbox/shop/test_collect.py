@@ -9,9 +9,9 @@ import json
 import httpx2
 import pytest
 
-from supportlens.sandbox import clarity_demo
-from supportlens.sandbox.clarity import ClaritySimState, create_clarity_simulator
-from supportlens.sandbox.shop.app import create_shop_app
+from supportlens_sandbox import clarity_demo
+from supportlens_sandbox.clarity import ClaritySimState, create_clarity_simulator
+from supportlens_sandbox.shop.app import create_shop_app
 from tests.support.live import LiveServer
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from supportlens.sandbox.demo import DemoContext
+from supportlens_sandbox.demo import DemoContext
 
 JANE = "jane@acme.io"
 GOALS = (("url", "/thank-you", "Paid"), ("event", "checkout_started", "Checkout started"))
@@ -74,12 +74,12 @@ def payment_visit(origin: str, error_at: datetime) -> list[dict[str, Any]]:
 
 async def seed(db: Any, ctx: DemoContext) -> None:
     from supportlens.investigation.models import ConversionGoal
-    from supportlens.sandbox.crm_demo import today_world
-    from supportlens.sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
     from supportlens.sessions import sites
     from supportlens.sessions.ingest import ingest_batch
     from supportlens.sessions.models import SessionAnnotation, UserSession
     from supportlens.sessions.schemas import IngestBatch
+    from supportlens_sandbox.crm_demo import today_world
+    from supportlens_sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
 
     existing = {(g.kind, g.value) for g in (await db.scalars(select(ConversionGoal))).all()}
     for kind, value, label in GOALS:

@@ -21,8 +21,10 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.background import BackgroundTask
 
+from supportlens.web.pages import STATIC_DIR
+
 HERE = Path(__file__).parent
-CLARITY_JS = HERE.parent.parent / "web" / "static" / "vendor" / "clarity.min.js"
+CLARITY_JS = STATIC_DIR / "vendor" / "clarity.min.js"  # fetched from npm by `make setup`
 DEMO_PASSWORD = "shop-demo"  # noqa: S105 - the demo shop's one shared password, printed by `supportlens demo`
 COOKIE = "shop_customer"
 
@@ -35,7 +37,7 @@ async def forward_to_clarity(body: bytes) -> None:
     """Give one tracker upload to the Clarity simulator: in-process when the demo runs it here,
     else over HTTP to SUPPORTLENS_DEMO_CLARITY_UPLOAD_URL. Never raises (the tracker got its 204)."""
     try:
-        from supportlens.sandbox import clarity_demo
+        from supportlens_sandbox import clarity_demo
 
         if clarity_demo.DEMO_STATE is not None:
             clarity_demo.forward_upload(body)
@@ -72,7 +74,7 @@ class ShopCustomer:
 
 
 def _customers() -> dict[str, ShopCustomer]:
-    from supportlens.sandbox.world import demo_world
+    from supportlens_sandbox.world import demo_world
 
     out: dict[str, ShopCustomer] = {}
     for c in demo_world().customers:

@@ -1,5 +1,5 @@
 """A Clarity simulator: Data Export API, recordings list and the tracker's upload endpoint."""
 
-from supportlens.sandbox.clarity.simulator import ClaritySimState, SimSession, create_clarity_simulator
+from supportlens_sandbox.clarity.simulator import ClaritySimState, SimSession, create_clarity_simulator
 
 __all__ = ["ClaritySimState", "SimSession", "create_clarity_simulator"]

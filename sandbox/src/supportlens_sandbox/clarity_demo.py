@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from supportlens.sandbox.clarity import ClaritySimState, SimSession, create_clarity_simulator
-from supportlens.sandbox.clarity.simulator import demo_sessions_from_rows
-from supportlens.sandbox.demo import DemoContext, DemoServer
+from supportlens_sandbox.clarity import ClaritySimState, SimSession, create_clarity_simulator
+from supportlens_sandbox.clarity.simulator import demo_sessions_from_rows
+from supportlens_sandbox.demo import DemoContext, DemoServer
 
 DEMO_PROJECT = "demo123"
 DEMO_TOKEN = "demo-clarity-export-token"  # noqa: S105 (the simulator's token, demo only)

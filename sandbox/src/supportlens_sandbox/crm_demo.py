@@ -3,7 +3,7 @@
 Ports: HubSpot on the given port, Dwolla on port + 1 (`supportlens sandbox --port 8100`: HubSpot at
 :8100, Dwolla at :8101). In `supportlens demo` the app runs on ctx.port, HubSpot on ctx.port + 1 and
 Dwolla on ctx.port + 2, and the app's SUPPORTLENS_HUBSPOT_* / SUPPORTLENS_DWOLLA_* settings point at
-them. Each simulator has its knobs at <base>/__sandbox/knobs (see supportlens.sandbox.knobs).
+them. Each simulator has its knobs at <base>/__sandbox/knobs (see supportlens_sandbox.knobs).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from supportlens.sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
-from supportlens.sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
-from supportlens.sandbox.knobs import Knobs
-from supportlens.sandbox.world import World, demo_world
+from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
+from supportlens_sandbox.hubspot import HUBSPOT_READONLY_TOKEN, HUBSPOT_TOKEN, create_hubspot_app
+from supportlens_sandbox.knobs import Knobs
+from supportlens_sandbox.world import World, demo_world
 
 if TYPE_CHECKING:
-    from supportlens.sandbox.demo import DemoContext
+    from supportlens_sandbox.demo import DemoContext
 
 HUBSPOT_OFFSET = 1
 DWOLLA_OFFSET = 2
@@ -36,7 +36,7 @@ def _client_host(host: str) -> str:
 
 
 def configure(ctx: DemoContext) -> None:
-    from supportlens.sandbox.demo import DemoServer
+    from supportlens_sandbox.demo import DemoServer
 
     world = today_world()
     host = _client_host(ctx.host)

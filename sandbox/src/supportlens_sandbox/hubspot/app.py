@@ -26,8 +26,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportlens.sandbox.hubspot import search as search_engine
-from supportlens.sandbox.hubspot.objects import (
+from supportlens_sandbox.hubspot import search as search_engine
+from supportlens_sandbox.hubspot.objects import (
     ALWAYS_IN_SEARCH,
     ASSOCIATION_PAIRS,
     ASSOCIATION_TYPES,
@@ -43,8 +43,8 @@ from supportlens.sandbox.hubspot.objects import (
     canonical_type,
     hs_datetime,
 )
-from supportlens.sandbox.knobs import Knobs, SandboxControl, wrap
-from supportlens.sandbox.world import World, demo_world
+from supportlens_sandbox.knobs import Knobs, SandboxControl, wrap
+from supportlens_sandbox.world import World, demo_world
 
 HUBSPOT_TOKEN = "pat-na1-5f0c0de0-demo-4000-8000-5up9041e25a1"  # noqa: S105 - the sandbox's own token
 HUBSPOT_READONLY_TOKEN = "pat-na1-5f0c0de0-read-4000-8000-0n1yr3ad5a1"  # noqa: S105 - no write scopes

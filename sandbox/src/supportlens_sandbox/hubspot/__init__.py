@@ -1,6 +1,6 @@
 """HubSpot CRM simulator over the demo world (see `app.create_hubspot_app`)."""
 
-from supportlens.sandbox.hubspot.app import (
+from supportlens_sandbox.hubspot.app import (
     HUBSPOT_PORTAL_ID,
     HUBSPOT_READONLY_TOKEN,
     HUBSPOT_TOKEN,

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportlens.sandbox.dwolla.webhooks import (
+from supportlens_sandbox.dwolla.webhooks import (
     FAILURE_TOPICS,
     MAX_SUBSCRIPTIONS,
     SECRET_MAX,
@@ -39,8 +39,8 @@ from supportlens.sandbox.dwolla.webhooks import (
     Subscription,
     WebhookHub,
 )
-from supportlens.sandbox.knobs import ADMIN_PREFIX, Knobs, SandboxControl, wrap
-from supportlens.sandbox.world import (
+from supportlens_sandbox.knobs import ADMIN_PREFIX, Knobs, SandboxControl, wrap
+from supportlens_sandbox.world import (
     ACCOUNT_BANK_FS_ID,
     ACCOUNT_ID,
     ACCOUNT_NAME,

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from supportlens.sandbox.demo import DemoContext, DemoServer
+from supportlens_sandbox.demo import DemoContext, DemoServer
 
 DEMO_SITE_KEY = "pk_live_demo_shop_0123456789abcdef"
 # The Clarity simulator's project (clarity_demo.DEMO_PROJECT): one project id on both sides, so the
@@ -40,7 +40,7 @@ def configure(ctx: DemoContext) -> None:
     url = shop_url(ctx)
 
     def factory() -> Any:
-        from supportlens.sandbox.shop.app import create_shop_app
+        from supportlens_sandbox.shop.app import create_shop_app
 
         return create_shop_app(
             supportlens_url=ctx.base_url, site_key=DEMO_SITE_KEY, clarity_project=DEMO_CLARITY_PROJECT
@@ -53,7 +53,7 @@ def configure(ctx: DemoContext) -> None:
         await seed_sessions(db)
 
     ctx.seeders.append(seed)
-    from supportlens.sandbox.shop.app import DEMO_PASSWORD
+    from supportlens_sandbox.shop.app import DEMO_PASSWORD
 
     ctx.notes.append(
         f"shop:     {url}  (sign in as jane@acme.io / {DEMO_PASSWORD}; it runs clarity-js + supportlens.js)"
@@ -149,10 +149,10 @@ async def seed_sessions(
     db: Any, *, customers: int = 8, now: datetime | None = None, origin: str = "https://shop.example"
 ) -> int:
     """Past sessions for the first `customers` demo customers over the last ~3 weeks; returns how many."""
-    from supportlens.sandbox.world import demo_world
     from supportlens.sessions import sites
     from supportlens.sessions.ingest import ingest_batch
     from supportlens.sessions.schemas import IngestBatch
+    from supportlens_sandbox.world import demo_world
 
     site = await sites.make_cache(0).by_key(db, DEMO_SITE_KEY)
     if site is None:

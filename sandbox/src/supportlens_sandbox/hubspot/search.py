@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from supportlens.sandbox.hubspot.objects import (
+from supportlens_sandbox.hubspot.objects import (
     DATETIME_PROPERTIES,
     KNOWN_PROPERTIES,
     NUMBER_PROPERTIES,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from supportlens.investigation import demo, service
-from supportlens.sandbox.crm_demo import today_world
-from supportlens.sandbox.sessions_demo import ensure_demo_site
+from supportlens.investigation import service
 from supportlens.sessions.models import SessionAnnotation, UserSession
+from supportlens_sandbox import payment_visit as demo
+from supportlens_sandbox.crm_demo import today_world
+from supportlens_sandbox.sessions_demo import ensure_demo_site
 
 
 async def test_demo_seed_lines_up_the_error_with_the_failed_transfer(db):

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx2
 
-from supportlens.sandbox.knobs import SandboxControl
+from supportlens_sandbox.knobs import SandboxControl
 
 SIGNATURE_HEADER = "X-Request-Signature-SHA-256"
 MAX_SUBSCRIPTIONS = 10  # Dwolla Sandbox (Production: 5)

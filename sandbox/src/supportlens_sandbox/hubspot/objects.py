@@ -7,7 +7,7 @@ from datetime import datetime
 
 import phonenumbers
 
-from supportlens.sandbox.world import Customer, World
+from supportlens_sandbox.world import Customer, World
 
 # Canonical object type names and their aliases in paths (name, singular, object type id).
 OBJECT_TYPES = {

@@ -68,10 +68,10 @@ def _plugins() -> list[Callable[[DemoContext], None]]:
 
 # Modules with a `configure(ctx: DemoContext)` function, in order.
 PLUGINS: list[str] = [
-    "supportlens.sandbox.crm_demo",
-    "supportlens.sandbox.clarity_demo",
-    "supportlens.sandbox.sessions_demo",
-    "supportlens.investigation.demo",
+    "supportlens_sandbox.crm_demo",
+    "supportlens_sandbox.clarity_demo",
+    "supportlens_sandbox.sessions_demo",
+    "supportlens_sandbox.payment_visit",
 ]
 
 
