@@ -10,6 +10,7 @@ import uuid
 import httpx2
 import pytest
 
+from supportlens.integrations.breaker import manual_retry
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -20,13 +21,8 @@ from supportlens.integrations.errors import (
     UpstreamUnavailable,
     in_plain_words,
 )
-from supportlens.integrations.http import (
-    RateLimit,
-    VendorHTTP,
-    VendorPolicy,
-    manual_retry,
-    parse_retry_after,
-)
+from supportlens.integrations.http import VendorHTTP, VendorPolicy, parse_retry_after
+from supportlens.integrations.ratelimits import RateLimit
 
 
 def make(handler, **policy) -> VendorHTTP:
@@ -413,7 +409,7 @@ async def _acquire_times(limiter, bucket: str, n: int) -> list[float]:
 
 
 async def test_behind_redis_a_short_window_is_only_paced_a_long_one_keeps_the_vendor_pace() -> None:
-    from supportlens.integrations.http import LocalLimiter
+    from supportlens.integrations.ratelimits import LocalLimiter
 
     limits = {"search": RateLimit(5, 1.0), "general": RateLimit(20, 10.0)}
     alone = LocalLimiter("v", limits, wait_seconds=5)

@@ -34,6 +34,7 @@ from supportlens.integrations.errors import (
 )
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.models import HubSpotTicket
+from supportlens.integrations.hubspot.notes import NoteContent
 from supportlens.investigation import service as inv
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
@@ -212,7 +213,29 @@ async def add_note(
         await db.rollback()
         raise as_problem(exc, ticket_id=None) from exc
 
-    # The pending row: committed before HubSpot is called (see the module's docstring).
+    await _store_pending(db, session, agent, req, target)
+    link = await _lock_link(db, session.id, req)
+    content = await _content(db, session, settings, req, link.nonce)
+    try:
+        created, updated = await _write_note(hubspot, link, content, session, req)
+    except UpstreamError as exc:
+        if link.note_id is None and _definitely_refused(exc):
+            await db.execute(delete(HubSpotNoteLink).where(HubSpotNoteLink.id == link.id))
+            await db.commit()
+        else:
+            await db.rollback()  # the pending row stays: the next attempt looks for the note first
+        raise as_problem(exc, ticket_id=req.ticket_id) from exc
+    link.comment_sha256 = req.comment_sha256
+    link.agent_id = agent.id
+    link.updated_at = utcnow()
+    await db.flush()
+    return NoteOutcome(link, created, updated, _record_url(account, link))
+
+
+async def _store_pending(
+    db: AsyncSession, session: UserSession, agent: Any, req: NoteRequest, target: Target
+) -> None:
+    """The pending row with its nonce, committed before HubSpot is called (see the module's docstring)."""
     await db.execute(
         insert(HubSpotNoteLink)
         .values(
@@ -232,46 +255,43 @@ async def add_note(
         .on_conflict_do_nothing(constraint="uq_hubspot_note_links_key")
     )
     await db.commit()
-    link = await _lock_link(db, session.id, req)
-    content = await _content(db, session, settings, req, link.nonce)
+
+
+async def _write_note(
+    hubspot: HubSpotClient,
+    link: HubSpotNoteLink,
+    content: NoteContent,
+    session: UserSession,
+    req: NoteRequest,
+) -> tuple[bool, bool]:
+    """Make the note in HubSpot, find the one a lost answer made, or update an edited comment:
+    (created, updated)."""
     created = updated = False
-    try:
-        if link.note_id is None:
-            found = await hubspot.find_contact_note(link.contact_id, link.nonce)
-            if found is not None:  # made by an attempt whose answer we never stored
-                link.note_id = found.id
-                created = True  # first recorded now: for the agent, this is when it was made
-                updated = link.comment_sha256 != req.comment_sha256
-                if updated:
-                    await hubspot.update_note(found.id, content)
-            else:
-                note = await hubspot.create_note(
-                    link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
-                )
-                link.note_id = note.id
-                created = True
-        elif link.comment_sha256 != req.comment_sha256:
-            try:
-                await hubspot.update_note(link.note_id, content)
-                updated = True
-            except UpstreamNotFound:  # someone deleted the note in HubSpot since: make it again
-                note = await hubspot.create_note(
-                    link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
-                )
-                link.note_id = note.id
-                created = True
-    except UpstreamError as exc:
-        if link.note_id is None and _definitely_refused(exc):
-            await db.execute(delete(HubSpotNoteLink).where(HubSpotNoteLink.id == link.id))
-            await db.commit()
+    if link.note_id is None:
+        found = await hubspot.find_contact_note(link.contact_id, link.nonce)
+        if found is not None:  # made by an attempt whose answer we never stored
+            link.note_id = found.id
+            created = True  # first recorded now: for the agent, this is when it was made
+            updated = link.comment_sha256 != req.comment_sha256
+            if updated:
+                await hubspot.update_note(found.id, content)
         else:
-            await db.rollback()  # the pending row stays: the next attempt looks for the note first
-        raise as_problem(exc, ticket_id=req.ticket_id) from exc
-    link.comment_sha256 = req.comment_sha256
-    link.agent_id = agent.id
-    link.updated_at = utcnow()
-    await db.flush()
-    return NoteOutcome(link, created, updated, _record_url(account, link))
+            note = await hubspot.create_note(
+                link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
+            )
+            link.note_id = note.id
+            created = True
+    elif link.comment_sha256 != req.comment_sha256:
+        try:
+            await hubspot.update_note(link.note_id, content)
+            updated = True
+        except UpstreamNotFound:  # someone deleted the note in HubSpot since: make it again
+            note = await hubspot.create_note(
+                link.contact_id, content, at=_note_time(session, req.at_ms), ticket_id=req.ticket_id
+            )
+            link.note_id = note.id
+            created = True
+    return created, updated
 
 
 def _note_time(session: UserSession, at_ms: int | None) -> datetime:

@@ -2,8 +2,9 @@
 
 One `httpx2.AsyncClient` per vendor with timeouts; retries with exponential backoff and full jitter on
 429, 5xx and connection errors (tenacity), honouring `Retry-After` when present; client-side rate limits
-per bucket (aiolimiter in-process, or `limits` on Redis when a Redis URL is given, so every replica shares
-them); a circuit breaker so a failing upstream gets fast failures instead of a retry storm; Prometheus
+per bucket (`ratelimits.py`: aiolimiter in-process, or `limits` on Redis when a Redis URL is given, so every
+replica shares them); a circuit breaker (`breaker.py`) so a failing upstream gets fast failures instead of a
+retry storm; Prometheus
 metrics per call; and every failure mapped to `supportlens.integrations.errors`.
 
 Nothing here logs headers, bodies or query strings: they carry tokens and customer PII.
@@ -11,20 +12,16 @@ Nothing here logs headers, bodies or query strings: they carry tokens and custom
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx2
 import structlog
-from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -35,6 +32,7 @@ from tenacity import (
 )
 
 from supportlens import metrics
+from supportlens.integrations.breaker import IN_TRIAL, MANUAL_RETRY, CircuitBreaker
 from supportlens.integrations.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -44,21 +42,11 @@ from supportlens.integrations.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from supportlens.integrations.ratelimits import RateLimit, make_limiter
 
 log = structlog.get_logger(__name__)
 
 HeadersFactory = Callable[[], Awaitable[Mapping[str, str]]]
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `requests` calls in any window of `seconds` seconds."""
-
-    requests: int
-    seconds: float
-
-    def describe(self) -> str:
-        return f"{self.requests}/{self.seconds:g}s"
 
 
 @dataclass
@@ -77,205 +65,6 @@ class VendorPolicy:
     limit_wait_seconds: float = 10.0  # longest wait for room under our own rate limit
     redis_url: str | None = None
     user_agent: str = "SupportLens/0.1"
-
-
-# ------------------------------------------------------------------------------------------ breaker
-
-
-_MANUAL_RETRY: ContextVar[bool] = ContextVar("supportlens_manual_retry", default=False)
-# Set while a trial call runs: a call nested in it (Dwolla's token fetch inside the headers of a data
-# call) is part of that trial, not a second call through the open circuit.
-_IN_TRIAL: ContextVar[bool] = ContextVar("supportlens_in_breaker_trial", default=False)
-
-
-@contextmanager
-def manual_retry() -> Iterator[None]:
-    """An agent pressed Retry: calls made inside may take the one trial through an open circuit at once,
-    instead of waiting out its cool-down (the tasks they start inherit this, as asyncio copies context)."""
-    token = _MANUAL_RETRY.set(True)
-    try:
-        yield
-    finally:
-        _MANUAL_RETRY.reset(token)
-
-
-class CircuitBreaker:
-    """Closed -> open after `threshold` consecutive failures; after `reset_seconds` one trial call
-    (half-open) decides: success closes it, failure opens it again. Open means fail fast. A manual
-    retry (an agent's Retry) may make that one trial call before the cool-down ends."""
-
-    def __init__(self, vendor: str, threshold: int, reset_seconds: float) -> None:
-        self.vendor = vendor
-        self.threshold = threshold
-        self.reset_seconds = reset_seconds
-        self.failures = 0
-        self.first_failure_at: float | None = None  # of the current run of failures
-        self.last_failure_at: float | None = None
-        self.opened_at: float | None = None
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> str:
-        if self.opened_at is None:
-            return "closed"
-        if time.monotonic() - self.opened_at >= self.reset_seconds:
-            return "half_open"
-        return "open"
-
-    def before_call(self, *, manual: bool = False, nested_in_trial: bool = False) -> bool:
-        """Raises when the circuit is open; True when this call is the one trial call."""
-        state = self.state
-        if state == "closed" or nested_in_trial:
-            return False
-        if (state == "half_open" or manual) and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
-        remaining = self.reset_seconds - (time.monotonic() - (self.opened_at or 0.0))
-        exc = UpstreamUnavailable(
-            self.vendor, f"circuit open after repeated failures; next try in {max(remaining, 0):.0f}s"
-        )
-        exc.tries = self.failures
-        exc.over_seconds = (self.last_failure_at or 0.0) - (self.first_failure_at or 0.0)
-        raise exc
-
-    def on_success(self) -> None:
-        self.failures = 0
-        self.first_failure_at = self.last_failure_at = None
-        self.opened_at = None
-        self._trial_in_flight = False
-
-    def on_failure(self) -> None:
-        self.failures += 1
-        self.last_failure_at = time.monotonic()
-        if self.first_failure_at is None:
-            self.first_failure_at = self.last_failure_at
-        was_trial = self._trial_in_flight
-        self._trial_in_flight = False
-        if was_trial or self.failures >= self.threshold:
-            if self.opened_at is None or was_trial:
-                log.warning("upstream.circuit_open", vendor=self.vendor, failures=self.failures)
-            self.opened_at = time.monotonic()
-
-
-# ------------------------------------------------------------------------------------------ limiter
-
-
-class Limiter(Protocol):
-    async def acquire(self, bucket: str) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-
-class LocalLimiter:
-    """In-process limits with aiolimiter (a leaky bucket). A bucket of capacity C draining at r/s lets
-    through at most C + r*T calls in any window T, so C + r*seconds <= requests keeps every window of
-    `seconds` at or under `requests`.
-
-    With `pace_only`, Redis keeps the vendor's limit for every replica and this bucket paces one
-    process's calls. A window of a second or less (HubSpot's 5 searches per second) drains at twice the
-    vendor's rate: 100 ms between two searches of a process instead of the 255 ms that enforcing the
-    limit alone needs, still more than the jitter of the trip to the vendor, which is what must keep
-    the Redis window's stamps apart. Longer windows keep the vendor-rate pace: a process that spent a
-    10 s window in its first seconds would stall its callers for the rest of it."""
-
-    def __init__(
-        self, vendor: str, limits: Mapping[str, RateLimit], wait_seconds: float, *, pace_only: bool = False
-    ) -> None:
-        self.vendor = vendor
-        self.wait_seconds = wait_seconds
-        self._limiters: dict[str, AsyncLimiter] = {}
-        for name, lim in limits.items():
-            capacity = max(1, lim.requests // 10)
-            drain_per_second = max(lim.requests - capacity, 1) / lim.seconds * 0.98
-            if pace_only and lim.seconds <= 1:
-                drain_per_second = 2 * lim.requests / lim.seconds
-            self._limiters[name] = AsyncLimiter(capacity, capacity / drain_per_second)
-
-    async def acquire(self, bucket: str) -> None:
-        limiter = self._limiters.get(bucket)
-        if limiter is None:
-            return
-        try:
-            await asyncio.wait_for(limiter.acquire(), self.wait_seconds)
-        except TimeoutError:
-            raise UpstreamRateLimited(
-                self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
-            ) from None
-
-    async def aclose(self) -> None:
-        return None
-
-
-class RedisLimiter:
-    """Limits shared by every replica: a moving window kept in Redis by the `limits` library."""
-
-    def __init__(
-        self, vendor: str, limits: Mapping[str, RateLimit], wait_seconds: float, redis_url: str
-    ) -> None:
-        from limits import RateLimitItemPerSecond
-        from limits.aio.strategies import MovingWindowRateLimiter
-        from limits.storage import storage_from_string
-
-        self.vendor = vendor
-        self.wait_seconds = wait_seconds
-        url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-        self.storage = storage_from_string(url, implementation="redispy")
-        self.strategy = MovingWindowRateLimiter(self.storage)
-        self._warm = False
-        # One below the vendor's figure: an entry is stamped before its round trip to Redis and to the
-        # vendor, so the vendor's window edge can fall a few milliseconds away from ours.
-        self.items = {
-            name: RateLimitItemPerSecond(max(1, lim.requests - 1), max(1, round(lim.seconds)))
-            for name, lim in limits.items()
-        }
-
-    async def acquire(self, bucket: str) -> None:
-        item = self.items.get(bucket)
-        if item is None:
-            return
-        if not self._warm:
-            # Connect (and load the script) before the first hit: an entry's timestamp is taken before
-            # the Redis round trip, so a slow first round trip would let the next window open early.
-            await self.storage.check()  # type: ignore[misc]
-            await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
-            self._warm = True
-        deadline = time.monotonic() + self.wait_seconds
-        while not await self.strategy.hit(item, "supportlens", self.vendor, bucket):
-            stats = await self.strategy.get_window_stats(item, "supportlens", self.vendor, bucket)
-            pause = min(max(stats.reset_time - time.time(), 0.01), 0.25)
-            if time.monotonic() + pause > deadline:
-                raise UpstreamRateLimited(
-                    self.vendor, f"client-side rate limit ({bucket}) had no room in time", status=None
-                )
-            await asyncio.sleep(pause)
-
-    async def aclose(self) -> None:
-        return None
-
-
-class SharedLimiter:
-    """Replicas share the Redis window; inside one process calls are also spaced by the local limiter
-    (see `LocalLimiter`'s `pace_only`)."""
-
-    def __init__(self, local: LocalLimiter, shared: RedisLimiter) -> None:
-        self.local = local
-        self.shared = shared
-
-    async def acquire(self, bucket: str) -> None:
-        await self.local.acquire(bucket)
-        await self.shared.acquire(bucket)
-
-    async def aclose(self) -> None:
-        await self.shared.aclose()
-
-
-def make_limiter(policy: VendorPolicy) -> Limiter:
-    if policy.redis_url:
-        return SharedLimiter(
-            LocalLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds, pace_only=True),
-            RedisLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds, policy.redis_url),
-        )
-    return LocalLimiter(policy.vendor, policy.limits, policy.limit_wait_seconds)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -349,7 +138,7 @@ class VendorHTTP:
             follow_redirects=False,
         )
         self.breaker = CircuitBreaker(policy.vendor, policy.breaker_threshold, policy.breaker_reset_seconds)
-        self.limiter = make_limiter(policy)
+        self.limiter = make_limiter(policy.vendor, policy.limits, policy.limit_wait_seconds, policy.redis_url)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -450,19 +239,19 @@ class VendorHTTP:
         expect_json: bool,
     ) -> Any:
         try:
-            is_trial = self.breaker.before_call(manual=_MANUAL_RETRY.get(), nested_in_trial=_IN_TRIAL.get())
+            is_trial = self.breaker.before_call(manual=MANUAL_RETRY.get(), nested_in_trial=IN_TRIAL.get())
         except UpstreamUnavailable as exc:
             exc.circuit_open = True  # type: ignore[attr-defined]
             metrics.UPSTREAM_CALLS.labels(self.vendor, "circuit_open").inc()
             raise
-        trial_token = _IN_TRIAL.set(True) if is_trial else None
+        trial_token = IN_TRIAL.set(True) if is_trial else None
         try:
             return await self._attempt_through(
                 method, path, bucket, params, json_body, data, headers, headers_factory, expect_json
             )
         finally:
             if trial_token is not None:
-                _IN_TRIAL.reset(trial_token)
+                IN_TRIAL.reset(trial_token)
 
     async def _attempt_through(
         self,

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
 from supportlens.db.engine import autocommit
-from supportlens.integrations.http import manual_retry
+from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history, links

@@ -21,7 +21,7 @@ from supportlens.integrations.errors import (
     UpstreamForbidden,
     UpstreamNotFound,
 )
-from supportlens.integrations.http import RateLimit, VendorHTTP, VendorPolicy
+from supportlens.integrations.http import VendorHTTP, VendorPolicy
 from supportlens.integrations.hubspot.models import (
     COMPANY_PROPERTIES,
     CONTACT_PROPERTIES,
@@ -45,6 +45,7 @@ from supportlens.integrations.hubspot.models import (
     WireAccountDetails,
 )
 from supportlens.integrations.hubspot.notes import NoteContent
+from supportlens.integrations.ratelimits import RateLimit
 from supportlens.search.query import SearchQuery
 
 VENDOR = "hubspot"
