@@ -121,69 +121,15 @@ async def handle_event(
     outcome = "ignored"
     values: dict[str, Any] | None = None
     if topic in FAILED_TRANSFER_TOPICS:
-        # The customer's link comes with customer-level events: read it alongside the transfer.
-        reads: list[Any] = [dwolla.get_transfer(transfer_id)]
-        if event_customer:
-            reads.append(dwolla.get_customer(event_customer))
-        got = await asyncio.gather(*reads, return_exceptions=True)
-        for failed in got:
-            if isinstance(failed, BaseException) and not isinstance(failed, UpstreamNotFound):
-                raise failed
-        detail = got[0] if not isinstance(got[0], BaseException) else None
-        if detail is None:
+        values = await _failed_transfer(dwolla, transfer_id, event_customer)
+        if values is None:
             outcome = "transfer_not_found"
         else:
-            customer_id = detail.customer_id or event_customer
-            customer = got[1] if len(got) > 1 and not isinstance(got[1], BaseException) else None
-            if customer_id and (customer is None or customer.id.lower() != customer_id.lower()):
-                try:
-                    customer = await dwolla.get_customer(customer_id)
-                except UpstreamNotFound:  # a case without the customer's name beats no case
-                    customer = None
-            email = canonical_email_or_none(customer.email) if customer else None
-            name = (customer.name or customer.business_name or None) if customer else None
-            t = detail.transfer
-            values = {
-                "event_id": event_id,
-                "topic": topic,
-                "transfer_id": t.id.lower(),
-                "customer_dwolla_id": customer_id,
-                "customer_email": email,
-                "customer_name": name[:200] if name else None,
-                "amount": t.amount[:32],
-                "currency": (t.currency or "USD")[:3],
-                "failure_code": (t.failure_code or None) and t.failure_code[:8],
-                "failure_description": (t.failure_description or None) and t.failure_description[:200],
-                "failed_at": created,
-            }
+            values |= {"event_id": event_id, "topic": topic, "failed_at": created}
 
     async with sessionmaker() as db:
         if values is not None:
-            moment = None
-            if values["customer_email"]:
-                failure = Failure(
-                    transfer_id=values["transfer_id"],
-                    customer_id=values["customer_dwolla_id"] or "",
-                    customer_email=values["customer_email"],
-                    at=created,
-                    amount=values["amount"],
-                    currency=values["currency"],
-                    code=values["failure_code"],
-                    title=values["failure_description"],
-                )
-                found = await moments_near(
-                    db, {values["customer_email"]}, [failure], min_confidence=min_confidence
-                )
-                moment = pick_moment(created, found)
-            if moment is not None:
-                values |= {
-                    "moment_session_id": uuid.UUID(moment.session_id),
-                    "moment_kind": moment.kind,
-                    "moment_at": moment.at,
-                    "moment_offset_ms": max(
-                        0, int((moment.at - moment.session_start).total_seconds() * 1000)
-                    ),
-                }
+            values |= await _moment_before(db, values, created, min_confidence)
             made = await db.execute(
                 insert(AttentionCase)
                 .values(id=uuid.uuid4(), status="open", created_at=utcnow(), **values)
@@ -373,3 +319,68 @@ async def erase_customer(db: AsyncSession, email: str) -> dict[str, int]:
         )
         events = int(getattr(gone, "rowcount", 0) or 0)
     return {"attention_cases": int(getattr(cases, "rowcount", 0) or 0), "dwolla_webhook_events": events}
+
+
+async def _failed_transfer(
+    dwolla: DwollaClient, transfer_id: str, event_customer: str | None
+) -> dict[str, Any] | None:
+    """The case's transfer and customer as Dwolla has them now; None when the transfer is gone."""
+    # The customer's link comes with customer-level events: read it alongside the transfer.
+    reads: list[Any] = [dwolla.get_transfer(transfer_id)]
+    if event_customer:
+        reads.append(dwolla.get_customer(event_customer))
+    got = await asyncio.gather(*reads, return_exceptions=True)
+    for failed in got:
+        if isinstance(failed, BaseException) and not isinstance(failed, UpstreamNotFound):
+            raise failed
+    detail = got[0] if not isinstance(got[0], BaseException) else None
+    if detail is None:
+        return None
+    customer_id = detail.customer_id or event_customer
+    customer = got[1] if len(got) > 1 and not isinstance(got[1], BaseException) else None
+    if customer_id and (customer is None or customer.id.lower() != customer_id.lower()):
+        try:
+            customer = await dwolla.get_customer(customer_id)
+        except UpstreamNotFound:  # a case without the customer's name beats no case
+            customer = None
+    email = canonical_email_or_none(customer.email) if customer else None
+    name = (customer.name or customer.business_name or None) if customer else None
+    t = detail.transfer
+    return {
+        "transfer_id": t.id.lower(),
+        "customer_dwolla_id": customer_id,
+        "customer_email": email,
+        "customer_name": name[:200] if name else None,
+        "amount": t.amount[:32],
+        "currency": (t.currency or "USD")[:3],
+        "failure_code": (t.failure_code or None) and t.failure_code[:8],
+        "failure_description": (t.failure_description or None) and t.failure_description[:200],
+    }
+
+
+async def _moment_before(
+    db: AsyncSession, values: dict[str, Any], created: datetime, min_confidence: float
+) -> dict[str, Any]:
+    """The session moment (error, rage or dead click) before the failure, as the case's columns."""
+    if not values["customer_email"]:
+        return {}
+    failure = Failure(
+        transfer_id=values["transfer_id"],
+        customer_id=values["customer_dwolla_id"] or "",
+        customer_email=values["customer_email"],
+        at=created,
+        amount=values["amount"],
+        currency=values["currency"],
+        code=values["failure_code"],
+        title=values["failure_description"],
+    )
+    found = await moments_near(db, {values["customer_email"]}, [failure], min_confidence=min_confidence)
+    moment = pick_moment(created, found)
+    if moment is None:
+        return {}
+    return {
+        "moment_session_id": uuid.UUID(moment.session_id),
+        "moment_kind": moment.kind,
+        "moment_at": moment.at,
+        "moment_offset_ms": max(0, int((moment.at - moment.session_start).total_seconds() * 1000)),
+    }

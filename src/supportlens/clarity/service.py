@@ -608,9 +608,6 @@ class ConnectionOverview:
 
 
 async def connection_overview(db: AsyncSession, settings: Settings) -> ConnectionOverview:
-    from supportlens.tasks.schedule import clarity_pull_task
-    from supportlens.tasks.status import task_statuses
-
     project = settings.clarity_project_id
     configured = is_configured(settings)
     conn = await db.get(ClarityConnection, project) if project else None
@@ -621,52 +618,9 @@ async def connection_overview(db: AsyncSession, settings: Settings) -> Connectio
     if configured and used >= limit and status in ("ok", "unknown"):
         status = "quota_exhausted"
     label, help_text = STATUS_WORDS.get(status, (status, ""))
-    jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.clarity.")}
-    schedules = []
-    for s in SCHEDULES:
-        j = jobs.get(clarity_pull_task(s.key))
-        schedules.append(
-            ScheduleRow(
-                key=s.key,
-                label=s.label,
-                dimensions=s.dimensions,
-                per_day=s.per_day(settings) if configured else 0,
-                next_run_at=j.next_run_at if (j and configured and s.per_day(settings) > 0) else None,
-                last_finished_at=j.last_run_at if j else None,
-                last_status=j.last_status if j else None,
-                last_error=None,  # a failed run's error is in the logs (the connection keeps Clarity's)
-            )
-        )
+    schedules = await _schedule_rows(db, settings, configured)
     upcoming = [r.next_run_at for r in schedules if r.next_run_at is not None]
-    latest: SnapshotSummary | None = None
-    by_url, site_snap = await latest_snapshots(db, project or None)
-    newest = max((s for s in (by_url, site_snap) if s is not None), key=lambda s: s.pulled_at, default=None)
-    if newest is not None:
-        metrics = parse_live_insights(newest.payload)
-        top: list[PageContext] = []
-        if by_url is not None:
-            paths = {
-                page_path(r.dimensions["URL"])
-                for m in parse_live_insights(by_url.payload)
-                for r in m.rows
-                if "URL" in r.dimensions
-            }
-            contexts = await site_context(db, sorted(paths), project_id=project or None)
-            top = sorted(
-                (c for c in contexts.values() if c.found),
-                key=lambda c: max((m.ratio or 0 for m in c.metrics), default=0),
-                reverse=True,
-            )[:5]
-        latest = SnapshotSummary(
-            pulled_at=newest.pulled_at,
-            schedule=newest.schedule,
-            num_of_days=newest.num_of_days,
-            dimensions=list(newest.dimensions or []),
-            metric_count=newest.metric_count,
-            row_count=newest.row_count,
-            metrics=[m.name for m in metrics],
-            top_pages=top,
-        )
+    latest = await _latest_snapshot(db, project)
     return ConnectionOverview(
         configured=configured,
         project_id=project,
@@ -689,4 +643,61 @@ async def connection_overview(db: AsyncSession, settings: Settings) -> Connectio
         recordings_last_error=conn.recordings_last_error if conn else None,
         recordings_matched=conn.recordings_matched if conn else 0,
         recordings_calls_used=rec_used,
+    )
+
+
+async def _schedule_rows(db: AsyncSession, settings: Settings, configured: bool) -> list[ScheduleRow]:
+    """Each pull schedule with its calls a day and its task's next and last runs."""
+    from supportlens.tasks.schedule import clarity_pull_task
+    from supportlens.tasks.status import task_statuses
+
+    jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.clarity.")}
+    schedules = []
+    for s in SCHEDULES:
+        j = jobs.get(clarity_pull_task(s.key))
+        schedules.append(
+            ScheduleRow(
+                key=s.key,
+                label=s.label,
+                dimensions=s.dimensions,
+                per_day=s.per_day(settings) if configured else 0,
+                next_run_at=j.next_run_at if (j and configured and s.per_day(settings) > 0) else None,
+                last_finished_at=j.last_run_at if j else None,
+                last_status=j.last_status if j else None,
+                last_error=None,  # a failed run's error is in the logs (the connection keeps Clarity's)
+            )
+        )
+    return schedules
+
+
+async def _latest_snapshot(db: AsyncSession, project: str | None) -> SnapshotSummary | None:
+    """The newest snapshot pulled, with the five pages whose metrics stand out most."""
+    by_url, site_snap = await latest_snapshots(db, project or None)
+    newest = max((s for s in (by_url, site_snap) if s is not None), key=lambda s: s.pulled_at, default=None)
+    if newest is None:
+        return None
+    metrics = parse_live_insights(newest.payload)
+    top: list[PageContext] = []
+    if by_url is not None:
+        paths = {
+            page_path(r.dimensions["URL"])
+            for m in parse_live_insights(by_url.payload)
+            for r in m.rows
+            if "URL" in r.dimensions
+        }
+        contexts = await site_context(db, sorted(paths), project_id=project or None)
+        top = sorted(
+            (c for c in contexts.values() if c.found),
+            key=lambda c: max((m.ratio or 0 for m in c.metrics), default=0),
+            reverse=True,
+        )[:5]
+    return SnapshotSummary(
+        pulled_at=newest.pulled_at,
+        schedule=newest.schedule,
+        num_of_days=newest.num_of_days,
+        dimensions=list(newest.dimensions or []),
+        metric_count=newest.metric_count,
+        row_count=newest.row_count,
+        metrics=[m.name for m in metrics],
+        top_pages=top,
     )

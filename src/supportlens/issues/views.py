@@ -171,32 +171,41 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
         "hourlyEndsNow": end is now,
         "pages": [{"page": p, "count": n} for p, n in where["pages"]],
         "browsers": [{"browser": b, "sessions": n} for b, n in where["browsers"]],
-        "examples": [
-            {
-                "sessionId": str(e.session_id),
-                "at": _iso(e.occurred_at),
-                "offsetMs": e.offset_ms,
-                "page": e.page,
-                "browser": e.browser,
-                "device": e.device,
-                "link": f"/sessions/{e.session_id}?t={e.offset_ms}",
-            }
-            for e in examples
-        ],
-        "affectedCustomers": [
-            {
-                "email": mask_email_for(principal, c.email) if mask else c.email,
-                "firstSeen": _iso(c.first_seen),
-                "lastSeen": _iso(c.last_seen),
-                "journey": None if mask else f"/customers/{quote(c.email, safe='@')}/journey",
-            }
-            for c in customers
-        ],
+        "examples": _examples_json(examples),
+        "affectedCustomers": _customers_json(customers, principal, mask),
         "history": [
             {"from": h.from_status, "to": h.to_status, "at": _iso(h.changed_at), "reason": h.reason}
             for h in history
         ],
     }
+
+
+def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "sessionId": str(e.session_id),
+            "at": _iso(e.occurred_at),
+            "offsetMs": e.offset_ms,
+            "page": e.page,
+            "browser": e.browser,
+            "device": e.device,
+            "link": f"/sessions/{e.session_id}?t={e.offset_ms}",
+        }
+        for e in examples
+    ]
+
+
+def _customers_json(customers: list[Any], principal: Principal, mask: bool) -> list[dict[str, Any]]:
+    """Affected customers; a viewer sees masked e-mails and no journey link."""
+    return [
+        {
+            "email": mask_email_for(principal, c.email) if mask else c.email,
+            "firstSeen": _iso(c.first_seen),
+            "lastSeen": _iso(c.last_seen),
+            "journey": None if mask else f"/customers/{quote(c.email, safe='@')}/journey",
+        }
+        for c in customers
+    ]
 
 
 def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]:

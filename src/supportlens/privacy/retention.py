@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportlens.auth.models import AgentSession
 from supportlens.config import Settings
@@ -77,8 +77,17 @@ async def run_retention(
         ip_cutoff=now - timedelta(days=settings.ip_retention_days),
     )
     report.partitions_dropped = await _drop_partitions(engine, report.cutoff)
+    await _delete_old_events(engine, report)
+    await _delete_old_sessions(engine, report)
+    async with engine.begin() as conn:
+        await _forget_addresses(conn, report)
+        await _delete_handled_payments_work(conn, report, now)
+    log.info("retention", **report.as_dict())
+    return report
 
-    # Events older than the cut-off (whatever partitions did not cover), in batches.
+
+async def _delete_old_events(engine: AsyncEngine, report: RetentionReport) -> None:
+    """Events older than the cut-off (whatever partitions did not cover), in batches."""
     while True:
         async with engine.begin() as conn:
             ids = (
@@ -97,7 +106,9 @@ async def run_retention(
             )
             report.events_deleted += len(ids)
 
-    # Sessions that ended before the cut-off, with what hangs off them.
+
+async def _delete_old_sessions(engine: AsyncEngine, report: RetentionReport) -> None:
+    """Sessions that ended before the cut-off, with what hangs off them, in batches."""
     while True:
         async with engine.begin() as conn:
             ids = (
@@ -119,46 +130,49 @@ async def run_retention(
             await conn.execute(delete(UserSession).where(UserSession.id.in_(ids)))
             report.sessions_deleted += len(ids)
 
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(UserSession)
-            .where(UserSession.session_start < report.ip_cutoff, UserSession.client_ip.is_not(None))
-            .values(client_ip=None)
-        )
-        report.ips_cleared = result.rowcount or 0
-        await conn.execute(
-            update(AgentSession)
-            .where(AgentSession.created_at < report.ip_cutoff, AgentSession.ip.is_not(None))
-            .values(ip=None)
-        )
-        result = await conn.execute(delete(AgentSession).where(AgentSession.expires_at < report.cutoff))
-        report.agent_sessions_deleted = result.rowcount or 0
-        # A browser the mapping engine marked busy is forgotten with its last session.
-        sessions_left = select(UserSession.id).where(
-            UserSession.clarity_user_id == MappingBusyBrowser.clarity_user_id
-        )
-        result = await conn.execute(delete(MappingBusyBrowser).where(~sessions_left.exists()))
-        report.busy_browsers_forgotten = result.rowcount or 0
-        # A busy address is forgotten after the IP period: the sessions that filled it have lost it.
-        result = await conn.execute(delete(MappingBusyIp).where(MappingBusyIp.since < report.ip_cutoff))
-        report.busy_ips_forgotten = result.rowcount or 0
-        # Closed Needs-attention cases go after the retention period (open ones are work not done). A
-        # webhook event is kept at least 4 days: its id must outlive Dwolla's 72 hours of retries.
-        from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 
-        result = await conn.execute(
-            delete(AttentionCase).where(
-                AttentionCase.status == "closed", AttentionCase.closed_at < report.cutoff
-            )
-        )
-        report.attention_cases_deleted = result.rowcount or 0
-        event_cutoff = min(report.cutoff, now - timedelta(days=4))
-        result = await conn.execute(
-            delete(DwollaWebhookEvent).where(
-                DwollaWebhookEvent.received_at < event_cutoff, DwollaWebhookEvent.processed_at.is_not(None)
-            )
-        )
-        report.webhook_events_deleted = result.rowcount or 0
+async def _forget_addresses(conn: AsyncConnection, report: RetentionReport) -> None:
+    """Client and agent IP addresses after the IP period; expired agent sessions; the engine's busy marks."""
+    result = await conn.execute(
+        update(UserSession)
+        .where(UserSession.session_start < report.ip_cutoff, UserSession.client_ip.is_not(None))
+        .values(client_ip=None)
+    )
+    report.ips_cleared = result.rowcount or 0
+    await conn.execute(
+        update(AgentSession)
+        .where(AgentSession.created_at < report.ip_cutoff, AgentSession.ip.is_not(None))
+        .values(ip=None)
+    )
+    result = await conn.execute(delete(AgentSession).where(AgentSession.expires_at < report.cutoff))
+    report.agent_sessions_deleted = result.rowcount or 0
+    # A browser the mapping engine marked busy is forgotten with its last session.
+    sessions_left = select(UserSession.id).where(
+        UserSession.clarity_user_id == MappingBusyBrowser.clarity_user_id
+    )
+    result = await conn.execute(delete(MappingBusyBrowser).where(~sessions_left.exists()))
+    report.busy_browsers_forgotten = result.rowcount or 0
+    # A busy address is forgotten after the IP period: the sessions that filled it have lost it.
+    result = await conn.execute(delete(MappingBusyIp).where(MappingBusyIp.since < report.ip_cutoff))
+    report.busy_ips_forgotten = result.rowcount or 0
 
-    log.info("retention", **report.as_dict())
-    return report
+
+async def _delete_handled_payments_work(
+    conn: AsyncConnection, report: RetentionReport, now: datetime
+) -> None:
+    """Closed Needs-attention cases and handled Dwolla webhook events."""
+    # Closed Needs-attention cases go after the retention period (open ones are work not done). A
+    # webhook event is kept at least 4 days: its id must outlive Dwolla's 72 hours of retries.
+    from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
+
+    result = await conn.execute(
+        delete(AttentionCase).where(AttentionCase.status == "closed", AttentionCase.closed_at < report.cutoff)
+    )
+    report.attention_cases_deleted = result.rowcount or 0
+    event_cutoff = min(report.cutoff, now - timedelta(days=4))
+    result = await conn.execute(
+        delete(DwollaWebhookEvent).where(
+            DwollaWebhookEvent.received_at < event_cutoff, DwollaWebhookEvent.processed_at.is_not(None)
+        )
+    )
+    report.webhook_events_deleted = result.rowcount or 0
