@@ -106,11 +106,11 @@ async def run_profile(
 ) -> dict[str, Any]:
     from supportlens.auth import service as auth_service
     from supportlens.config import Settings
+    from supportlens.customers.query import parse_query
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
     from supportlens.integrations.clients import build_clients
     from supportlens.search.cache import MemoryCache
-    from supportlens.search.query import parse_query
     from supportlens.search.service import SearchService
     from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
     from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN
@@ -258,7 +258,7 @@ async def run_profile(
 
 async def _dwolla_chain_alone(dwolla: Any, query: Any) -> None:
     """Dwolla's own chain: search, then for each customer funding sources and transfers (and failures)."""
-    customers = await dwolla.search_customers(query, limit=10)
+    customers = await dwolla.search_customers(**query.terms, limit=10)
 
     async def detail(customer_id: str) -> None:
         await asyncio.gather(dwolla.list_funding_sources(customer_id), dwolla.list_transfers(customer_id, 25))

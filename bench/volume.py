@@ -655,7 +655,7 @@ def query_code() -> dict[str, tuple[str, QueryFn]]:
         found["session events page"] = ("equivalent SQL (no events page function found)", events_page_sql)
 
     if sessions_service is not None and hasattr(sessions_service, "search_sessions"):
-        from supportlens.search.query import parse_query
+        from supportlens.customers.query import parse_query
 
         async def local_search(db: AsyncSession, q: str) -> Any:
             return await sessions_service.search_sessions(db, parse_query(q), limit=10)

@@ -10,12 +10,18 @@ import pytest
 
 from supportlens import metrics
 from supportlens.config import Settings
+from supportlens.customers.query import VendorTerms, parse_query
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamRateLimited, UpstreamUnavailable
 from supportlens.integrations.hubspot.client import HubSpotClient
-from supportlens.search.query import parse_query
 from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims
+
+
+def terms_of(typed: str) -> VendorTerms:
+    """What the search box hands a vendor client for `typed`."""
+    return parse_query(typed).terms
+
 
 JANE_DWOLLA = "5b29279d-6359-4c87-a318-e09095532733"
 
@@ -28,16 +34,16 @@ def client_settings(settings_factory, sims: Sims) -> Settings:
 async def test_hubspot_search_by_email_phone_name_and_company(client_settings: Settings) -> None:
     hubspot = HubSpotClient(client_settings)
     try:
-        by_email = await hubspot.search_contacts(parse_query("  Jane@ACME.io "))
+        by_email = await hubspot.search_contacts(**terms_of("  Jane@ACME.io "))
         assert [c.email for c in by_email] == ["jane@acme.io"]
         jane = by_email[0]
         assert jane.name == "Jane Doe"
         assert jane.dwolla_id == JANE_DWOLLA
         assert jane.lifecycle_stage and jane.owner_id and jane.onboarding_step
         for typed in ("+1 415-555-0101", "(415) 555-0101", "415.555.0101"):
-            assert [c.id for c in await hubspot.search_contacts(parse_query(typed))] == [jane.id], typed
-        assert jane.id in [c.id for c in await hubspot.search_contacts(parse_query("jane doe"))]
-        acme = await hubspot.search_contacts(parse_query("Acme Inc"))
+            assert [c.id for c in await hubspot.search_contacts(**terms_of(typed))] == [jane.id], typed
+        assert jane.id in [c.id for c in await hubspot.search_contacts(**terms_of("jane doe"))]
+        acme = await hubspot.search_contacts(**terms_of("Acme Inc"))
         assert {"jane@acme.io", "john.smith@acme.io"} <= {c.email for c in acme}
     finally:
         await hubspot.aclose()
@@ -46,7 +52,7 @@ async def test_hubspot_search_by_email_phone_name_and_company(client_settings: S
 async def test_hubspot_bundle_has_companies_deals_tickets_and_owner(client_settings: Settings) -> None:
     hubspot = HubSpotClient(client_settings)
     try:
-        [jane] = await hubspot.search_contacts(parse_query("jane@acme.io"))
+        [jane] = await hubspot.search_contacts(**terms_of("jane@acme.io"))
         bundle = await hubspot.get_contact_bundle(jane.id)
         assert [c.name for c in bundle.companies] == ["Acme Inc"]
         assert bundle.tickets, "Jane has a ticket about her failed transfer"
@@ -60,12 +66,12 @@ async def test_hubspot_bundle_has_companies_deals_tickets_and_owner(client_setti
 async def test_dwolla_customers_transfers_and_funding_sources(client_settings: Settings) -> None:
     dwolla = DwollaClient(client_settings)
     try:
-        [jane] = await dwolla.search_customers(parse_query("JANE@acme.io"))
+        [jane] = await dwolla.search_customers(**terms_of("JANE@acme.io"))
         assert jane.id == JANE_DWOLLA and jane.status == "verified"
-        fuzzy = await dwolla.search_customers(parse_query("Bob Chen"))
+        fuzzy = await dwolla.search_customers(**terms_of("Bob Chen"))
         assert [c.name for c in fuzzy] == ["Bob Chen"]
         assert (
-            await dwolla.search_customers(parse_query("+1 415-555-0101")) == []
+            await dwolla.search_customers(**terms_of("+1 415-555-0101")) == []
         )  # Dwolla has no phone search
         transfers = await dwolla.list_transfers(jane.id)
         created = [t.created for t in transfers]
@@ -133,7 +139,7 @@ async def test_hubspot_429_then_success(client_settings: Settings, sims: Sims) -
     hubspot = HubSpotClient(client_settings)
     try:
         started = time.monotonic()
-        found = await hubspot.search_contacts(parse_query("jane@acme.io"))
+        found = await hubspot.search_contacts(**terms_of("jane@acme.io"))
         assert [c.email for c in found] == ["jane@acme.io"]
         assert sims.hubspot.count("forced_429") == 2
         assert time.monotonic() - started < 2.5
@@ -147,7 +153,7 @@ async def test_persistent_429_gives_up_within_the_budget(client_settings: Settin
     try:
         started = time.monotonic()
         with pytest.raises(UpstreamRateLimited):
-            await dwolla.search_customers(parse_query("jane"))
+            await dwolla.search_customers(**terms_of("jane"))
         assert time.monotonic() - started < 3
         assert sims.dwolla.count("forced_429") <= 3
     finally:
@@ -162,10 +168,10 @@ async def test_malformed_json_and_outage_map_to_upstream_errors(
     hubspot, dwolla = HubSpotClient(client_settings), DwollaClient(client_settings)
     try:
         with pytest.raises(UpstreamBadResponse) as bad:
-            await hubspot.search_contacts(parse_query("jane@acme.io"))
+            await hubspot.search_contacts(**terms_of("jane@acme.io"))
         assert bad.value.vendor == "hubspot"
         with pytest.raises(UpstreamUnavailable) as down:
-            await dwolla.search_customers(parse_query("jane"))
+            await dwolla.search_customers(**terms_of("jane"))
         assert down.value.vendor == "dwolla"
     finally:
         await hubspot.aclose()
@@ -177,10 +183,10 @@ async def test_search_limit_is_shared_by_replicas_through_redis(settings_factory
     replicas = [HubSpotClient(settings), HubSpotClient(settings)]  # two app processes' clients
     world = demo_world()
     people = [world.by_email[e] for e in ("jane@acme.io", "john.smith@acme.io", "maria@globex.com")]
-    queries = [parse_query(f"{c.first_name} {c.last_name}") for c in people]  # names go through search
+    queries = [terms_of(f"{c.first_name} {c.last_name}") for c in people]  # names go through search
     started = time.monotonic()
     try:
-        found = await asyncio.gather(*(r.search_contacts(q) for r in replicas for q in queries * 2))
+        found = await asyncio.gather(*(r.search_contacts(**q) for r in replicas for q in queries * 2))
     finally:
         for r in replicas:
             await r.aclose()

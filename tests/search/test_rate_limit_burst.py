@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+from supportlens.customers.query import VendorTerms, parse_query
 from supportlens.integrations.hubspot.client import HubSpotClient, policy_from_settings
-from supportlens.search.query import parse_query
 from supportlens_sandbox.world import demo_world
 from tests.integrations.sims import Sims
+
+
+def terms_of(typed: str) -> VendorTerms:
+    """What the search box hands a vendor client for `typed`."""
+    return parse_query(typed).terms
 
 
 async def test_burst_of_50_searches_respects_5_per_second(settings_factory, sims: Sims) -> None:
@@ -20,7 +25,7 @@ async def test_burst_of_50_searches_respects_5_per_second(settings_factory, sims
     assert len(customers) == 50
     try:
         found = await asyncio.gather(
-            *(hubspot.search_contacts(parse_query(f"{c.first_name} {c.last_name}")) for c in customers)
+            *(hubspot.search_contacts(**terms_of(f"{c.first_name} {c.last_name}")) for c in customers)
         )
     finally:
         await hubspot.aclose()
@@ -36,14 +41,14 @@ async def test_email_lookups_read_the_contact_once_and_spend_no_search(settings_
     customers = demo_world().hubspot_customers[:20]
     try:
         found = await asyncio.gather(
-            *(hubspot.search_contacts(parse_query(c.email.upper())) for c in customers)
+            *(hubspot.search_contacts(**terms_of(c.email.upper())) for c in customers)
         )
         assert [[f.email for f in hits] for hits in found] == [[c.email.lower()] for c in customers]
         await hubspot.owner_names()  # the owners list is read once per ten minutes, not per bundle
         before = sims.hubspot.count("requests")
         bundle = await hubspot.get_contact_bundle(found[0][0].id)
         reads = sims.hubspot.count("requests") - before
-        assert await hubspot.search_contacts(parse_query("nobody.here@example.org")) == []
+        assert await hubspot.search_contacts(**terms_of("nobody.here@example.org")) == []
     finally:
         await hubspot.aclose()
     assert sims.hubspot.control.stats()["searches"] == 0

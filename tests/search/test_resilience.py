@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from supportlens.customers.query import parse_query
 from supportlens.integrations.clients import build_clients
 from supportlens.search.cache import MemoryCache
-from supportlens.search.query import parse_query
 from supportlens.search.service import SearchService
 from tests.integrations.sims import Sims
 from tests.search.conftest import DEADLINE

@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
+from supportlens.customers.query import parse_query
 from supportlens.search import cache, history
 from supportlens.search.models import SearchHistory
-from supportlens.search.query import parse_query
 from tests.integrations.sims import Sims
 
 

@@ -177,7 +177,7 @@ async def test_panel_cards_badges_and_show_more(signed_in, db, site_key):
 
 
 async def test_search_sessions_contract(db, site_key):
-    from supportlens.search.query import parse_query
+    from supportlens.customers.query import parse_query
     from supportlens.sessions.service import search_sessions, sessions_for_customer
 
     await seed(db, site_key, "one", days=0)

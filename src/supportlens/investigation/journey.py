@@ -163,10 +163,8 @@ async def _session_items(
 async def _dwolla_items(
     app: Any, email: str, contact_dwolla_id: asyncio.Future[str | None] | None
 ) -> list[dict[str, Any]]:
-    from supportlens.search.query import parse_query
-
     client = app.state.dwolla
-    customers = await client.search_customers(parse_query(email), limit=5)
+    customers = await client.search_customers(email, email=email, limit=5)
     match = next((c for c in customers if canonical_email_or_none(c.email) == email), None)
     customer_id = match.id if match else None
     if customer_id is None and contact_dwolla_id is not None:
@@ -267,11 +265,9 @@ async def _dwolla_items(
 
 
 async def _hubspot_items(app: Any, email: str, dwolla_id: asyncio.Future[str | None]) -> list[dict[str, Any]]:
-    from supportlens.search.query import parse_query
-
     client = app.state.hubspot
     try:
-        contacts = await client.search_contacts(parse_query(email), limit=5)
+        contacts = await client.search_contacts(email, email=email, limit=5)
         contact = next((c for c in contacts if canonical_email_or_none(c.email) == email), None)
         if contact is None:
             dwolla_id.set_result(None)

@@ -57,7 +57,7 @@ async def failed_transfers_near(
     now: datetime,
 ) -> TransfersNear:
     """Ask Dwolla (through the search service's cache) for the latest affected customers' transfers."""
-    from supportlens.search.query import parse_query
+    from supportlens.customers.query import parse_query
 
     emails = [c.email for c in customers[:MAX_CUSTOMERS_ASKED]]
     out = TransfersNear(asked=len(emails))

@@ -75,9 +75,9 @@ async def directory_facts(directory: Any, email: str) -> DirectoryFacts:
     """Look the customer up by e-mail in HubSpot and Dwolla (`directory` is the search service, whose
     deadlines, retries and rate limits apply); only records with exactly this e-mail, or the Dwolla
     customer HubSpot names for such a contact, count."""
+    from supportlens.customers.query import SearchQuery, parse_query
     from supportlens.integrations.dwolla.models import DwollaCustomerDetail
     from supportlens.integrations.hubspot.models import HubSpotContactBundle
-    from supportlens.search.query import SearchQuery, parse_query
 
     query = SearchQuery(raw=email, text=email, kind="email", email=email)
     hubspot, dwolla = await asyncio.gather(

@@ -10,9 +10,9 @@ from sqlalchemy import Executable, Table, bindparam, delete, func, select, updat
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.customers.query import SearchQuery
 from supportlens.db.base import utcnow
 from supportlens.search.models import SearchHistory
-from supportlens.search.query import SearchQuery
 
 SHOWN = 20
 RECORD_COLUMNS = ("id", "agent_id", "query", "normalized_query", "kind", "result_counts", "created_at")

@@ -18,6 +18,7 @@ import structlog
 from fastapi import FastAPI
 
 from supportlens.customers.emails import canonical_email_or_none
+from supportlens.customers.query import SearchQuery
 from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustomerDetail
@@ -26,7 +27,6 @@ from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.models import HubSpotContact, HubSpotContactBundle
 from supportlens.search.cache import SearchCache, make_cache
 from supportlens.search.correlation import Correlation, correlate
-from supportlens.search.query import SearchQuery
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +90,7 @@ class SearchService:
     async def _contacts(self, query: SearchQuery) -> list[dict[str, Any]]:
         """HubSpot's contacts search alone, shared by the HubSpot panel and the Dwolla lookup (which
         follows the Dwolla ids HubSpot keeps), so one search answers both."""
-        contacts = await self.hubspot_client.search_contacts(query, limit=MAX_CONTACTS)
+        contacts = await self.hubspot_client.search_contacts(**query.terms, limit=MAX_CONTACTS)
         return [c.model_dump(mode="json", by_alias=True) for c in contacts]
 
     async def _hubspot_items(self, query: SearchQuery) -> list[dict[str, Any]]:
@@ -142,7 +142,9 @@ class SearchService:
             own = (
                 []
                 if query.kind == "phone"
-                else await self.dwolla_client.search_customers(query, MAX_CONTACTS)
+                else await self.dwolla_client.search_customers(
+                    query.text, email=query.email, limit=MAX_CONTACTS
+                )
             )
             own_details = await self._dwolla_details(own[:DETAILED_CUSTOMERS])
             if query.kind == "phone":
@@ -178,7 +180,7 @@ class SearchService:
             known = found | {d.customer.id for d in extra}
             by_email: list[DwollaCustomer] = []
             for batch in await asyncio.gather(
-                *(self.dwolla_client.search_customers(_email_query(e), limit=3) for e in emails)
+                *(self.dwolla_client.search_customers(e, email=_canonical(e), limit=3) for e in emails)
             ):
                 by_email += [c for c in batch if c.id not in known]
             extra += await self._dwolla_details(by_email[:DETAILED_CUSTOMERS])
@@ -313,10 +315,8 @@ def correlation_of(query: SearchQuery, hubspot: SourceResult, dwolla: SourceResu
     return correlate(bundles, customers, query_email=query.email)
 
 
-def _email_query(email: str) -> SearchQuery:
-    return SearchQuery(
-        raw=email, text=email, kind="email", email=canonical_email_or_none(email) or email.lower()
-    )
+def _canonical(email: str) -> str:
+    return canonical_email_or_none(email) or email.lower()
 
 
 def _dump(item: Any) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
 from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history, links
-from supportlens.search.query import SearchQuery, parse_query
 from supportlens.search.service import SearchService, SourceResult, correlation_of, get_service
 from supportlens.web.pages import render
 

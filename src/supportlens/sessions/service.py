@@ -44,7 +44,7 @@ from supportlens.sessions.schemas import (
 )
 
 if TYPE_CHECKING:
-    from supportlens.search.query import SearchQuery
+    from supportlens.customers.query import SearchQuery
 
 MAX_LIMIT = 100
 SIGNED_IN_REASON = "the site said this customer was signed in during the session"

@@ -343,7 +343,7 @@ async def session_recording(
 
 async def _customer_from_q(q: str) -> str | None:
     try:
-        from supportlens.search.query import parse_query
+        from supportlens.customers.query import parse_query
 
         parsed = parse_query(q)
     except Exception:
@@ -406,7 +406,7 @@ async def sessions_panel(
             detail={"count": len(items), "via": "panel", "sort": sort, "signals": signals},
         )
     elif q:
-        from supportlens.search.query import parse_query
+        from supportlens.customers.query import parse_query
 
         try:
             items = await service.search_sessions(db, parse_query(q), limit=limit)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.customers.query import MAX_QUERY_LENGTH, parse_query
 from supportlens.problems import ProblemError
 from supportlens.search import history
-from supportlens.search.query import MAX_QUERY_LENGTH, parse_query
 from supportlens.search.views import audit_search
 from supportlens.web.pages import render
 

@@ -34,7 +34,6 @@ from supportlens.integrations.dwolla.models import (
 )
 from supportlens.integrations.errors import UpstreamBadResponse, UpstreamError
 from supportlens.integrations.http import VendorHTTP, VendorPolicy
-from supportlens.search.query import SearchQuery
 
 VENDOR = "dwolla"
 HAL = "application/vnd.dwolla.v1.hal+json"
@@ -167,16 +166,18 @@ class DwollaClient:
             raise UpstreamBadResponse(VENDOR, "unusable link in the answer")
         return path
 
-    async def search_customers(self, query: SearchQuery, limit: int = 10) -> list[DwollaCustomer]:
+    async def search_customers(
+        self, text: str, *, email: str | None = None, phone_e164: str | None = None, limit: int = 10
+    ) -> list[DwollaCustomer]:
         """Exact `email` when the agent typed one, else Dwolla's fuzzy `search` (names, business name,
-        e-mail). Dwolla cannot search by phone: phone queries find nothing here."""
+        e-mail). Dwolla cannot search by phone: a phone number finds nothing here."""
         params: dict[str, Any] = {"limit": max(1, min(limit, 200))}
-        if query.kind == "email" and query.email:
-            params["email"] = query.email
-        elif query.kind == "phone":
+        if email:
+            params["email"] = email
+        elif phone_e164:
             return []
         else:
-            params["search"] = query.text
+            params["search"] = text
         page = _parse(CustomersPage, await self._get("/customers", params), "customers search")
         return [DwollaCustomer.from_wire(c) for c in page.embedded.customers[:limit]]
 

@@ -46,7 +46,6 @@ from supportlens.integrations.hubspot.models import (
 )
 from supportlens.integrations.hubspot.notes import NoteContent
 from supportlens.integrations.ratelimits import RateLimit
-from supportlens.search.query import SearchQuery
 
 VENDOR = "hubspot"
 SEARCH_BUCKET = "search"
@@ -75,8 +74,11 @@ def policy_from_settings(settings: Settings) -> VendorPolicy:
     )
 
 
-def build_search_body(query: SearchQuery, limit: int) -> dict[str, Any]:
-    """The CRM search request for what the agent typed.
+def build_search_body(
+    text: str, limit: int, *, email: str | None = None, phone_e164: str | None = None
+) -> dict[str, Any]:
+    """The CRM search request for what the agent typed (`text`), with its e-mail or E.164 number when it
+    was one.
 
     E-mail: an exact `EQ` filter on `email`. Phone: `EQ` on `phone` or `mobilephone` in E.164 and
     in the national format people type, OR-ed as filter groups. Name and company: HubSpot's free-text
@@ -87,18 +89,16 @@ def build_search_body(query: SearchQuery, limit: int) -> dict[str, Any]:
         "limit": max(1, min(limit, 100)),
         "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
     }
-    if query.kind == "email" and query.email:
-        body["filterGroups"] = [
-            {"filters": [{"propertyName": "email", "operator": "EQ", "value": query.email}]}
-        ]
-    elif query.kind == "phone" and query.phone_e164:
-        values = phone_variants(query.phone_e164, query.text)
+    if email:
+        body["filterGroups"] = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]
+    elif phone_e164:
+        values = phone_variants(phone_e164, text)
         body["filterGroups"] = [
             {"filters": [{"propertyName": prop, "operator": "IN", "values": values}]}
             for prop in ("phone", "mobilephone")
         ]
     else:
-        body["query"] = query.text
+        body["query"] = text
     return body
 
 
@@ -153,17 +153,20 @@ class HubSpotClient:
     async def _call(self, method: str, path: str, bucket: str, **kwargs: Any) -> Any:
         return await self.http.request(method, path, bucket=bucket, headers_factory=self._headers, **kwargs)
 
-    async def search_contacts(self, query: SearchQuery, limit: int = 10) -> list[HubSpotContact]:
-        if query.kind == "email" and query.email:
+    async def search_contacts(
+        self, text: str, *, email: str | None = None, phone_e164: str | None = None, limit: int = 10
+    ) -> list[HubSpotContact]:
+        """Contacts for what the agent typed: by its exact e-mail, its phone number, or free text."""
+        if email:
             # An exact e-mail is a read by HubSpot's unique `email` property: it does not spend the
             # account's 5 searches per second, and it brings the associations the bundle reads next.
-            found = await self.get_contact_by_email(query.email)
+            found = await self.get_contact_by_email(email)
             return [HubSpotContact.from_object(found)] if found is not None else []
         payload = await self._call(
             "POST",
             "/crm/v3/objects/contacts/search",
             SEARCH_BUCKET,
-            json_body=build_search_body(query, limit),
+            json_body=build_search_body(text, limit, phone_e164=phone_e164),
         )
         page = _parse(SearchResponse, payload, "contacts search")
         return [HubSpotContact.from_object(obj) for obj in page.results[:limit]]

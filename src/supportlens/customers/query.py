@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal
+from typing import Literal, TypedDict
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +27,14 @@ COMPANY_WORDS = frozenset(
 )
 
 
+class VendorTerms(TypedDict):
+    """What a vendor client searches by: plain values, no product type."""
+
+    text: str
+    email: str | None
+    phone_e164: str | None
+
+
 class SearchQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +52,11 @@ class SearchQuery(BaseModel):
         if self.phone_e164:
             return self.phone_e164
         return self.text.casefold()
+
+    @property
+    def terms(self) -> VendorTerms:
+        """The plain values a vendor client searches by: the text, and the e-mail or E.164 number."""
+        return VendorTerms(text=self.text, email=self.email, phone_e164=self.phone_e164)
 
 
 def _bad(detail: str) -> ProblemError:

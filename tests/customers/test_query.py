@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from supportlens.customers.query import MAX_QUERY_LENGTH, parse_query
 from supportlens.problems import ProblemError
-from supportlens.search.query import MAX_QUERY_LENGTH, parse_query
 
 
 @pytest.mark.parametrize(
