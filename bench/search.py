@@ -106,12 +106,12 @@ async def run_profile(
 ) -> dict[str, Any]:
     from supportlens.auth import service as auth_service
     from supportlens.config import Settings
+    from supportlens.customers.cache import MemoryCache
+    from supportlens.customers.directory import CustomerDirectory
     from supportlens.customers.query import parse_query
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
     from supportlens.integrations.clients import build_clients
-    from supportlens.search.cache import MemoryCache
-    from supportlens.search.service import SearchService
     from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET
     from supportlens_sandbox.hubspot.app import HUBSPOT_TOKEN
     from supportlens_sandbox.knobs import aset_remote_knobs
@@ -219,7 +219,7 @@ async def run_profile(
 
         # The same chains alone, same clients and limits, same concurrency, other customers (no cache).
         hubspot, dwolla = build_clients(settings)
-        service = SearchService(
+        service = CustomerDirectory(
             hubspot=hubspot, dwolla=dwolla, cache=MemoryCache(0, b"k"), sessionmaker=None, deadline_seconds=30
         )
         offset = args.agents * args.rounds

@@ -24,6 +24,7 @@ from supportlens.auth.deps import LoginRequired
 from supportlens.clarity import views as clarity_views
 from supportlens.config import Settings, get_settings
 from supportlens.crmnotes import views as crmnotes_views
+from supportlens.customers import directory as customer_directory
 from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
@@ -34,7 +35,6 @@ from supportlens.logging import configure_logging
 from supportlens.mapping import views as mapping_views
 from supportlens.middleware import RequestContextMiddleware
 from supportlens.privacy import views as privacy_views
-from supportlens.search import service as search_service
 from supportlens.search import views as search_views
 from supportlens.sessions import views as sessions_views
 from supportlens.tasks.queue import start_in_process_worker
@@ -49,7 +49,7 @@ STARTUP_HOOKS: list[StartupHook] = [
     metrics.startup_hook,
     ensure_event_partitions_hook,
     integrations_startup_hook,
-    search_service.startup_hook,
+    customer_directory.startup_hook,
     start_in_process_worker,
 ]
 

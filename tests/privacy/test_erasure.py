@@ -220,7 +220,7 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
 
 
 async def test_erasure_clears_the_search_cache(signed_in, settings):
-    from supportlens.search import cache
+    from supportlens.customers import cache
 
     c = cache.make_cache(settings.model_copy(update={"search_cache_seconds": 60}))
     await c.set("hubspot", JANE, {"items": [JANE]})

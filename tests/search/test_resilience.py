@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from supportlens.customers.cache import MemoryCache
+from supportlens.customers.directory import CustomerDirectory
 from supportlens.customers.query import parse_query
 from supportlens.integrations.clients import build_clients
-from supportlens.search.cache import MemoryCache
-from supportlens.search.service import SearchService
 from tests.integrations.sims import Sims
 from tests.search.conftest import DEADLINE
 
@@ -39,7 +39,7 @@ async def test_one_vendor_failing_leaves_the_other_answering_in_time(
 ) -> None:
     getattr(sims, vendor).knobs(**MODES[mode])
     other = "dwolla" if vendor == "hubspot" else "hubspot"
-    service = app.state.search_service
+    service = app.state.customer_directory
     started = time.monotonic()
     results = await service.search(parse_query("jane@acme.io"))
     elapsed = time.monotonic() - started
@@ -55,7 +55,7 @@ async def test_one_vendor_failing_leaves_the_other_answering_in_time(
 async def test_refused_connection_is_an_error_quickly(settings_factory, sims: Sims, sessionmaker) -> None:
     settings = settings_factory(**{**sims.settings(), "dwolla_base_url": "http://127.0.0.1:9"})
     hubspot, dwolla = build_clients(settings)
-    service = SearchService(
+    service = CustomerDirectory(
         hubspot=hubspot,
         dwolla=dwolla,
         cache=MemoryCache(0, b"k"),
@@ -77,7 +77,7 @@ async def test_refused_connection_is_an_error_quickly(settings_factory, sims: Si
 async def test_429_then_success_is_ok_for_both(app, sims: Sims) -> None:
     sims.hubspot.knobs(force_429_next=1)
     sims.dwolla.knobs(force_429_next=1)
-    results = await app.state.search_service.search(parse_query("jane@acme.io"))
+    results = await app.state.customer_directory.search(parse_query("jane@acme.io"))
     assert results["hubspot"].status == "ok" and results["dwolla"].status == "ok"
     assert sims.hubspot.count("forced_429") == 1 and sims.dwolla.count("forced_429") == 1
 

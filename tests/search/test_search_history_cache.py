@@ -7,8 +7,9 @@ import asyncio
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
+from supportlens.customers import cache
 from supportlens.customers.query import parse_query
-from supportlens.search import cache, history
+from supportlens.search import history
 from supportlens.search.models import SearchHistory
 from tests.integrations.sims import Sims
 
@@ -55,7 +56,7 @@ async def test_history_last_20_newest_first_rerun_and_clear(signed_in, settings_
 
 async def test_cache_serves_repeats_and_refresh_bypasses_it(signed_in, settings_factory, sims: Sims) -> None:
     agent = await signed_in("agent")
-    app_cache = agent.client._transport.app.state.search_service.cache  # type: ignore[attr-defined]
+    app_cache = agent.client._transport.app.state.customer_directory.cache  # type: ignore[attr-defined]
     app_cache.ttl = 60
     first = (await agent.client.get("/api/search", params={"q": "jane@acme.io"})).json()
     assert first["hubspot"]["cached"] is False

@@ -1,7 +1,9 @@
 """The customer journey: sessions, Dwolla and HubSpot activity in one chronological stream.
 
-Each vendor is asked at once, under its own deadline; a vendor that fails or is not configured
-leaves its part out with a note and never blocks the rest. A failed transfer and a session error
+HubSpot and Dwolla are read through the customer directory (`customers/directory.py`: its cache, shared
+in-flight lookups and per-source deadlines, the same answers the search page shows), while the sessions
+are read; a vendor that fails or is not configured leaves its part out with a note and never blocks the
+rest. A failed transfer and a session error
 within 30 minutes of each other are paired and badged on both items.
 
 Every item carries a stable `anchor` (an HTML id on the journey page): `j-ev-<event id>` for a session
@@ -20,7 +22,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.customers.directory import SourceResult, get_directory
 from supportlens.customers.emails import canonical_email_or_none
+from supportlens.customers.query import parse_query
+from supportlens.integrations.dwolla.models import DwollaCustomerDetail
+from supportlens.integrations.hubspot.models import HubSpotContactBundle
 from supportlens.investigation import service as svc
 from supportlens.investigation.trouble import minutes_apart, pair_up
 from supportlens.privacy.masking import mask_pii_text
@@ -160,20 +166,9 @@ async def _session_items(
     return items
 
 
-async def _dwolla_items(
-    app: Any, email: str, contact_dwolla_id: asyncio.Future[str | None] | None
-) -> list[dict[str, Any]]:
-    client = app.state.dwolla
-    customers = await client.search_customers(email, email=email, limit=5)
-    match = next((c for c in customers if canonical_email_or_none(c.email) == email), None)
-    customer_id = match.id if match else None
-    if customer_id is None and contact_dwolla_id is not None:
-        customer_id = await contact_dwolla_id
-    if customer_id is None:
-        return []
-    transfers, sources = await asyncio.gather(
-        client.list_transfers(customer_id, limit=50), client.list_funding_sources(customer_id)
-    )
+def _dwolla_items(detail: DwollaCustomerDetail) -> list[dict[str, Any]]:
+    """The customer's Dwolla record as journey items: created, transfers, funding sources."""
+    match, transfers, sources = detail.customer, detail.transfers, detail.funding_sources
     items: list[dict[str, Any]] = []
     if match and match.created:
         items.append(
@@ -264,20 +259,8 @@ async def _dwolla_items(
     return items
 
 
-async def _hubspot_items(app: Any, email: str, dwolla_id: asyncio.Future[str | None]) -> list[dict[str, Any]]:
-    client = app.state.hubspot
-    try:
-        contacts = await client.search_contacts(email, email=email, limit=5)
-        contact = next((c for c in contacts if canonical_email_or_none(c.email) == email), None)
-        if contact is None:
-            dwolla_id.set_result(None)
-            return []
-        bundle = await client.get_contact_bundle(contact.id)
-    except BaseException:
-        if not dwolla_id.done():
-            dwolla_id.set_result(None)
-        raise
-    dwolla_id.set_result(bundle.dwolla_id)
+def _hubspot_items(bundle: HubSpotContactBundle) -> list[dict[str, Any]]:
+    """The customer's HubSpot contact as journey items: created, lifecycle, deals, tickets."""
     c = bundle.contact
     items: list[dict[str, Any]] = []
     if c.created_at:
@@ -315,6 +298,48 @@ async def _hubspot_items(app: Any, email: str, dwolla_id: asyncio.Future[str | N
                     f"{t.stage or ''} {t.priority or ''}".strip(),
                 )
             )
+    return items
+
+
+def _vendor_items(
+    email: str, answers: dict[str, SourceResult], status: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """This customer's HubSpot contact and Dwolla customer among the directory's answers, as items.
+
+    The Dwolla customer is the one with this e-mail, else the one HubSpot's contact names by its
+    Dwolla id (the same correlation the search page makes)."""
+    items: list[dict[str, Any]] = []
+    dwolla_id: str | None = None
+    for src, answer in answers.items():
+        name = VENDOR_NAMES[src]
+        if answer.status == "timeout":
+            status[src] = {
+                "status": "timeout",
+                "note": f"{name} did not answer in time; its events are missing.",
+            }
+        elif answer.status == "error":
+            status[src] = {
+                "status": "error",
+                "note": f"{name} could not be reached; its events are missing.",
+                "error": (answer.error or "error")[:200],
+            }
+        else:
+            status[src] = {"status": "ok"}
+    hubspot = answers.get("hubspot")
+    if hubspot is not None and hubspot.status == "ok":
+        bundles = [HubSpotContactBundle.model_validate(i) for i in hubspot.items]
+        bundle = next((b for b in bundles if canonical_email_or_none(b.contact.email) == email), None)
+        if bundle is not None:
+            dwolla_id = bundle.dwolla_id
+            items += _hubspot_items(bundle)
+    dwolla = answers.get("dwolla")
+    if dwolla is not None and dwolla.status == "ok":
+        details = [DwollaCustomerDetail.model_validate(i) for i in dwolla.items]
+        detail = next((d for d in details if canonical_email_or_none(d.customer.email) == email), None)
+        if detail is None and dwolla_id:
+            detail = next((d for d in details if d.customer.id.lower() == dwolla_id.lower()), None)
+        if detail is not None:
+            items += _dwolla_items(detail)
     return items
 
 
@@ -380,55 +405,29 @@ async def build(
     viewer: bool,
 ) -> dict[str, Any]:
     settings = app.state.settings
-    deadline = settings.search_source_deadline_seconds
     status: dict[str, dict[str, Any]] = {}
-    tasks: dict[str, asyncio.Task[list[dict[str, Any]]]] = {}
-    loop = asyncio.get_running_loop()
-    dwolla_id: asyncio.Future[str | None] = loop.create_future()
-    if "hubspot" in sources and _configured(app, "hubspot"):
-        tasks["hubspot"] = asyncio.create_task(
-            asyncio.wait_for(_hubspot_items(app, email, dwolla_id), deadline)
-        )
-    else:
-        dwolla_id.set_result(None)
-    if "dwolla" in sources and _configured(app, "dwolla"):
-        tasks["dwolla"] = asyncio.create_task(
-            asyncio.wait_for(_dwolla_items(app, email, dwolla_id), deadline)
-        )
+    wanted: list[str] = [src for src in ("hubspot", "dwolla") if src in sources and _configured(app, src)]
+    vendors = asyncio.gather(*(get_directory(app).source(src, parse_query(email)) for src in wanted))
     for src in ("dwolla", "hubspot"):
         if src not in sources:
             status[src] = {"status": "skipped", "note": "left out by the filter"}
-        elif src not in tasks:
+        elif src not in wanted:
             status[src] = {
                 "status": "not_configured",
                 "note": f"{VENDOR_NAMES[src]} is not configured, so its events are missing.",
             }
     items: list[dict[str, Any]] = []
-    if "sessions" in sources:
-        items += await _session_items(db, email, settings.mapping_min_confidence, since, until)
-        status["sessions"] = {"status": "ok"}
-    else:
-        status["sessions"] = {"status": "skipped", "note": "left out by the filter"}
-    for src, task in tasks.items():
-        name = "HubSpot" if src == "hubspot" else "Dwolla"
-        try:
-            got = await task
-            status[src] = {"status": "ok"}
-            items += got
-        except TimeoutError:
-            status[src] = {
-                "status": "timeout",
-                "note": f"{name} did not answer in time; its events are missing.",
-            }
-        except Exception as exc:  # an upstream failure degrades this part only
-            vendor_msg = getattr(exc, "vendor", None) and str(exc)[:200]
-            status[src] = {
-                "status": "error",
-                "note": f"{name} could not be reached; its events are missing.",
-                "error": vendor_msg or type(exc).__name__,
-            }
-    if not dwolla_id.done():
-        dwolla_id.cancel()
+    try:
+        if "sessions" in sources:
+            items += await _session_items(db, email, settings.mapping_min_confidence, since, until)
+            status["sessions"] = {"status": "ok"}
+        else:
+            status["sessions"] = {"status": "skipped", "note": "left out by the filter"}
+    except BaseException:
+        vendors.cancel()
+        raise
+    answers: dict[str, SourceResult] = dict(zip(wanted, await vendors, strict=True))
+    items += _vendor_items(email, answers, status)
     if since is not None or until is not None:
         items = [
             i

@@ -132,7 +132,7 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
     history = await service.status_history(db, issue.id)
     near = await failed_transfers_near(
         db,
-        request.app.state.search_service,
+        request.app.state.customer_directory,
         issue.id,
         customers,
         min_confidence=settings.mapping_min_confidence,

@@ -181,7 +181,7 @@ def _chunks(ids: list[uuid.UUID], size: int = 500) -> list[list[uuid.UUID]]:
 
 async def _clear_search_cache() -> bool:
     try:
-        from supportlens.search import cache
+        from supportlens.customers import cache
     except ImportError:
         return False
     clear = getattr(cache, "clear", None)

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
+from supportlens.customers.directory import get_directory
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.privacy import (
     erasure,
     retention,  # noqa: F401  (registers the daily retention job)
 )
 from supportlens.problems import ProblemError
-from supportlens.search.service import get_service
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["privacy"])
@@ -29,7 +29,7 @@ async def erase_customer_api(
     and the steps left to do by hand in Clarity, HubSpot and Dwolla. Administrators only."""
     try:
         receipt = await erasure.erase_customer(
-            db, email, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+            db, email, settings, actor=principal.agent, request=request, directory=get_directory(request.app)
         )
     except erasure.ErasureError as exc:
         raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
@@ -95,7 +95,7 @@ async def erasure_confirm(
             status_code=400,
         )
     receipt = await erasure.erase_customer(
-        db, normalized, settings, actor=principal.agent, request=request, directory=get_service(request.app)
+        db, normalized, settings, actor=principal.agent, request=request, directory=get_directory(request.app)
     )
     page = render(
         request,

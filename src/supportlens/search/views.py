@@ -11,13 +11,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of, get_directory
 from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
 from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history, links
-from supportlens.search.service import SearchService, SourceResult, correlation_of, get_service
 from supportlens.web.pages import render
 
 router = APIRouter()
@@ -91,7 +91,7 @@ async def api_search(
     `correlation` pairs HubSpot contacts with Dwolla customers; `summary` is "what happened": each failed
     transfer (newest first, return code in plain words) with the session moments within 30 minutes."""
     query = parse_query(q if q is not None else "")
-    service = get_service(request.app)
+    service = get_directory(request.app)
     searching = asyncio.create_task(service.search(query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
@@ -164,7 +164,7 @@ def _parse_or_none(q: str | None) -> SearchQuery | None:
 
 
 async def _both(
-    service: SearchService, query: SearchQuery, refresh: bool
+    service: CustomerDirectory, query: SearchQuery, refresh: bool
 ) -> tuple[SourceResult, SourceResult]:
     hubspot, dwolla = await asyncio.gather(
         service.source("hubspot", query, refresh=refresh), service.source("dwolla", query, refresh=refresh)
@@ -194,7 +194,7 @@ async def panel(
 async def _panel(
     request: Request, panel: PanelName, principal: Any, db: DbDep, query: SearchQuery, refresh: bool
 ) -> HTMLResponse:
-    service = get_service(request.app)
+    service = get_directory(request.app)
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
     if panel == "hubspot":
         result, ctx["hubspot_account"] = await asyncio.gather(

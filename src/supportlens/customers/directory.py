@@ -1,4 +1,6 @@
-"""Unified search: HubSpot, Dwolla and local sessions at once, each under its own deadline.
+"""The customer directory: a customer's HubSpot and Dwolla records (and the local sessions the search page
+lists), each source under its own deadline. Search, the journey, "what happened" and erasure all read
+customers through it.
 
 One slow or failing source never holds up the others: each runs as its own task and the answer for each
 is `{status: ok|error|timeout, items, error?, tookMs}`. Concurrent identical lookups share one upstream
@@ -17,6 +19,8 @@ from typing import Any, Literal
 import structlog
 from fastapi import FastAPI
 
+from supportlens.customers.cache import SearchCache, make_cache
+from supportlens.customers.correlation import Correlation, correlate
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import SearchQuery
 from supportlens.db.engine import autocommit
@@ -25,8 +29,6 @@ from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustome
 from supportlens.integrations.errors import UpstreamError, in_plain_words
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.models import HubSpotContact, HubSpotContactBundle
-from supportlens.search.cache import SearchCache, make_cache
-from supportlens.search.correlation import Correlation, correlate
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +70,7 @@ class SourceResult:
         return body
 
 
-class SearchService:
+class CustomerDirectory:
     def __init__(
         self,
         *,
@@ -325,22 +327,22 @@ def _dump(item: Any) -> dict[str, Any]:
     return dict(item)
 
 
-def get_service(app: FastAPI) -> SearchService:
-    service: SearchService | None = getattr(app.state, "search_service", None)
-    if service is None:
-        raise RuntimeError("the search service starts with the app (search.service.startup_hook)")
-    return service
+def get_directory(app: FastAPI) -> CustomerDirectory:
+    directory: CustomerDirectory | None = getattr(app.state, "customer_directory", None)
+    if directory is None:
+        raise RuntimeError("the customer directory starts with the app (customers.directory.startup_hook)")
+    return directory
 
 
 async def startup_hook(app: FastAPI, stack: AsyncExitStack) -> None:
-    """Runs after the integrations hook: builds the search service on the app's vendor clients."""
+    """Runs after the integrations hook: builds the customer directory on the app's vendor clients."""
     settings = app.state.settings
-    service = SearchService(
+    service = CustomerDirectory(
         hubspot=app.state.hubspot,
         dwolla=app.state.dwolla,
         cache=make_cache(settings),
         sessionmaker=app.state.sessionmaker,
         deadline_seconds=settings.search_source_deadline_seconds,
     )
-    app.state.search_service = service
+    app.state.customer_directory = service
     stack.push_async_callback(service.aclose)

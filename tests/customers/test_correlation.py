@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from supportlens.customers.correlation import correlate, name_similarity, normalize_name
 from supportlens.integrations.dwolla.models import DwollaCustomer
 from supportlens.integrations.hubspot.models import HubSpotCompany, HubSpotContact, HubSpotContactBundle
-from supportlens.search.correlation import correlate, name_similarity, normalize_name
 
 
 def contact(

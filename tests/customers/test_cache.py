@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from supportlens.search import cache
-from supportlens.search.cache import PREFIX, MemoryCache, RedisCache
+from supportlens.customers import cache
+from supportlens.customers.cache import PREFIX, MemoryCache, RedisCache
 
 REDIS = "redis://127.0.0.1:6379/0"
 
