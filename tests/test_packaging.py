@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_product_wheel_has_no_simulator_demo_or_shop(tmp_path: Path) -> None:
+    # A copy of what the build reads, so setuptools' build/ and egg-info stay out of the checkout.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    # The whole checkout is there too (sandbox/ beside src/), as in a real `pip install .`.
+    shutil.copytree(
+        ROOT / "sandbox", source / "sandbox", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(source)],
         check=True,
         timeout=600,
     )

@@ -22,7 +22,7 @@ from supportlens.auth.deps import (
 )
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
-from supportlens.integrations.dwolla.client import DwollaClient
+from supportlens.deps import DwollaDep
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, WebhookRejected, verify_webhook
 from supportlens.integrations.errors import UpstreamError, in_plain_words
 from supportlens.problems import ProblemError
@@ -218,10 +218,13 @@ def webhook_url(settings: Settings) -> str:
 
 @router.get("/admin/webhooks", response_class=HTMLResponse, include_in_schema=False)
 async def webhooks_admin(
-    request: Request, principal: AdminPrincipal, db: DbDep, notice: Annotated[str, Query(max_length=16)] = ""
+    request: Request,
+    principal: AdminPrincipal,
+    db: DbDep,
+    settings: SettingsDep,
+    dwolla: DwollaDep,
+    notice: Annotated[str, Query(max_length=16)] = "",
 ) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
-    dwolla: DwollaClient = request.app.state.dwolla
     subscriptions, error = [], None
     try:
         subscriptions = await dwolla.list_webhook_subscriptions()
@@ -250,13 +253,13 @@ async def webhooks_admin(
 
 
 @router.post("/admin/webhooks", include_in_schema=False)
-async def create_subscription(request: Request, principal: AdminPrincipal, db: DbDep) -> Response:
+async def create_subscription(
+    request: Request, principal: AdminPrincipal, db: DbDep, settings: SettingsDep, dwolla: DwollaDep
+) -> Response:
     """Subscribe this app's endpoint with the configured secret (Dwolla never returns the secret)."""
-    settings: Settings = request.app.state.settings
     secret = settings.dwolla_webhook_secret.get_secret_value()
     if not secret:
         raise ProblemError(409, "No webhook secret", "set SUPPORTLENS_DWOLLA_WEBHOOK_SECRET first")
-    dwolla: DwollaClient = request.app.state.dwolla
     url = webhook_url(settings)
     try:
         created = await dwolla.create_webhook_subscription(url, secret)

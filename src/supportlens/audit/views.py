@@ -17,6 +17,7 @@ from sqlalchemy import Select, select
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.deps import AdminPrincipal, DbDep
+from supportlens.deps import SessionmakerDep
 from supportlens.params import OptionalDay, RowId
 from supportlens.web.pages import render
 
@@ -148,10 +149,10 @@ async def audit_page(
     )
 
 
-async def _stream_rows(request: Request, flt: AuditFilter) -> AsyncIterator[dict[str, Any]]:
+async def _stream_rows(sessionmaker: Any, flt: AuditFilter) -> AsyncIterator[dict[str, Any]]:
     """Keyset pages over a fresh session, so the export streams without holding every row."""
     last_id: int | None = None
-    async with request.app.state.sessionmaker() as db:
+    async with sessionmaker() as db:
         while True:
             stmt = flt.apply(select(AuditEntry)).order_by(AuditEntry.id.desc()).limit(EXPORT_CHUNK)
             if last_id is not None:
@@ -201,6 +202,7 @@ async def audit_export(
     db: DbDep,
     principal: AdminPrincipal,
     flt: FilterDep,
+    sessionmaker: SessionmakerDep,
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
     """The filtered log as CSV or JSON, streamed; the export itself is audited."""
@@ -213,7 +215,7 @@ async def audit_export(
         detail={"format": format, "filter": flt.query_string()},
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rows = _stream_rows(request, flt)
+    rows = _stream_rows(sessionmaker, flt)
     if format == "json":
         body, media = _json(rows), "application/json"
     else:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
 from supportlens.clarity import service
+from supportlens.deps import SessionmakerDep
 from supportlens.problems import ProblemError
 from supportlens.tasks.status import task_statuses
 from supportlens.web.pages import render
@@ -57,6 +58,7 @@ async def clarity_pull_now(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
+    sessionmaker: SessionmakerDep,
     principal: AdminPrincipal,
     schedule: Annotated[str, Form(max_length=32)] = "url_device",
 ) -> Response:
@@ -66,7 +68,7 @@ async def clarity_pull_now(
             400, "Unknown schedule", f"choose one of {[s.key for s in service.SCHEDULES]}", field="schedule"
         )
     result = await service.pull_insights(
-        request.app.state.sessionmaker,
+        sessionmaker,
         settings,
         schedule=f"manual:{sched.key}",
         dimensions=sched.dimensions,

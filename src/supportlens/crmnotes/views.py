@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, DbDep, SettingsDep
 from supportlens.crmnotes import service
+from supportlens.deps import HubSpotDep
 from supportlens.integrations.errors import UpstreamError
-from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.notes import COMMENT_MAX
 from supportlens.investigation import service as inv
 
@@ -21,14 +21,6 @@ router = APIRouter(tags=["hubspot notes"])
 
 AT_MS_MAX = 7 * 24 * 3600 * 1000
 TICKET_STAGES = {"1": "New", "2": "Waiting on contact", "3": "Waiting on us", "4": "Closed"}
-
-
-def get_hubspot(request: Request) -> HubSpotClient:
-    client: HubSpotClient = request.app.state.hubspot
-    return client
-
-
-HubSpotDep = Annotated[HubSpotClient, Depends(get_hubspot)]
 
 
 class NoteIn(BaseModel):

@@ -14,6 +14,7 @@ from supportlens.auth.deps import CurrentPrincipal, DbDep
 from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of, get_directory
 from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
+from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
@@ -84,6 +85,8 @@ async def api_search(
     principal: CurrentPrincipal,
     db: DbDep,
     background: BackgroundTasks,
+    directory: DirectoryDep,
+    sessionmaker: SessionmakerDep,
     q: str | None = None,
     refresh: bool = False,
 ) -> JSONResponse:
@@ -91,8 +94,7 @@ async def api_search(
     `correlation` pairs HubSpot contacts with Dwolla customers; `summary` is "what happened": each failed
     transfer (newest first, return code in plain words) with the session moments within 30 minutes."""
     query = parse_query(q if q is not None else "")
-    service = get_directory(request.app)
-    searching = asyncio.create_task(service.search(query, refresh=refresh))
+    searching = asyncio.create_task(directory.search(query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
         await audit_search(db, request, principal, query, "api")  # written while the sources answer
@@ -103,7 +105,7 @@ async def api_search(
     correlation = correlation_of(query, results["hubspot"], results["dwolla"])
     counts = {name: len(r.items) for name, r in results.items() if r.status == "ok"}
     # The history entry (with what each source found) is written once the answer has gone out.
-    background.add_task(_record_history, request.app.state.sessionmaker, principal.agent.id, query, counts)
+    background.add_task(_record_history, sessionmaker, principal.agent.id, query, counts)
     body: dict[str, Any] = {"query": query_json(query)}
     body.update({name: r.as_json() for name, r in results.items()})
     body["correlation"] = correlation.model_dump(mode="json", by_alias=True)
