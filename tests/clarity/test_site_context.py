@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from supportlens.clarity import service
 from supportlens.clarity.models import ClaritySnapshot
+from supportlens.clarity.site_context import site_context
 from supportlens.db.base import utcnow
 from supportlens.web.pages import templates
 from tests.clarity.support import running_simulator
@@ -71,7 +72,7 @@ async def test_rates_and_ratio_to_the_site_average(db):
     )
     await db.commit()
 
-    ctx = await service.site_context(db, ["https://shop.example/pay?step=2", "/", "/never-seen"])
+    ctx = await site_context(db, ["https://shop.example/pay?step=2", "/", "/never-seen"])
     pay = ctx["https://shop.example/pay?step=2"]
     assert pay.path == "/pay" and pay.found and pay.sessions == 300
     rage = next(m for m in pay.metrics if m.key == "rage_clicks")
@@ -86,11 +87,11 @@ async def test_rates_and_ratio_to_the_site_average(db):
     home = ctx["/"]
     assert home.verdict == "normal" and "probably specific to them" in home.advice
     assert ctx["/never-seen"].verdict == "no_data" and not ctx["/never-seen"].found
-    assert await service.site_context(db, []) == {}
+    assert await site_context(db, []) == {}
 
 
 async def test_no_snapshot_yet_means_no_data(db):
-    ctx = await service.site_context(db, ["https://shop.example/pay"])
+    ctx = await site_context(db, ["https://shop.example/pay"])
     assert ctx["https://shop.example/pay"].verdict == "no_data"
 
 
@@ -104,7 +105,7 @@ async def test_site_context_from_a_pulled_simulator_snapshot(settings_factory, s
             )
             assert result.ok, result.message
     async with sessionmaker() as db:
-        ctx = await service.site_context(db, ["https://shop.example/pay", "https://shop.example/pricing"])
+        ctx = await site_context(db, ["https://shop.example/pay", "https://shop.example/pricing"])
     pay, pricing = ctx["https://shop.example/pay"], ctx["https://shop.example/pricing"]
     assert pay.verdict == "site_wide"
     assert {m.key for m in pay.elevated} >= {"rage_clicks", "script_errors"}
@@ -129,7 +130,7 @@ async def test_partial_renders_verdicts_and_escapes_paths(db):
     ]
     db.add(_snapshot(["URL"], by_url))
     await db.commit()
-    ctx = await service.site_context(
+    ctx = await site_context(
         db,
         [
             "https://shop.example/pay",

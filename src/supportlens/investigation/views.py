@@ -44,7 +44,7 @@ TimelineCursor = Annotated[str, decodes_with(svc.parse_cursor)]
 
 def _site_context(db: Any, urls: list[str], project_id: str | None) -> Any:
     try:
-        from supportlens.clarity.service import site_context
+        from supportlens.clarity.site_context import site_context
     except ImportError:
         return None
     return site_context(db, urls, project_id=project_id or None)
