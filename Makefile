@@ -36,6 +36,7 @@ lint:
 	$(BIN)/ruff check src sandbox tests bench scripts
 	$(BIN)/ruff format --check src sandbox tests bench scripts
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_sizes.py
 
 typecheck:
 	$(BIN)/mypy

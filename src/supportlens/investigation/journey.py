@@ -37,6 +37,12 @@ VENDOR_NAMES = {"dwolla": "Dwolla", "hubspot": "HubSpot"}
 MAX_SESSIONS = 50
 MAX_SESSION_ITEMS = 1500
 JOURNEY_EVENT_TYPES = ("navigation", "error", "rage_click", "dead_click")
+# A transfer's status -> its journey item kind and verb; any other status (pending) shows as created.
+TRANSFER_STATES = {
+    "failed": ("transfer_failed", "failed"),
+    "processed": ("transfer_processed", "processed"),
+    "cancelled": ("transfer_cancelled", "cancelled"),
+}
 
 
 def _parse_when(value: Any) -> datetime | None:
@@ -185,52 +191,14 @@ def _dwolla_items(detail: DwollaCustomerDetail) -> list[dict[str, Any]]:
         if when is None:
             continue
         amount = f"${t.amount}" if t.currency == "USD" else f"{t.amount} {t.currency}"
+        kind, verb = TRANSFER_STATES.get(t.status, ("transfer_created", "created"))
+        title = f"Transfer of {amount} {verb}"
         if t.status == "failed":
-            code = " ".join(p for p in (t.failure_code, t.failure_description) if p)
-            items.append(
-                _item(
-                    when,
-                    "dwolla",
-                    "transfer_failed",
-                    f"Transfer of {amount} failed",
-                    code or "failed",
-                    transferId=t.id,
-                    returnCode=t.failure_code,
-                )
-            )
-        elif t.status == "processed":
-            items.append(
-                _item(
-                    when,
-                    "dwolla",
-                    "transfer_processed",
-                    f"Transfer of {amount} processed",
-                    "",
-                    transferId=t.id,
-                )
-            )
-        elif t.status == "cancelled":
-            items.append(
-                _item(
-                    when,
-                    "dwolla",
-                    "transfer_cancelled",
-                    f"Transfer of {amount} cancelled",
-                    "",
-                    transferId=t.id,
-                )
-            )
+            code = " ".join(p for p in (t.failure_code, t.failure_description) if p) or "failed"
+            items.append(_item(when, "dwolla", kind, title, code, transferId=t.id, returnCode=t.failure_code))
         else:
-            items.append(
-                _item(
-                    when,
-                    "dwolla",
-                    "transfer_created",
-                    f"Transfer of {amount} created",
-                    t.status,
-                    transferId=t.id,
-                )
-            )
+            note = t.status if kind == "transfer_created" else ""
+            items.append(_item(when, "dwolla", kind, title, note, transferId=t.id))
     for f in sources:
         when = _parse_when(f.created)
         if when is None:
