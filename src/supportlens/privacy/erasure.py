@@ -204,7 +204,7 @@ async def erase_customer(
 ) -> ErasureReceipt:
     """Delete everything held about the customer in one transaction; audit it without PII.
 
-    `directory` (the search service) is asked first, before anything is deleted, for the customer's
+    `directory` (the customer directory) is asked first, before anything is deleted, for the customer's
     HubSpot and Dwolla ids and phone numbers: the receipt names the ids, and searches by those phones or
     ids go from search history with the searches by e-mail."""
     email = normalize(email)
@@ -213,52 +213,14 @@ async def erase_customer(
     counts: dict[str, int] = {}
     ids = await _customer_session_ids(db, email, settings.mapping_min_confidence)
 
-    # Clarity ids must be read before the sessions go: they are what the Clarity console needs.
-    clarity_rows: list[Any] = []
-    for chunk in _chunks(ids):
-        query = select(UserSession.clarity_project_id, UserSession.clarity_user_id).where(
-            UserSession.id.in_(chunk)
-        )
-        clarity_rows += (await db.execute(query)).all()
-    clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
-    browsers = sorted({u for _, u in clarity_rows if u})
+    clarity_users, browsers = await _clarity_users(db, ids)
 
     from supportlens.crmnotes.service import erase as erase_note_links
 
     # Before the sessions: the links of her sessions and any naming her (the notes are HubSpot's).
     counts["hubspot_note_links"] = await erase_note_links(db, email, ids)
-    events = annotations = links = sessions = 0
-    for chunk in _chunks(ids):
-        events += await _deleted(db, delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
-        annotations += await _deleted(
-            db, delete(SessionAnnotation).where(SessionAnnotation.session_id.in_(chunk))
-        )
-        links += await _deleted(
-            db, delete(SessionCustomerMapping).where(SessionCustomerMapping.session_id.in_(chunk))
-        )
-        sessions += await _deleted(db, delete(UserSession).where(UserSession.id.in_(chunk)))
-    # Links to sessions that stay (below the threshold, or unlinked by an agent) still name the e-mail.
-    links += await _deleted(
-        db, delete(SessionCustomerMapping).where(func.lower(SessionCustomerMapping.customer_email) == email)
-    )
-    # Searches by her phone numbers or her HubSpot/Dwolla ids are keyed by the E.164 number or the
-    # case-folded text: matched exactly, so a short numeric id never takes someone else's search.
-    other_keys = (
-        [k.casefold() for k in (facts.phones + facts.hubspot_ids + facts.dwolla_ids)] if facts else []
-    )
-    history = await _deleted(
-        db,
-        delete(SearchHistory).where(
-            or_(
-                func.lower(SearchHistory.query).contains(email, autoescape=True),
-                func.lower(SearchHistory.normalized_query).contains(email, autoescape=True),
-                SearchHistory.normalized_query.in_(other_keys),
-            )
-        ),
-    )
-    counts.update(
-        sessions=sessions, events=events, annotations=annotations, mapping_links=links, search_history=history
-    )
+    counts.update(await _erase_sessions(db, email, ids))
+    counts["search_history"] = await _erase_searches(db, email, facts)
     counts.update(await _erase_browsers(db, browsers))
     counts.update(await _redact_mentions(db, email))
     for eraser in ERASERS:
@@ -284,6 +246,58 @@ async def erase_customer(
         detail=detail,
     )  # commits the deletions and the audit entry together
     return ErasureReceipt(ref, counts, steps, cache_cleared)
+
+
+async def _clarity_users(db: AsyncSession, ids: list[Any]) -> tuple[list[str], list[str]]:
+    """The sessions' Clarity users ("project/user", for the Clarity console) and browser ids; read
+    before the sessions go."""
+    clarity_rows: list[Any] = []
+    for chunk in _chunks(ids):
+        query = select(UserSession.clarity_project_id, UserSession.clarity_user_id).where(
+            UserSession.id.in_(chunk)
+        )
+        clarity_rows += (await db.execute(query)).all()
+    clarity_users = sorted({f"{p}/{u}" if p else u for p, u in clarity_rows if u})
+    browsers = sorted({u for _, u in clarity_rows if u})
+    return clarity_users, browsers
+
+
+async def _erase_sessions(db: AsyncSession, email: str, ids: list[Any]) -> dict[str, int]:
+    """Her sessions with their events, notes and links; and every link naming her e-mail."""
+    events = annotations = links = sessions = 0
+    for chunk in _chunks(ids):
+        events += await _deleted(db, delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
+        annotations += await _deleted(
+            db, delete(SessionAnnotation).where(SessionAnnotation.session_id.in_(chunk))
+        )
+        links += await _deleted(
+            db, delete(SessionCustomerMapping).where(SessionCustomerMapping.session_id.in_(chunk))
+        )
+        sessions += await _deleted(db, delete(UserSession).where(UserSession.id.in_(chunk)))
+    # Links to sessions that stay (below the threshold, or unlinked by an agent) still name the e-mail.
+    links += await _deleted(
+        db, delete(SessionCustomerMapping).where(func.lower(SessionCustomerMapping.customer_email) == email)
+    )
+    return {"sessions": sessions, "events": events, "annotations": annotations, "mapping_links": links}
+
+
+async def _erase_searches(db: AsyncSession, email: str, facts: Any) -> int:
+    """Agents' searches for her: by e-mail, and by her phone numbers or HubSpot/Dwolla ids."""
+    # Searches by her phone numbers or her HubSpot/Dwolla ids are keyed by the E.164 number or the
+    # case-folded text: matched exactly, so a short numeric id never takes someone else's search.
+    other_keys = (
+        [k.casefold() for k in (facts.phones + facts.hubspot_ids + facts.dwolla_ids)] if facts else []
+    )
+    return await _deleted(
+        db,
+        delete(SearchHistory).where(
+            or_(
+                func.lower(SearchHistory.query).contains(email, autoescape=True),
+                func.lower(SearchHistory.normalized_query).contains(email, autoescape=True),
+                SearchHistory.normalized_query.in_(other_keys),
+            )
+        ),
+    )
 
 
 async def _redact_mentions(db: AsyncSession, email: str) -> dict[str, int]:
