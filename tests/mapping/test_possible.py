@@ -201,6 +201,7 @@ async def test_confirm_and_dismiss_refuse_hostile_input(signed_in, sessionmaker,
     cases = [
         (url, {"customerEmail": "not-an-email"}, 400, "customerEmail"),
         (url, {"customerEmail": JANE, "reason": "x" * 501}, 400, "reason"),
+        (url, {"customerEmail": JANE, "reason": "a\x00b"}, 400, "reason"),  # PostgreSQL cannot store it
         (url, {"customerEmail": JANE, "decision": "link"}, 400, "decision"),
         (url, {}, 400, "customerEmail"),
         ("/api/clarity/sessions/not-a-uuid/dismiss", body, 400, "session_id"),
@@ -210,6 +211,13 @@ async def test_confirm_and_dismiss_refuse_hostile_input(signed_in, sessionmaker,
     for path, payload, status, field in cases:
         r = await agent.client.post(path, json=payload, headers=agent.headers())
         assert (r.status_code, r.json().get("field")) == (status, field), (path, payload, r.text)
+    hx = {**agent.headers(), "HX-Request": "true"}
+    for form, field in (
+        ({"session_id": ids["anon"], "customer_email": JANE, "reason": "a\x00b"}, "reason"),
+        ({"session_id": ids["anon"], "customer_email": "<b>x</b>"}, "customer_email"),
+    ):
+        r = await agent.client.post("/partials/mapping/dismiss", data=form, headers=hx)
+        assert (r.status_code, r.json()["field"]) == (400, field)
     async with sessionmaker() as db:
         assert all(row.manual_decision is None for row in (await link_of(db, "fam", "anon")).values())
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,10 +30,18 @@ from supportlens.web.pages import render
 router = APIRouter(tags=["mapping"])
 
 Email = CustomerEmail
-# NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form.
-Reason = Annotated[
-    str, StringConstraints(max_length=500), AfterValidator(lambda v: unicodedata.normalize("NFC", v))
-]
+# NUL and lone UTF-16 surrogates cannot be stored in PostgreSQL text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_nfc(value: str) -> str:
+    """NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("contains a NUL character or an unpaired surrogate")
+    return unicodedata.normalize("NFC", value)
+
+
+Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable_nfc)]
 
 
 class _Camel(BaseModel):
@@ -222,8 +231,9 @@ def _form_request(session_id: str, customer_email: str, reason: str | None) -> M
         raise ProblemError(400, "Invalid session id", field="session_id") from exc
     try:
         return MapRequest(session_id=sid, customer_email=customer_email.strip(), reason=reason or None)
-    except ValueError as exc:
-        raise ProblemError(400, "Invalid customer e-mail or reason", field="customer_email") from exc
+    except ValidationError as exc:
+        field = "reason" if exc.errors()[0]["loc"][:1] == ("reason",) else "customer_email"
+        raise ProblemError(400, f"Invalid {field.replace('_', ' ')}", field=field) from exc
 
 
 @router.post("/partials/mapping/link", response_class=HTMLResponse, include_in_schema=False)
