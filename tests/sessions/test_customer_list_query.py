@@ -178,6 +178,10 @@ async def test_possible_sessions_match_their_definition(db):
                 db, email, floor=floor, threshold=threshold, limit=5
             )
             assert [i.id for i in items] == expected[:5] and more == (len(expected) > 5), (email, floor)
+            every, more = await service.possible_sessions(
+                db, email, floor=floor, threshold=threshold, limit=100
+            )
+            assert [i.id for i in every] == expected and not more, (email, floor)
             listed = set(await reference(db, email, threshold))
             assert not listed & {i.id for i in items}
             if (email, floor, threshold) == (E, 0.2, 0.5):
