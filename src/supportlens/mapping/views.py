@@ -271,7 +271,7 @@ async def _possible_partial(
         body = body.model_copy(update={"reason": DISMISS_REASON})
     row = await _decide(db, request, principal, body, decision, possible=True)
     session = await db.get(UserSession, body.session_id)
-    assert session is not None  # _decide found it, under the same transaction's successor
+    assert session is not None  # _decide found it; a decision never deletes a session
     return render(
         request,
         "sessions/_possible_item.html",
