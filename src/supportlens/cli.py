@@ -242,7 +242,9 @@ def mapping_report(
         engine = make_engine(settings)
         try:
             async with make_sessionmaker(engine)() as db:
-                return await calibration_report(db, threshold=settings.mapping_min_confidence)
+                return await calibration_report(
+                    db, threshold=settings.mapping_min_confidence, possible_floor=settings.possible_floor
+                )
         finally:
             await engine.dispose()
 

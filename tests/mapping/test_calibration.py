@@ -85,3 +85,19 @@ def test_a_miscalibrated_engine_is_caught():
             labels.append(Label("ip_match", p + 0.15, correct=rng.random() < p))
         caught += bool(report(labels, threshold=0.5).disagreeing)
     assert caught >= 45
+
+
+def test_decisions_on_possible_sessions_are_counted_apart():
+    labels = [
+        Label(method="device_link", confidence=0.35, correct=True),  # a confirmed possible session
+        Label(method="ip_match", confidence=0.25, correct=False),  # a dismissed one
+        Label(method="ip_match", confidence=0.21, correct=False),
+        Label(method="ip_match", confidence=0.1, correct=True),  # below the floor: a plain miss
+        Label(method="device_link", confidence=0.8, correct=False),  # listed: not possible
+    ]
+    r = report(labels, threshold=0.5, possible_floor=0.2)
+    assert (r.possible_labels, r.possible_confirmed) == (3, 1)
+    assert r.labels == 5 and r.missed == 2
+    assert "Possible sessions decided (confidence 0.20 to 0.50): 1 confirmed, 2 dismissed" in as_lines(r)
+    assert as_json(r)["possible"] == {"floor": 0.2, "labels": 3, "confirmed": 1}
+    assert report(labels, threshold=0.5).possible_labels == 0  # not asked

@@ -79,6 +79,11 @@ RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/clarity/sessions/map"): AGENT,
     ("POST", "/partials/mapping/link"): AGENT,
     ("POST", "/partials/mapping/unlink"): AGENT,
+    # possible sessions: confirm (a manual link) or dismiss (a manual unlink)
+    ("POST", "/api/clarity/sessions/{session_id}/confirm"): AGENT,
+    ("POST", "/api/clarity/sessions/{session_id}/dismiss"): AGENT,
+    ("POST", "/partials/mapping/confirm"): AGENT,
+    ("POST", "/partials/mapping/dismiss"): AGENT,
     # ---- capture: public ingest and SDK, sessions API, sites admin
     ("GET", "/sdk/v1/supportlens.js"): PUBLIC,
     ("OPTIONS", "/api/ingest/v1/events"): PUBLIC,

@@ -38,6 +38,25 @@ async def _seed(db) -> str:
             evidence=[{"method": "email_match", "score": 1.0, "reason": "identified"}],
         )
     )
+    # A possible session of Jane: an anonymous visit scored below the threshold, above the floor.
+    possible = UserSession(
+        clarity_project_id="p1",
+        clarity_user_id="u1",
+        clarity_session_id="s2",
+        session_start=now - timedelta(days=1),
+        session_end=now - timedelta(days=1) + timedelta(minutes=2),
+    )
+    db.add(possible)
+    await db.flush()
+    db.add(
+        SessionCustomerMapping(
+            session_id=possible.id,
+            customer_email=JANE,
+            confidence_score=0.3,
+            mapping_method="device_link",
+            evidence=[{"method": "device_link", "score": 0.3, "reason": "same browser"}],
+        )
+    )
     await db.commit()
     return str(s.id)
 
@@ -48,6 +67,7 @@ async def test_viewer_sees_masked_emails(signed_in, db):
     agent = await signed_in("agent")
     checks = [
         f"/api/clarity/sessions?customer={JANE}",
+        f"/api/clarity/sessions?customer={JANE}&include=possible",
         f"/api/clarity/sessions/{sid}",
         f"/api/customers/{JANE}/sessions",
         f"/partials/sessions?customer={JANE}",
@@ -61,6 +81,8 @@ async def test_viewer_sees_masked_emails(signed_in, db):
         assert JANE not in v.text, f"{path} shows a viewer the full e-mail"
         assert MASKED in v.text, f"{path} does not show the masked e-mail to a viewer"
         assert JANE in a.text, f"{path} hides the e-mail from an agent"
+    possible = (await viewer.client.get(f"/api/clarity/sessions?customer={JANE}&include=possible")).json()
+    assert [i["mapping"]["customerEmail"] for i in possible["possible"]["items"]] == [MASKED]
 
 
 async def test_viewer_cannot_open_recordings_or_export(signed_in, db):

@@ -141,3 +141,48 @@ async def test_a_write_cannot_put_a_wrong_start_on_a_link(db):
     assert rows and all(a == b for a, b in rows)
     for limit in (1, 3, 50):
         assert await paged(db, E, 0.5, limit) == expected
+
+
+async def test_possible_sessions_match_their_definition(db):
+    """Undecided links in [floor, threshold) of human sessions, newest first, never one of the list's."""
+    await build_world(db, seed=13)
+    m = SessionCustomerMapping
+    in_band = select(m.session_id).where(
+        m.customer_email == E,
+        m.manual_decision.is_(None),
+        m.confidence_score >= 0.2,
+        m.confidence_score < 0.5,
+    )
+    bot = await db.get(UserSession, (await db.scalars(in_band.limit(1))).one())
+    assert bot is not None
+    bot.automated = "webdriver"  # automated traffic is never a customer's, not even possibly
+    await db.commit()
+    for email in (E, "bob@acme.io", "nobody@acme.io"):
+        for floor, threshold in ((0.2, 0.5), (0.2, 0.7), (0.45, 0.5), (0.5, 0.5), (0.6, 0.5)):
+            rows = (
+                await db.execute(
+                    select(UserSession, SessionCustomerMapping).join(
+                        SessionCustomerMapping, SessionCustomerMapping.session_id == UserSession.id
+                    )
+                )
+            ).all()
+            expected = [
+                s.id
+                for s, link in sorted(rows, key=lambda r: (r[0].session_start, r[0].id), reverse=True)
+                if link.customer_email == email
+                and link.manual_decision is None
+                and s.automated is None
+                and floor <= link.confidence_score < threshold
+            ]
+            items, more = await service.possible_sessions(
+                db, email, floor=floor, threshold=threshold, limit=5
+            )
+            assert [i.id for i in items] == expected[:5] and more == (len(expected) > 5), (email, floor)
+            every, more = await service.possible_sessions(
+                db, email, floor=floor, threshold=threshold, limit=100
+            )
+            assert [i.id for i in every] == expected and not more, (email, floor)
+            listed = set(await reference(db, email, threshold))
+            assert not listed & {i.id for i in items}
+            if (email, floor, threshold) == (E, 0.2, 0.5):
+                assert len(expected) > 5 and bot.id not in expected  # the page is full; the bot is left out

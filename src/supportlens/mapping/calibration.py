@@ -18,7 +18,9 @@ figures are the precision *of what agents checked*. They describe the real world
 world of `bench/mapping.py` fitted the weights; no weight is re-fitted from them automatically.
 
 Links the engine missed are counted apart: an agent's "link" on a pair the engine scored below the
-listing threshold, or never scored at all.
+listing threshold, or never scored at all. Decisions on possible sessions (mapping/possible.py: scored
+below the threshold down to the possible floor) are labels like any other, and are also counted apart:
+how many agents confirmed and how many they dismissed.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ class CalibrationReport:
     bands: tuple[Band, ...]
     missed: int  # agent links on pairs the engine had below the threshold or not at all
     unscored_unlinks: int  # agent unlinks on pairs the engine never scored (nothing to judge)
+    # Decisions on possible sessions (scored in [possible_floor, threshold)): confirmed or dismissed.
+    possible_floor: float | None = None
+    possible_labels: int = 0
+    possible_confirmed: int = 0
 
     @property
     def disagreeing(self) -> tuple[Band, ...]:
@@ -116,7 +122,9 @@ def report(
     edges: Sequence[float] = BAND_EDGES,
     min_labels: int = MIN_LABELS,
     family_alpha: float = FAMILY_ALPHA,
+    possible_floor: float | None = None,
 ) -> CalibrationReport:
+    """`possible_floor`: also count the decisions on possible sessions (confidence in [floor, threshold))."""
     scored: list[Label] = []
     missed = unscored_unlinks = 0
     for label in labels:
@@ -170,6 +178,11 @@ def report(
         )
         for method, members in sorted(listed.items())
     )
+    possible = [
+        label
+        for label in scored
+        if possible_floor is not None and possible_floor <= (label.confidence or 0.0) < threshold
+    ]
     return CalibrationReport(
         threshold=threshold,
         labels=len(scored),
@@ -177,6 +190,9 @@ def report(
         bands=tuple(bands),
         missed=missed,
         unscored_unlinks=unscored_unlinks,
+        possible_floor=possible_floor,
+        possible_labels=len(possible),
+        possible_confirmed=sum(1 for label in possible if label.correct),
     )
 
 
@@ -219,6 +235,11 @@ def as_lines(r: CalibrationReport) -> list[str]:
         f"{r.missed}",
         f"Unlinks of pairs the engine never scored: {r.unscored_unlinks}",
     ]
+    if r.possible_floor is not None:
+        lines.append(
+            f"Possible sessions decided (confidence {r.possible_floor:.2f} to {r.threshold:.2f}): "
+            f"{r.possible_confirmed} confirmed, {r.possible_labels - r.possible_confirmed} dismissed"
+        )
     if r.disagreeing:
         lines += [
             "",
@@ -263,4 +284,9 @@ def as_json(r: CalibrationReport) -> dict[str, object]:
         ],
         "missed": r.missed,
         "unscoredUnlinks": r.unscored_unlinks,
+        "possible": {
+            "floor": r.possible_floor,
+            "labels": r.possible_labels,
+            "confirmed": r.possible_confirmed,
+        },
     }

@@ -697,6 +697,14 @@ async def _forget_evidence_of(db: AsyncSession, ctx: _Context, sessions: list[Us
 # ---- manual decisions ----------------------------------------------------------------------------
 
 
+class NotUndecided(LookupError):
+    """A confirm or dismiss found no automatic link of the pair (`decided`: an agent already decided)."""
+
+    def __init__(self, *, decided: bool) -> None:
+        super().__init__("already decided" if decided else "no automatic link")
+        self.decided = decided
+
+
 async def set_manual(
     db: AsyncSession,
     *,
@@ -705,8 +713,13 @@ async def set_manual(
     decision: str,
     agent: Any,
     reason: str | None,
+    possible: bool = False,
 ) -> SessionCustomerMapping:
-    """An agent links ("link") or unlinks ("unlink") a session and a customer. Does not commit."""
+    """An agent links ("link") or unlinks ("unlink") a session and a customer. Does not commit.
+
+    `possible`: the agent confirms ("link") or dismisses ("unlink") a link the engine scored and nobody
+    decided on yet; NotUndecided when there is none (checked under the mutex, so a re-score or another
+    agent's decision in between is seen)."""
     if decision not in ("link", "unlink"):
         raise ValueError("decision must be link or unlink")
     email = normalise_email(email)
@@ -717,9 +730,14 @@ async def set_manual(
             SessionCustomerMapping.session_id == session.id, SessionCustomerMapping.customer_email == email
         )
     )
+    if possible and (row is None or row.manual_decision is not None):
+        raise NotUndecided(decided=row is not None)
     who = getattr(agent, "name", "") or getattr(agent, "email", "") or "an agent"
     day = utcnow()
-    verb = "linked" if decision == "link" else "unlinked"
+    if possible:
+        verb = "confirmed" if decision == "link" else "dismissed"
+    else:
+        verb = "linked" if decision == "link" else "unlinked"
     text = f"{verb} by {who} on {day.day} {day.strftime('%b')}"
     if reason:
         text += f": {reason.strip()[:500]}"

@@ -26,5 +26,7 @@ async def decision_labels(db: AsyncSession) -> list[Label]:
     ]
 
 
-async def calibration_report(db: AsyncSession, *, threshold: float) -> CalibrationReport:
-    return report(await decision_labels(db), threshold=threshold)
+async def calibration_report(
+    db: AsyncSession, *, threshold: float, possible_floor: float | None = None
+) -> CalibrationReport:
+    return report(await decision_labels(db), threshold=threshold, possible_floor=possible_floor)

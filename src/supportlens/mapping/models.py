@@ -32,7 +32,8 @@ class SessionCustomerMapping(UUIDPrimaryKey, Base):
     # email_match | device_link | ip_match | time_proximity | manual
     mapping_method: Mapped[str] = mapped_column(String(50))
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    # Manual decisions: "link" or "unlink"; they win over every automatic result.
+    # Manual decisions: "link" or "unlink"; they win over every automatic result. Confirming a possible
+    # session (mapping/possible.py) is a "link", dismissing one an "unlink": no state of their own.
     manual_decision: Mapped[str | None] = mapped_column(String(8), nullable=True)
     decided_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("agents.id", ondelete="SET NULL"), nullable=True

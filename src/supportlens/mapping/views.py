@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,18 +20,28 @@ from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import calibration, engine
 from supportlens.mapping.labels import calibration_report
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.mapping.possible import DISMISS_REASON
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
+from supportlens.sessions.service import summary
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["mapping"])
 
 Email = CustomerEmail
-# NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form.
-Reason = Annotated[
-    str, StringConstraints(max_length=500), AfterValidator(lambda v: unicodedata.normalize("NFC", v))
-]
+# NUL and lone UTF-16 surrogates cannot be stored in PostgreSQL text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_nfc(value: str) -> str:
+    """NFC, like customers' e-mails: erasure finds (and redacts) an address typed in a reason in any form."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("contains a NUL character or an unpaired surrogate")
+    return unicodedata.normalize("NFC", value)
+
+
+Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable_nfc)]
 
 
 class _Camel(BaseModel):
@@ -58,23 +69,49 @@ class MappingOut(_Camel):
     evidence: list[EvidenceOut]
 
 
+class PossibleRequest(_Camel):
+    customer_email: Email
+    reason: Reason | None = None
+
+
+# Audit actions of the decisions on a possible session.
+_POSSIBLE_ACTIONS = {"link": "confirm", "unlink": "dismiss"}
+
+
 async def _decide(
-    db: AsyncSession, request: Request, principal: Principal, body: MapRequest, decision: str
+    db: AsyncSession,
+    request: Request,
+    principal: Principal,
+    body: MapRequest,
+    decision: str,
+    *,
+    possible: bool = False,
 ) -> SessionCustomerMapping:
     session = await db.get(UserSession, body.session_id)
     if session is None:
         raise ProblemError(404, "Session not found", field="sessionId")
-    row = await engine.set_manual(
-        db,
-        session=session,
-        email=body.customer_email,
-        decision=decision,
-        agent=principal.agent,
-        reason=body.reason,
-    )
+    try:
+        row = await engine.set_manual(
+            db,
+            session=session,
+            email=body.customer_email,
+            decision=decision,
+            agent=principal.agent,
+            reason=body.reason,
+            possible=possible,
+        )
+    except engine.NotUndecided as exc:
+        await db.rollback()
+        if exc.decided:
+            raise ProblemError(
+                409, "Already decided", "an agent already decided on this pair", field="customerEmail"
+            ) from exc
+        raise ProblemError(
+            404, "Not a possible session", "no automatic link to this customer", field="customerEmail"
+        ) from exc
     await audit.record(
         db,
-        f"mapping.{decision}",
+        f"mapping.{_POSSIBLE_ACTIONS[decision] if possible else decision}",
         request=request,
         actor=principal.agent,
         target_type="customer",
@@ -127,6 +164,41 @@ async def unlink_session(
     return _out(await _decide(db, request, principal, body, "unlink"))
 
 
+async def _on_possible(
+    request: Request,
+    db: AsyncSession,
+    principal: Principal,
+    session_id: uuid.UUID,
+    body: PossibleRequest,
+    decision: str,
+) -> MappingOut:
+    reason = body.reason or (DISMISS_REASON if decision == "unlink" else None)
+    pair = MapRequest(session_id=session_id, customer_email=body.customer_email, reason=reason)
+    return _out(await _decide(db, request, principal, pair, decision, possible=True))
+
+
+@router.post(
+    "/api/clarity/sessions/{session_id}/confirm", response_model=MappingOut, response_model_by_alias=True
+)
+async def confirm_possible(
+    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID, body: PossibleRequest
+) -> MappingOut:
+    """Confirm a possible session of a customer: a manual link (404 when the engine has no link to confirm,
+    409 when an agent already decided)."""
+    return await _on_possible(request, db, principal, session_id, body, "link")
+
+
+@router.post(
+    "/api/clarity/sessions/{session_id}/dismiss", response_model=MappingOut, response_model_by_alias=True
+)
+async def dismiss_possible(
+    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID, body: PossibleRequest
+) -> MappingOut:
+    """Dismiss a possible session ("not this customer" unless a reason is given): a manual unlink, which
+    re-scoring keeps as negative evidence."""
+    return await _on_possible(request, db, principal, session_id, body, "unlink")
+
+
 # ---- htmx partials for the session card ------------------------------------------------------------
 
 
@@ -159,8 +231,9 @@ def _form_request(session_id: str, customer_email: str, reason: str | None) -> M
         raise ProblemError(400, "Invalid session id", field="session_id") from exc
     try:
         return MapRequest(session_id=sid, customer_email=customer_email.strip(), reason=reason or None)
-    except ValueError as exc:
-        raise ProblemError(400, "Invalid customer e-mail or reason", field="customer_email") from exc
+    except ValidationError as exc:
+        field = "reason" if exc.errors()[0]["loc"][:1] == ("reason",) else "customer_email"
+        raise ProblemError(400, f"Invalid {field.replace('_', ' ')}", field=field) from exc
 
 
 @router.post("/partials/mapping/link", response_class=HTMLResponse, include_in_schema=False)
@@ -191,12 +264,57 @@ async def unlink_partial(
     return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))
 
 
+async def _possible_partial(
+    request: Request, db: AsyncSession, principal: Principal, body: MapRequest, decision: str
+) -> HTMLResponse:
+    if decision == "unlink" and body.reason is None:
+        body = body.model_copy(update={"reason": DISMISS_REASON})
+    row = await _decide(db, request, principal, body, decision, possible=True)
+    session = await db.get(UserSession, body.session_id)
+    assert session is not None  # _decide found it; a decision never deletes a session
+    return render(
+        request,
+        "sessions/_possible_item.html",
+        {"s": summary(session, row), "decided": decision, "customer": row.customer_email},
+    )
+
+
+@router.post("/partials/mapping/confirm", response_class=HTMLResponse, include_in_schema=False)
+async def confirm_partial(
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    session_id: Annotated[str, Form()],
+    customer_email: Annotated[str, Form()],
+    reason: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    return await _possible_partial(
+        request, db, principal, _form_request(session_id, customer_email, reason), "link"
+    )
+
+
+@router.post("/partials/mapping/dismiss", response_class=HTMLResponse, include_in_schema=False)
+async def dismiss_partial(
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    session_id: Annotated[str, Form()],
+    customer_email: Annotated[str, Form()],
+    reason: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    return await _possible_partial(
+        request, db, principal, _form_request(session_id, customer_email, reason), "unlink"
+    )
+
+
 @router.get("/admin/mapping", response_class=HTMLResponse, include_in_schema=False)
 async def mapping_accuracy_page(
     request: Request, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> HTMLResponse:
     """The automatic links' precision and calibration, as the agents' decisions judged them."""
-    report = await calibration_report(db, threshold=settings.mapping_min_confidence)
+    report = await calibration_report(
+        db, threshold=settings.mapping_min_confidence, possible_floor=settings.possible_floor
+    )
     return render(request, "admin/mapping.html", {"r": report, "min_labels": calibration.MIN_LABELS})
 
 
@@ -205,5 +323,7 @@ async def mapping_accuracy_json(
     db: DbDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> dict[str, object]:
     """The same report as JSON (admins)."""
-    report = await calibration_report(db, threshold=settings.mapping_min_confidence)
+    report = await calibration_report(
+        db, threshold=settings.mapping_min_confidence, possible_floor=settings.possible_floor
+    )
     return calibration.as_json(report)

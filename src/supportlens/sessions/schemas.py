@@ -233,9 +233,18 @@ class SessionSummary(_Camel):
     signals: Signals = Field(default_factory=Signals)
 
 
+class PossibleSessions(_Camel):
+    """Sessions below the listing threshold, down to the possible floor, that no agent has decided on."""
+
+    items: list[SessionSummary]
+    more: bool = Field(default=False, description="more possible sessions than returned")
+
+
 class SessionPage(_Camel):
     items: list[SessionSummary]
     next_cursor: str | None = None
+    # Only with ?include=possible, and only on the first page (no `before`).
+    possible: PossibleSessions | None = None
 
 
 class SessionDetail(SessionSummary):

@@ -18,6 +18,7 @@ from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, CurrentPrincip
 from supportlens.auth.models import Role
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import get_logger
+from supportlens.mapping.possible import heading
 from supportlens.metrics import INGEST_BATCHES
 from supportlens.params import OptionalDay, OptionalInstant, decodes_with
 from supportlens.problems import ProblemError, problem_response, validation_errors
@@ -28,6 +29,7 @@ from supportlens.sessions.schemas import (
     MAX_BODY_BYTES,
     EventPage,
     IngestBatch,
+    PossibleSessions,
     RecordingInfo,
     SessionDetail,
     SessionPage,
@@ -268,9 +270,27 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     before: Annotated[SessionsCursor | None, Query(max_length=200)] = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    include: Annotated[
+        Literal["possible"] | None, Query(description="possible: add possible sessions")
+    ] = None,
 ) -> SessionPage:
-    """A customer's sessions, newest first; `before` is the previous page's `nextCursor`."""
+    """A customer's sessions, newest first; `before` is the previous page's `nextCursor`.
+
+    `include=possible` adds, on the first page, the customer's possible sessions: links scored below
+    the threshold (`min_confidence` or the setting) down to the possible floor, undecided."""
     items, cursor = await _page(db, customer, limit, before, min_confidence)
+    possible = None
+    detail: dict[str, Any] = {"count": len(items)}
+    if include == "possible" and before is None:
+        settings = request.app.state.settings
+        found, more = await service.possible_sessions(
+            db,
+            customer,
+            floor=settings.possible_floor,
+            threshold=settings.mapping_min_confidence if min_confidence is None else min_confidence,
+        )
+        possible = PossibleSessions(items=[_shown(i, principal) for i in found], more=more)
+        detail["possible"] = len(found)
     await audit.record(
         db,
         "sessions_listed",
@@ -278,9 +298,9 @@ async def list_sessions(
         actor=principal.agent,
         target_type="customer",
         target=audit.customer_ref(customer),
-        detail={"count": len(items)},
+        detail=detail,
     )
-    return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor)
+    return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor, possible=possible)
 
 
 async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
@@ -376,6 +396,9 @@ async def sessions_panel(
     filtered by confidence, signals and date among the customer's newest sessions (paged by offset)."""
     email = canonical_email_or_none(customer) or (await _customer_from_q(q) if q else None)
     items: list[SessionSummary] = []
+    # Below the list, collapsed: links under the threshold down to the possible floor (first page only).
+    possible: list[SessionSummary] = []
+    possible_more = False
     cursor = None
     next_offset = None
     window_full = False
@@ -396,6 +419,14 @@ async def sessions_panel(
             )
         else:
             items, cursor = await _page(db, email, limit, before, None)
+            if before is None:
+                settings = request.app.state.settings
+                possible, possible_more = await service.possible_sessions(
+                    db, email, floor=settings.possible_floor, threshold=settings.mapping_min_confidence
+                )
+        detail = {"count": len(items), "via": "panel", "sort": sort, "signals": signals}
+        if possible:
+            detail["possible"] = len(possible)
         await audit.record(
             db,
             "sessions_listed",
@@ -403,7 +434,7 @@ async def sessions_panel(
             actor=principal.agent,
             target_type="customer",
             target=audit.customer_ref(email),
-            detail={"count": len(items), "via": "panel", "sort": sort, "signals": signals},
+            detail=detail,
         )
     elif q:
         from supportlens.customers.query import parse_query
@@ -435,6 +466,10 @@ async def sessions_panel(
             "limit": limit,
             "more_only": before is not None or offset > 0,
             "can_open_recordings": not _is_viewer(principal),
+            "possible": [_shown(i, principal) for i in possible],
+            "possible_heading": heading(
+                len(possible), (e.method for i in possible for e in i.mapping.evidence), more=possible_more
+            ),
         },
     )
 

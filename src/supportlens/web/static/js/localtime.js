@@ -48,4 +48,6 @@
   window.SupportLensLocaltime = { localize: localize };
   localize(document);
   document.body.addEventListener("htmx:afterSwap", function (evt) { localize(evt.detail.target); });
+  // An outerHTML swap replaces its target: the new element is only seen here.
+  document.body.addEventListener("htmx:load", function (evt) { localize(evt.detail.elt); });
 })();
