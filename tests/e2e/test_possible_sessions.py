@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from supportlens.sandbox.sessions_demo import (
+from supportlens.sessions import sites
+from supportlens.sessions.ingest import ingest_batch
+from supportlens.sessions.schemas import IngestBatch
+from supportlens_sandbox.sessions_demo import (
     DEMO_CLARITY_PROJECT,
     DEMO_SITE_KEY,
     UAS,
     ensure_demo_site,
     seed_sessions,
 )
-from supportlens.sandbox.world import demo_world
-from supportlens.sessions import sites
-from supportlens.sessions.ingest import ingest_batch
-from supportlens.sessions.schemas import IngestBatch
+from supportlens_sandbox.world import demo_world
 from tests.e2e.conftest import browser_sign_in
 from tests.e2e.test_investigation import assert_accessible, assert_fits
 from tests.support.agents import PASSWORD, make_agent
