@@ -56,9 +56,9 @@ TARGET_RECOVERY_S = 30.0
 
 
 async def prepare(url: str) -> str:
+    from supportlens.capture import sites
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
 
     await migrate.upgrade_async(url)
     settings_env = {"SUPPORTLENS_DATABASE_URL": url}

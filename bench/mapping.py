@@ -230,10 +230,10 @@ async def _prepare(url: str) -> tuple[str, str]:
     """Migrate, create the site (public key) and an agent API token, in-process like the CLI does."""
     os.environ.update({k: v for k, v in _env(url).items() if k.startswith("SUPPORTLENS_")})
     from supportlens.auth import service as auth
+    from supportlens.capture import sites
     from supportlens.config import get_settings
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
 
     get_settings.cache_clear()
     await migrate.upgrade_async(url)
@@ -473,11 +473,11 @@ async def run_direct(seed: int, customers: int) -> None:
     url = await create_db()
     try:
         await _prepare(url)
+        from supportlens.capture.ingest import ingest_batch
+        from supportlens.capture.schemas import IngestBatch
         from supportlens.config import get_settings
         from supportlens.db.engine import make_engine, make_sessionmaker
         from supportlens.sessions import service
-        from supportlens.sessions.ingest import ingest_batch
-        from supportlens.sessions.schemas import IngestBatch
 
         world = build_world(seed, customers)
         settings = get_settings()
@@ -570,11 +570,11 @@ async def run_cost() -> None:
         url = await create_db()
         try:
             await _prepare(url)
+            from supportlens.capture.ingest import ingest_batch
+            from supportlens.capture.schemas import IngestBatch
             from supportlens.config import get_settings
             from supportlens.db.engine import make_engine, make_sessionmaker
             from supportlens.mapping import engine as mapping_engine
-            from supportlens.sessions.ingest import ingest_batch
-            from supportlens.sessions.schemas import IngestBatch
 
             settings = get_settings()
             eng = make_engine(settings)
@@ -733,11 +733,11 @@ async def run_busy_browser(sizes: tuple[int, ...] = (100, 300, 480, 1000, 3000),
         site_key, _ = await _prepare(url)
         from sqlalchemy import text
 
+        from supportlens.capture.ingest import ingest_batch
+        from supportlens.capture.schemas import IngestBatch
         from supportlens.config import get_settings
         from supportlens.db.engine import make_engine, make_sessionmaker
         from supportlens.mapping.evidence import MAX_BROWSER_SESSIONS
-        from supportlens.sessions.ingest import ingest_batch
-        from supportlens.sessions.schemas import IngestBatch
 
         eng = make_engine(get_settings())
         sm = make_sessionmaker(eng)

@@ -99,10 +99,10 @@ async def drop_db(name: str) -> None:
 async def prepare(url: str, n_sites: int) -> dict[str, Any]:
     """Migrate; create the agent (API token) and the sites; return the locust configuration."""
     from supportlens.auth import service as auth_service
+    from supportlens.capture import sites
     from supportlens.config import Settings
     from supportlens.db import migrate
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
     from supportlens_sandbox.crm_demo import today_world
 
     await migrate.upgrade_async(url)

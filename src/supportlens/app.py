@@ -21,6 +21,7 @@ from supportlens.auth import admin_views as auth_admin_views
 from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
+from supportlens.capture import views as capture_views
 from supportlens.clarity import views as clarity_views
 from supportlens.config import Settings, get_settings
 from supportlens.crmnotes import views as crmnotes_views
@@ -57,7 +58,7 @@ STARTUP_HOOKS: list[StartupHook] = [
 def routers() -> list[APIRouter]:
     """Every router of the app, in order. The route x role test walks exactly these."""
     return [
-        sessions_views.ingest_router,  # first: most requests are sites' batches
+        capture_views.ingest_router,  # first: most requests are sites' batches
         health.router,
         auth_views.router,
         auth_account_views.router,
@@ -70,6 +71,7 @@ def routers() -> list[APIRouter]:
         search_views.router,
         mapping_views.router,
         sessions_views.router,
+        capture_views.router,
         investigation_views.router,
         clarity_views.router,
         crmnotes_views.router,

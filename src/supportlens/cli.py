@@ -161,8 +161,8 @@ def sites_create(
     require_consent: Annotated[bool, typer.Option(help="send nothing until the visitor consents")] = False,
 ) -> None:
     """Create a site and print its public site key (shown once; only its hash is stored)."""
+    from supportlens.capture import sites
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
 
     settings = load_settings()
 
@@ -204,8 +204,8 @@ def sites_create(
 @sites_app.command("list")
 def sites_list() -> None:
     """List sites: key prefix, allowed origins, status."""
+    from supportlens.capture import sites
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
 
     settings = load_settings()
 
@@ -261,8 +261,8 @@ def sites_revoke(
     key_prefix: Annotated[str, typer.Argument(help="the key prefix shown by `sites list`")],
 ) -> None:
     """Revoke a site's key: its events are refused from then on."""
+    from supportlens.capture import sites
     from supportlens.db.engine import make_engine, make_sessionmaker
-    from supportlens.sessions import sites
 
     settings = load_settings()
 

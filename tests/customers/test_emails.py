@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from supportlens.capture.schemas import CustomerIn
 from supportlens.customers.emails import InvalidEmail, canonical_email, canonical_email_or_none
-from supportlens.sessions.schemas import CustomerIn
 
 COMPOSED = "j\u00f6rg@m\u00fcller.de"
 DECOMPOSED = "jo\u0308rg@mu\u0308ller.de"

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from supportlens.sessions.models import UserSession
 from supportlens.tasks.status import wait_until_drained
 from supportlens_sandbox.shop.app import DEMO_PASSWORD, create_shop_app

@@ -8,7 +8,7 @@ from typing import Any
 import httpx2
 from sqlalchemy import func, select
 
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from supportlens.sessions.models import SessionEvent
 from supportlens_sandbox.shop.app import DEMO_PASSWORD, create_shop_app
 from tests.e2e.conftest import DESKTOP, new_page

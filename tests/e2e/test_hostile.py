@@ -12,8 +12,8 @@ import httpx2
 from sqlalchemy import select
 
 from supportlens.auth import service
+from supportlens.capture.sites import create_site
 from supportlens.sessions.models import UserSession
-from supportlens.sessions.sites import create_site
 from tests.e2e.conftest import DESKTOP, browser_sign_in, new_page
 from tests.security import hostile
 from tests.security.hostile import ORIGIN, XSS

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from supportlens.sessions.models import SessionEvent, UserSession
 from tests.e2e.conftest import DESKTOP, browser_sign_in, new_page
-from tests.sessions.conftest import ORIGIN, PROJECT, batch, event, headers
 from tests.support.agents import PASSWORD, make_agent
+from tests.support.ingest import ORIGIN, PROJECT, batch, event, headers
 
 S = "<script>window.__xss=1</script>"
 IMG = '"><img src=x onerror="window.__xss=2">'

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from supportlens.sessions import sites
-from supportlens.sessions.ingest import ingest_batch
-from supportlens.sessions.schemas import IngestBatch
+from supportlens.capture import sites
+from supportlens.capture.ingest import ingest_batch
+from supportlens.capture.schemas import IngestBatch
 from supportlens_sandbox.sessions_demo import (
     DEMO_CLARITY_PROJECT,
     DEMO_SITE_KEY,

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from tests.e2e.conftest import DESKTOP, new_page
 from tests.support.live import LiveServer, free_port
 

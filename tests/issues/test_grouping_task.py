@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from supportlens.capture import sites
 from supportlens.issues import service
 from supportlens.issues.models import Issue, IssueOccurrence, IssuePendingEvent
-from supportlens.sessions import sites
 from supportlens.tasks import grouping
 from supportlens.tasks.queue import Runtime, run_until_empty
-from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.ingest import ORIGIN, PROJECT, ago, batch, event, headers
 
 URL = "/api/ingest/v1/events"
 AMOUNT = "TypeError: Cannot read properties of undefined (reading 'amount')"

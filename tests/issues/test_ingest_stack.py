@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from supportlens.capture import sites
 from supportlens.issues import service
 from supportlens.issues.models import Issue
-from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent
-from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.ingest import ORIGIN, PROJECT, ago, batch, event, headers
 
 CHROME_STACK = (
     "TypeError: Cannot read properties of undefined (reading 'amount')\n"

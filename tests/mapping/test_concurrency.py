@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-import supportlens.sessions.views as ingest_views
+import supportlens.capture.views as ingest_views
+from supportlens.capture import sites
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import gather
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.world import build_world, offline_facts
-from supportlens.sessions import sites
 from supportlens.sessions.models import UserSession
 from tests.support.browsers import BROWSER
 

@@ -17,9 +17,9 @@ from typing import Any
 import httpx2
 
 from supportlens.auth import service as auth
-from supportlens.sessions import sites
-from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from supportlens.capture import sites
 from tests.support.browsers import BROWSER
+from tests.support.ingest import ORIGIN, PROJECT, ago, batch, event, headers
 from tests.support.live import free_port
 
 EMAIL = "jane.private@acme.io"

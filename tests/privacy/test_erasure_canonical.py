@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from supportlens.sessions.models import UserSession
-from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.ingest import ORIGIN, PROJECT, ago, batch, event, headers
 
 URL = "/api/ingest/v1/events"
 

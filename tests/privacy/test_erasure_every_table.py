@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import select, text
 
 from supportlens.audit.models import AuditEntry
+from supportlens.capture import sites
 from supportlens.mapping.models import MappingIpDevice
-from supportlens.sessions import sites
 from supportlens.sessions.models import SessionAnnotation, UserSession
 from supportlens.tasks.status import wait_until_drained
-from tests.sessions.conftest import ORIGIN, PROJECT, ago, batch, event, headers
 from tests.support.browsers import BROWSER
+from tests.support.ingest import ORIGIN, PROJECT, ago, batch, event, headers
 
 INGEST = "/api/ingest/v1/events"
 EMAIL = "erase.me@example.com"

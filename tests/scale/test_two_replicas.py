@@ -18,7 +18,7 @@ import httpx2
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from supportlens.sessions import sites
+from supportlens.capture import sites
 from supportlens.tasks.status import wait_until_drained
 from tests.support.agents import PASSWORD, csrf_from, make_agent
 from tests.support.browsers import BROWSER

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the ingest parser (the Pydantic models in sessions/schemas.py): whatever the
+"""Property-based fuzzing of the ingest parser (the Pydantic models in capture/schemas.py): whatever the
 bytes, parsing either succeeds with every bound respected or fails with a ValidationError, nothing else."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from supportlens.sessions import schemas
-from supportlens.sessions.schemas import IngestBatch
+from supportlens.capture import schemas
+from supportlens.capture.schemas import IngestBatch
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
@@ -117,7 +117,7 @@ def test_one_field_replaced_by_junk(body: dict[str, Any], field: str, junk: Any)
 
 
 def test_the_fuzzed_model_is_the_one_the_endpoint_uses():
-    from supportlens.sessions import views
+    from supportlens.capture import views
 
     assert views.IngestBatch is IngestBatch
     valid = {

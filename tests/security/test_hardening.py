@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from supportlens.app import create_app
 from supportlens.auth import service
+from supportlens.capture.sites import create_site
 from supportlens.config import Settings
 from supportlens.sessions.models import IngestSite
-from supportlens.sessions.sites import create_site
 from tests.support.agents import PASSWORD, csrf_from, make_agent
 from tests.support.browsers import BROWSER
 

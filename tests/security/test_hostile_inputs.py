@@ -10,8 +10,8 @@ import httpx2
 import pytest
 from sqlalchemy import func, select
 
+from supportlens.capture.sites import create_site
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
-from supportlens.sessions.sites import create_site
 from tests.security import hostile
 from tests.security.hostile import ORIGIN, SQLI, WRONG_TYPES, XSS
 from tests.support.browsers import BROWSER

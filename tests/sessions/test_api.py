@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
+from supportlens.capture import sites
+from supportlens.capture.ingest import ingest_batch
+from supportlens.capture.schemas import IngestBatch
+from supportlens.capture.sites import SiteInfo
 from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.sessions import sites
-from supportlens.sessions.ingest import ingest_batch
-from supportlens.sessions.schemas import IngestBatch
-from supportlens.sessions.sites import SiteInfo
-from tests.sessions.conftest import CHROME_UA, ORIGIN, ago, batch, event
+from tests.support.ingest import CHROME_UA, ORIGIN, ago, batch, event
 
 JANE = "jane@acme.io"
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from supportlens.sessions import sites
-from tests.sessions.conftest import ORIGIN, PROJECT, batch, event, headers
+from supportlens.capture import sites
+from tests.support.ingest import ORIGIN, PROJECT, batch, event, headers
 
 URL = "/api/ingest/v1/events"
 

@@ -73,11 +73,11 @@ def payment_visit(origin: str, error_at: datetime) -> list[dict[str, Any]]:
 
 
 async def seed(db: Any, ctx: DemoContext) -> None:
+    from supportlens.capture import sites
+    from supportlens.capture.ingest import ingest_batch
+    from supportlens.capture.schemas import IngestBatch
     from supportlens.investigation.models import ConversionGoal
-    from supportlens.sessions import sites
-    from supportlens.sessions.ingest import ingest_batch
     from supportlens.sessions.models import SessionAnnotation, UserSession
-    from supportlens.sessions.schemas import IngestBatch
     from supportlens_sandbox.crm_demo import today_world
     from supportlens_sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY
 

@@ -61,7 +61,7 @@ def configure(ctx: DemoContext) -> None:
 
 
 async def ensure_demo_site(db: Any, origin: str) -> None:
-    from supportlens.sessions import sites
+    from supportlens.capture import sites
 
     if await sites.make_cache(0).by_key(db, DEMO_SITE_KEY) is None:
         await sites.create_site(
@@ -149,9 +149,9 @@ async def seed_sessions(
     db: Any, *, customers: int = 8, now: datetime | None = None, origin: str = "https://shop.example"
 ) -> int:
     """Past sessions for the first `customers` demo customers over the last ~3 weeks; returns how many."""
-    from supportlens.sessions import sites
-    from supportlens.sessions.ingest import ingest_batch
-    from supportlens.sessions.schemas import IngestBatch
+    from supportlens.capture import sites
+    from supportlens.capture.ingest import ingest_batch
+    from supportlens.capture.schemas import IngestBatch
     from supportlens_sandbox.world import demo_world
 
     site = await sites.make_cache(0).by_key(db, DEMO_SITE_KEY)

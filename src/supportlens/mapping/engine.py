@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportlens.capture import automation
 from supportlens.config import get_settings
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
@@ -47,7 +48,6 @@ from supportlens.mapping.models import (
     MappingIpDevice,
     SessionCustomerMapping,
 )
-from supportlens.sessions import automation
 from supportlens.sessions.models import UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.

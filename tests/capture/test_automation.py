@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from supportlens.sessions.automation import agent_reason, batch_reason, carries_evidence, listable
+from supportlens.capture.automation import agent_reason, batch_reason, carries_evidence, listable
 from supportlens.sessions.models import UserSession
-from tests.sessions.conftest import IPHONE_UA, batch, event, headers
+from tests.support.ingest import IPHONE_UA, batch, event, headers
 
 URL = "/api/ingest/v1/events"
 CHROME = (

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from supportlens.audit.models import AuditEntry
+from supportlens.capture import sites
 from supportlens.cli import app as cli_app
 from supportlens.config import get_settings
-from supportlens.sessions import sites
 from supportlens.sessions.models import IngestSite
-from tests.sessions.conftest import batch, event, headers
+from tests.support.ingest import batch, event, headers
 
 
 def invoke(args):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bench.ingest import ORIGIN, Sender, pct
 
-from supportlens.sessions import sites
-from supportlens.sessions.schemas import IngestBatch
+from supportlens.capture import sites
+from supportlens.capture.schemas import IngestBatch
 
 
 async def test_bench_batches_are_accepted(client, db):

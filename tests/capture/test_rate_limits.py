@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from supportlens.app import create_app
 from supportlens.sessions.models import SessionEvent
-from tests.sessions.conftest import batch, event, headers
 from tests.support.browsers import BROWSER
+from tests.support.ingest import batch, event, headers
 
 URL = "/api/ingest/v1/events"
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from supportlens.capture import sites
+from supportlens.capture.views import RETRIES
 from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.sessions import sites
 from supportlens.sessions.models import SessionEvent, UserSession
-from supportlens.sessions.views import RETRIES
-from tests.sessions.conftest import IPHONE_UA, ORIGIN, PROJECT, ago, batch, event, headers
+from tests.support.ingest import IPHONE_UA, ORIGIN, PROJECT, ago, batch, event, headers
 
 URL = "/api/ingest/v1/events"
 
@@ -247,7 +247,7 @@ def _failing_enqueue(real: Any, failures: int) -> Any:
 async def test_rejected_batch_stores_nothing_and_enqueues_nothing_when_storage_fails_midway(
     client, db, site_key, monkeypatch
 ):
-    from supportlens.sessions import ingest
+    from supportlens.capture import ingest
 
     async def broken(*args, **kwargs):
         raise RuntimeError("queue down")
@@ -260,7 +260,7 @@ async def test_rejected_batch_stores_nothing_and_enqueues_nothing_when_storage_f
 
 
 async def test_a_batch_that_loses_a_deadlock_is_replayed_and_enqueued_once(client, db, site_key, monkeypatch):
-    from supportlens.sessions import ingest
+    from supportlens.capture import ingest
 
     flaky = _failing_enqueue(ingest.enqueue_mapping, failures=RETRIES - 1)
     monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
@@ -272,7 +272,7 @@ async def test_a_batch_that_loses_a_deadlock_is_replayed_and_enqueued_once(clien
 
 
 async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, site_key, monkeypatch):
-    from supportlens.sessions import ingest
+    from supportlens.capture import ingest
 
     flaky = _failing_enqueue(ingest.enqueue_mapping, failures=99)
     monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
@@ -286,8 +286,8 @@ async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, s
 
 async def _uncommitted_batch(db: Any, key: str, session_id: str, **fields: Any) -> Any:
     """ingest_batch as the handler calls it, left uncommitted."""
-    from supportlens.sessions.ingest import ingest_batch
-    from supportlens.sessions.schemas import IngestBatch
+    from supportlens.capture.ingest import ingest_batch
+    from supportlens.capture.schemas import IngestBatch
 
     site = await sites.make_cache(0).by_key(db, key)
     body = IngestBatch.model_validate_json(json.dumps(batch(key, [event()], session_id=session_id, **fields)))

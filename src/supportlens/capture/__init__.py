@@ -1,0 +1,1 @@
+"""The public side: sites send sessions here (ingest v1, supportlens.js, site keys, limits, consent)."""
