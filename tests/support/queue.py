@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,11 @@ class Worker:
 
 @asynccontextmanager
 async def in_process_worker(settings: Any, engine: Any, sessionmaker: Any) -> AsyncIterator[Worker]:
-    runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
-    async with running_worker(runtime, concurrency=2):
-        yield Worker(sessionmaker)
+    async with AsyncExitStack() as stack:
+        runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
+        await runtime.with_clients(stack)
+        async with running_worker(runtime, concurrency=2):
+            yield Worker(sessionmaker)
 
 
 async def run_periodic_now(runtime: Runtime, names: list[str]) -> None:

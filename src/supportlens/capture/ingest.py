@@ -30,6 +30,7 @@ from supportlens.capture.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.capture.sites import SiteInfo
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
+from supportlens.integrations.clarity.urls import recording_url
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import UserSession
@@ -67,10 +68,6 @@ def parse_device(user_agent: str | None) -> Device:
     else:
         kind = "desktop"
     return Device(kind, (browser or None) and browser[:64], (os_name or None) and os_name[:64])
-
-
-def recording_url(base: str, project_id: str, user_id: str, session_id: str) -> str:
-    return f"{base.rstrip('/')}/player/{project_id}/{user_id}/{session_id}"
 
 
 def _mask(value: str | None, limit: int) -> str | None:

@@ -171,8 +171,11 @@ async def pull_insights(
     schedule: str,
     dimensions: tuple[str, ...] | list[str],
     num_of_days: int | None = None,
+    client: ClarityExportClient | None = None,
 ) -> PullResult:
-    """One budgeted call to the Data Export API; the answer becomes a snapshot. Never raises for HTTP."""
+    """One budgeted call to the Data Export API; the answer becomes a snapshot. Never raises for HTTP.
+
+    `client`: the one built at start-up (`app.state.clarity_export`); without it, one for this call."""
     if not is_configured(settings):
         return PullResult("not_configured", "Clarity is not configured (project id and API token).")
     project = settings.clarity_project_id
@@ -189,9 +192,10 @@ async def pull_insights(
             conn.last_error, conn.last_error_at = msg, utcnow()
             await db.commit()
             return PullResult("budget_exhausted", msg, calls_used=limit)
-    client = ClarityExportClient(settings)
+    own = client is None
+    export = client or ClarityExportClient(settings)
     try:
-        answer = await client.fetch(days, list(dimensions))
+        answer = await export.fetch(days, list(dimensions))
     except ClarityExportError as exc:
         async with sessionmaker() as db:
             if isinstance(exc, ClarityQuotaExhausted):
@@ -203,6 +207,9 @@ async def pull_insights(
         async with sessionmaker() as db:
             await record_outcome(db, project, status="bad_request", status_code=None, error=str(exc))
         return PullResult("bad_request", str(exc), calls_used=used)
+    finally:
+        if own:
+            await export.aclose()
     metrics = parse_live_insights(answer.payload)
     async with sessionmaker() as db:
         snap = ClaritySnapshot(
@@ -233,6 +240,7 @@ async def pull_schedule(app: Any, key: str) -> PullResult:
         app.state.settings,
         schedule=sched.key,
         dimensions=sched.dimensions,
+        client=app.state.clarity_export,
     )
 
 
@@ -281,7 +289,11 @@ async def pull_recordings(
     settings: Settings,
     *,
     now: datetime | None = None,
+    client: ClarityRecordingsClient | None = None,
 ) -> RecordingsResult:
+    """One budgeted call to the recordings list; matching sessions get Clarity's own figures.
+
+    `client`: the one built at start-up; without it, one for this call."""
     if not settings.clarity_recordings_enabled:
         return RecordingsResult("disabled", "The recordings list is turned off.")
     if not is_configured(settings):
@@ -292,9 +304,10 @@ async def pull_recordings(
             return RecordingsResult("budget_exhausted", "Today's recordings-list calls are used up.")
     end = now or utcnow()
     start = end - timedelta(minutes=settings.clarity_recordings_window_minutes)
-    client = ClarityRecordingsClient(settings)
+    own = client is None
+    recordings = client or ClarityRecordingsClient(settings)
     try:
-        items, skipped = await client.sample(start, end, count=250)
+        items, skipped = await recordings.sample(start, end, count=250)
     except ClarityExportError as exc:
         async with sessionmaker() as db:
             conn = await _connection(db, project)
@@ -304,6 +317,9 @@ async def pull_recordings(
             await db.commit()
         log.warning("clarity recordings pull failed: %s", exc)
         return RecordingsResult(exc.status, str(exc))
+    finally:
+        if own:
+            await recordings.aclose()
     async with sessionmaker() as db:
         matched = await enrich_sessions(db, items)
         conn = await _connection(db, project)

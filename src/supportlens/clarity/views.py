@@ -72,6 +72,7 @@ async def clarity_pull_now(
         settings,
         schedule=f"manual:{sched.key}",
         dimensions=sched.dimensions,
+        client=request.app.state.clarity_export,
     )
     await audit.record(
         db,

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
+from supportlens.integrations.clarity.urls import heatmaps_url
 from supportlens.investigation.models import ConversionGoal
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.params import bounded_instant
@@ -135,12 +135,9 @@ def clarity_heatmap_url(session: UserSession, settings: Settings) -> str | None:
         return session.heatmap_url
     if not session.clarity_project_id:
         return None
-    origin = settings.clarity_recordings_base_url.rstrip("/")
-    if session.recording_url:
-        parts = urlsplit(session.recording_url)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            origin = f"{parts.scheme}://{parts.netloc}"
-    return f"{origin}/projects/view/{session.clarity_project_id}/heatmaps"
+    return heatmaps_url(
+        session.clarity_project_id, base=settings.clarity_recordings_base_url, recording=session.recording_url
+    )
 
 
 def session_dict(

@@ -2,7 +2,7 @@
 
 Enqueued by the webhook view in the event's own transaction. A Dwolla error fails the job and the queue
 tries it again (the event stays unprocessed until a run succeeds); a run after a success does nothing.
-One Dwolla client per worker process: its access token is reused from job to job.
+The worker's one Dwolla client (built with its runtime) serves every job: its access token is reused.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from supportlens.integrations.dwolla.client import DwollaClient
 if TYPE_CHECKING:
     import procrastinate
 
-_clients: dict[int, DwollaClient] = {}  # id(runtime) -> its client
-
 
 def _dwolla(runtime: Any) -> DwollaClient:
-    client = _clients.get(id(runtime))
-    if client is None:
-        client = _clients[id(runtime)] = DwollaClient(runtime.settings)
+    if runtime.dwolla is None:
+        raise RuntimeError("the worker's runtime was built without its vendor clients (Runtime.with_clients)")
+    client: DwollaClient = runtime.dwolla
     return client
 
 

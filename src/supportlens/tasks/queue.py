@@ -40,7 +40,9 @@ WORKER_NAME = "supportlens"
 
 @dataclass
 class Runtime:
-    """What tasks need from the application: its settings and database (the worker's additional context).
+    """What tasks need from the application: its settings, database and vendor clients (the worker's
+    additional context). The clients are built once with the runtime (`with_clients`), or are the app's
+    own for the worker inside `serve`.
 
     `state` is the runtime itself, so functions written for the FastAPI app (`app.state.sessionmaker`)
     take it as they take the app."""
@@ -48,6 +50,22 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    dwolla: Any = None
+    clarity_export: Any = None
+    clarity_recordings: Any = None
+
+    async def with_clients(self, stack: contextlib.AsyncExitStack) -> Runtime:
+        """Build the Dwolla and Clarity clients this worker's jobs share; the stack closes them."""
+        from supportlens.integrations.clarity.export_api import ClarityExportClient
+        from supportlens.integrations.clarity.recordings import ClarityRecordingsClient
+        from supportlens.integrations.dwolla.client import DwollaClient
+
+        self.dwolla = DwollaClient(self.settings)
+        self.clarity_export = ClarityExportClient(self.settings)
+        self.clarity_recordings = ClarityRecordingsClient(self.settings)
+        for client in (self.dwolla, self.clarity_export, self.clarity_recordings):
+            stack.push_async_callback(client.aclose)
+        return self
 
     @property
     def state(self) -> Runtime:
@@ -195,7 +213,14 @@ async def start_in_process_worker(app: Any, stack: contextlib.AsyncExitStack) ->
     settings: Settings = app.state.settings
     if not settings.run_worker:
         return
-    runtime = Runtime(settings=settings, engine=app.state.engine, sessionmaker=app.state.sessionmaker)
+    runtime = Runtime(
+        settings=settings,
+        engine=app.state.engine,
+        sessionmaker=app.state.sessionmaker,
+        dwolla=app.state.dwolla,
+        clarity_export=app.state.clarity_export,
+        clarity_recordings=app.state.clarity_recordings,
+    )
     app.state.queue = await stack.enter_async_context(running_worker(runtime))
 
 

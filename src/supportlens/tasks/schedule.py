@@ -76,7 +76,11 @@ def _clarity_pull(key: str) -> Callable[[Any], Awaitable[None]]:
 async def _recordings(runtime: Any) -> None:
     from supportlens.clarity import service
 
-    result = await service.pull_recordings(runtime.state.sessionmaker, runtime.state.settings)
+    result = await service.pull_recordings(
+        runtime.state.sessionmaker,
+        runtime.state.settings,
+        client=runtime.state.clarity_recordings,
+    )
     if result.outcome not in ("ok", "budget_exhausted", "disabled", "not_configured"):
         raise RuntimeError(result.message)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import supportlens.db.models  # noqa: F401  (every model, so the ORM can resolve every foreign key)
 from supportlens.config import Settings
 from supportlens.db.engine import make_engine, make_sessionmaker
@@ -26,7 +28,8 @@ async def run_dedicated_worker(
     runtime = Runtime(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine))
     queue = make_queue(settings)
     try:
-        async with queue.open_async():
+        async with contextlib.AsyncExitStack() as stack, queue.open_async():
+            await runtime.with_clients(stack)
             await run_worker(queue, runtime, concurrency=concurrency, install_signal_handlers=True)
     finally:
         await engine.dispose()

@@ -87,8 +87,10 @@ class ClarityExportClient:
         self.base_url = settings.clarity_export_base_url.rstrip("/")
         self.token = settings.clarity_api_token.get_secret_value()
         self.project_id = settings.clarity_project_id
-        self._timeout_s = timeout
-        self._transport = transport
+        self._http = ClarityHTTP(self.base_url, self.token, read_timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     @property
     def configured(self) -> bool:
@@ -101,54 +103,51 @@ class ClarityExportClient:
         for i, d in enumerate(dims, start=1):
             params[f"dimension{i}"] = d
         started = time.perf_counter()
-        payload = await clarity_call(
-            self.base_url,
-            "GET",
-            EXPORT_PATH,
-            token=self.token,
-            params=params,
-            read_timeout=self._timeout_s,
-            transport=self._transport,
-        )
+        payload = await self._http.call("GET", EXPORT_PATH, params=params)
         return ExportAnswer(payload=payload, status_code=200, elapsed_seconds=time.perf_counter() - started)
 
 
-async def clarity_call(
-    base_url: str,
-    method: str,
-    path: str,
-    *,
-    token: str,
-    params: dict[str, str] | None = None,
-    json_body: Any = None,
-    read_timeout: float = 20.0,
-    vendor: str = VENDOR,
-    transport: httpx2.AsyncBaseTransport | None = None,
-) -> Any:
-    """One call through the shared HTTP layer with NO retries (every call spends a daily quota).
+class ClarityHTTP:
+    """One HTTP client for one Clarity API, built once with its client (at start-up), with NO retries:
+    every call spends a daily quota. Maps failures to the Clarity errors whose `status` the admin page
+    shows."""
 
-    Maps failures to the Clarity errors whose `status` the admin page shows."""
-    policy = VendorPolicy(
-        vendor=vendor,
-        base_url=base_url,
-        connect_timeout=5.0,
-        read_timeout=read_timeout,
-        max_attempts=1,
-        retry_budget_seconds=0.0,
-    )
-    http = VendorHTTP(policy, transport=transport)
-    try:
-        return await http.request(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        read_timeout: float = 20.0,
+        vendor: str = VENDOR,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._token = token
+        policy = VendorPolicy(
+            vendor=vendor,
+            base_url=base_url,
+            connect_timeout=5.0,
+            read_timeout=read_timeout,
+            max_attempts=1,
+            retry_budget_seconds=0.0,
         )
-    except UpstreamError as exc:
-        raise _clarity_error(exc) from exc
-    finally:
-        await http.aclose()
+        self._http = VendorHTTP(policy, transport=transport)
+
+    async def call(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, json_body: Any = None
+    ) -> Any:
+        try:
+            return await self._http.request(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+            )
+        except UpstreamError as exc:
+            raise _clarity_error(exc) from exc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
 
 def _clarity_error(exc: UpstreamError) -> ClarityExportError:

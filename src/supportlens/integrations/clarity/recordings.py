@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 
 from supportlens.config import Settings
-from supportlens.integrations.clarity.export_api import clarity_call
+from supportlens.integrations.clarity.export_api import ClarityHTTP
 from supportlens.integrations.clarity.models import RecordingItem, parse_recording
 
 log = logging.getLogger(__name__)
@@ -62,24 +62,19 @@ class ClarityRecordingsClient:
     ) -> None:
         self.base_url = settings.clarity_recordings_base_url.rstrip("/")
         self.token = settings.clarity_api_token.get_secret_value()
-        self._timeout_s = timeout
-        self._transport = transport
+        self._http = ClarityHTTP(
+            self.base_url, self.token, read_timeout=timeout, vendor=VENDOR, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def sample(
         self, start: datetime, end: datetime, count: int = 100, sort_by: int = 0
     ) -> tuple[list[RecordingItem], int]:
         """Recordings started in [start, end]: (parsed items, number of items skipped as unreadable)."""
         body = sample_body(start, end, count, sort_by)
-        payload = await clarity_call(
-            self.base_url,
-            "POST",
-            RECORDINGS_PATH,
-            token=self.token,
-            json_body=body,
-            read_timeout=self._timeout_s,
-            vendor=VENDOR,
-            transport=self._transport,
-        )
+        payload = await self._http.call("POST", RECORDINGS_PATH, json_body=body)
         items: list[RecordingItem] = []
         skipped = 0
         for raw in extract_items(payload):
