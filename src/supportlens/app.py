@@ -22,12 +22,12 @@ from supportlens.auth import oidc as auth_oidc
 from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
 from supportlens.capture import views as capture_views
-from supportlens.clarity import views as clarity_views
 from supportlens.config import Settings, get_settings
 from supportlens.crmnotes import views as crmnotes_views
 from supportlens.customers import directory as customer_directory
 from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
+from supportlens.insights import views as insights_views
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
 from supportlens.investigation import views as investigation_views
 from supportlens.issues import alert_views, compare_views, report_views
@@ -73,7 +73,7 @@ def routers() -> list[APIRouter]:
         sessions_views.router,
         capture_views.router,
         investigation_views.router,
-        clarity_views.router,
+        insights_views.router,
         crmnotes_views.router,
         # Before /issues/{issue_id}: "/issues/spiking" is a page, not an issue id.
         alert_views.router,

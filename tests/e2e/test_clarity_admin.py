@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.clarity.support import running_simulator
 from tests.e2e.conftest import browser_sign_in
+from tests.insights.support import running_simulator
 from tests.support.agents import PASSWORD, make_agent
 
 

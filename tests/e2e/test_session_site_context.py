@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from supportlens.clarity import service
+from supportlens.insights import service
 from supportlens.sessions.models import UserSession
-from tests.clarity.support import PROJECT, running_simulator
 from tests.e2e.conftest import browser_sign_in
+from tests.insights.support import PROJECT, running_simulator
 from tests.investigation.seed import seed_checkout_session
 from tests.support.agents import PASSWORD, make_agent
 

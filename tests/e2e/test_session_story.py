@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from supportlens.clarity import service
+from supportlens.insights import service
 from supportlens.sessions.models import UserSession
 from supportlens_sandbox.clarity.simulator import SimPage, SimSession
-from tests.clarity.support import PROJECT, TOKEN, running_simulator
 from tests.e2e.conftest import DESKTOP, PHONE, browser_sign_in, new_page
 from tests.e2e.test_investigation import assert_accessible, assert_fits, scrub_value, wait_until
+from tests.insights.support import PROJECT, TOKEN, running_simulator
 from tests.investigation.seed import SHOP, seed_checkout_session
 from tests.support.agents import PASSWORD, make_agent
 

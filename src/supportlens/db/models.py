@@ -3,9 +3,9 @@
 from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit.models import AuditEntry
 from supportlens.auth.models import Agent, AgentSession, ApiToken
-from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
+from supportlens.insights.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
 from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.alert_models import AlertDelivery, AlertWebhook, SpikeAlert, SpikeSeries
 from supportlens.issues.models import (

@@ -44,7 +44,7 @@ TimelineCursor = Annotated[str, decodes_with(svc.parse_cursor)]
 
 def _site_context(db: Any, urls: list[str], project_id: str | None) -> Any:
     try:
-        from supportlens.clarity.site_context import site_context
+        from supportlens.insights.site_context import site_context
     except ImportError:
         return None
     return site_context(db, urls, project_id=project_id or None)
@@ -132,7 +132,7 @@ async def _session_context(
 
 async def _clarity_figures(db: Any, settings: Any, session: UserSession, analytics: Any) -> Any:
     """Clarity's own figures for the session; a failing read of the connection never blocks the page."""
-    from supportlens.clarity.session_view import connection_of, session_figures
+    from supportlens.insights.session_view import connection_of, session_figures
 
     ours = {
         "rage_clicks": analytics.rage_clicks,

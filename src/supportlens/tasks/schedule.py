@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 PERIODIC_QUEUE = "periodic"
 RETENTION_TASK = "supportlens.retention"
 PARTITIONS_TASK = "supportlens.event_partitions"
-RECORDINGS_TASK = "supportlens.clarity.recordings"
+RECORDINGS_TASK = "supportlens.insights.recordings"
 GROUPING_SWEEP_TASK = "supportlens.issues.group_sweep"
 
 
 def clarity_pull_task(key: str) -> str:
-    return f"supportlens.clarity.pull.{key}"
+    return f"supportlens.insights.pull.{key}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def _partitions(runtime: Any) -> None:
 
 def _clarity_pull(key: str) -> Callable[[Any], Awaitable[None]]:
     async def run(runtime: Any) -> None:
-        from supportlens.clarity import service
+        from supportlens.insights import service
 
         result = await service.pull_schedule(runtime, key)
         if result.outcome not in ("ok", "budget_exhausted", "not_configured"):
@@ -74,7 +74,7 @@ def _clarity_pull(key: str) -> Callable[[Any], Awaitable[None]]:
 
 
 async def _recordings(runtime: Any) -> None:
-    from supportlens.clarity import service
+    from supportlens.insights import service
 
     result = await service.pull_recordings(
         runtime.state.sessionmaker,
@@ -120,7 +120,7 @@ async def _weekly_report(runtime: Any) -> None:
 
 def periodic_tasks(settings: Settings) -> list[Periodic]:
     """What runs on a schedule with these settings."""
-    from supportlens.clarity import service
+    from supportlens.insights import service
 
     tasks = [
         Periodic(RETENTION_TASK, "17 3 * * *", _retention),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx2
 import pytest
 
-from tests.clarity.support import TOKEN, running_simulator
+from tests.insights.support import TOKEN, running_simulator
 
 EXPORT = "/export-data/api/v1/project-live-insights"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -3,7 +3,7 @@
 GET {base}/export-data/api/v1/project-live-insights?numOfDays=1..3&dimension1..3, with the
 project's bearer token, through the shared HTTP layer (timeouts, breaker, metrics). The quota is
 10 calls per project per day, so this client never retries: a 429 stays a 429 until tomorrow.
-Spending the quota is decided by the caller (see supportlens.clarity.service), which reserves a
+Spending the quota is decided by the caller (see supportlens.insights.service), which reserves a
 call in the database before calling `fetch`.
 """
 

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from supportlens.clarity import service
-from supportlens.clarity.models import ClarityConnection
 from supportlens.db.base import utcnow
+from supportlens.insights import service
+from supportlens.insights.models import ClarityConnection
 from supportlens.sessions.models import UserSession
 from supportlens_sandbox.clarity import SimSession
 from supportlens_sandbox.clarity.simulator import SimPage
-from tests.clarity.support import PROJECT, running_simulator
+from tests.insights.support import PROJECT, running_simulator
 
 
 def _session(user: str, sid: str, project: str = PROJECT) -> UserSession:

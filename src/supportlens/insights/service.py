@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from supportlens.clarity.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
-from supportlens.clarity.site_context import PageContext, latest_snapshots, site_context
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
+from supportlens.insights.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
+from supportlens.insights.site_context import PageContext, latest_snapshots, site_context
 from supportlens.integrations.clarity.export_api import (
     ClarityExportClient,
     ClarityExportError,
@@ -454,7 +454,7 @@ async def _schedule_rows(db: AsyncSession, settings: Settings, configured: bool)
     from supportlens.tasks.schedule import clarity_pull_task
     from supportlens.tasks.status import task_statuses
 
-    jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.clarity.")}
+    jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.insights.")}
     schedules = []
     for s in SCHEDULES:
         j = jobs.get(clarity_pull_task(s.key))

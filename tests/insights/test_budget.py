@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from supportlens.clarity import service
-from supportlens.clarity.models import ClarityConnection, ClaritySnapshot
 from supportlens.db.engine import make_engine, make_sessionmaker
-from tests.clarity.support import PROJECT, running_simulator
+from supportlens.insights import service
+from supportlens.insights.models import ClarityConnection, ClaritySnapshot
+from tests.insights.support import PROJECT, running_simulator
 
 
 @pytest.fixture

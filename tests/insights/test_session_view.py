@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from supportlens.clarity.models import ClarityConnection
-from supportlens.clarity.session_view import session_figures
+from supportlens.insights.models import ClarityConnection
+from supportlens.insights.session_view import session_figures
 
 OURS = {"rage_clicks": 1, "dead_clicks": 3, "error_count": 1}
 STORED = {

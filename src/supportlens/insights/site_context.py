@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.clarity.models import ClaritySnapshot
+from supportlens.insights.models import ClaritySnapshot
 from supportlens.integrations.clarity.models import InsightMetric, page_path, parse_live_insights
 
 # The frustration metrics shown per page, with the words used for them.

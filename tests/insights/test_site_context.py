@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from supportlens.clarity import service
-from supportlens.clarity.models import ClaritySnapshot
-from supportlens.clarity.site_context import site_context
 from supportlens.db.base import utcnow
+from supportlens.insights import service
+from supportlens.insights.models import ClaritySnapshot
+from supportlens.insights.site_context import site_context
 from supportlens.web.pages import templates
-from tests.clarity.support import running_simulator
+from tests.insights.support import running_simulator
 
 
 def _frustration(url: str | None, sessions: int, pct: float) -> dict:
@@ -114,7 +114,7 @@ async def test_site_context_from_a_pulled_simulator_snapshot(settings_factory, s
 
 
 def _render(site_context) -> str:
-    return templates.env.get_template("clarity/_site_context.html").render(site_context=site_context)
+    return templates.env.get_template("insights/_site_context.html").render(site_context=site_context)
 
 
 async def test_partial_renders_verdicts_and_escapes_paths(db):

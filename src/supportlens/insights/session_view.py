@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.clarity.models import ClarityConnection
+from supportlens.insights.models import ClarityConnection
 
 # Clarity's smart events (integrations/clarity/models.py names them) and our count of the same thing.
 SMART_EVENTS = (

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
-from supportlens.clarity import service
 from supportlens.deps import SessionmakerDep
+from supportlens.insights import service
 from supportlens.problems import ProblemError
 from supportlens.tasks.status import task_statuses
 from supportlens.web.pages import render

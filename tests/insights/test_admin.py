@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.clarity import service
-from tests.clarity.support import running_simulator
+from supportlens.insights import service
+from tests.insights.support import running_simulator
 
 
 @pytest.fixture
@@ -137,8 +137,8 @@ async def test_scheduled_pulls_and_job_status_show(
         m.group(1): m.group(0)
         for m in re.finditer(r'<tr><td class="mono"[^>]*>([\w.:]+)</td>.*?</tr>', page.text, re.S)
     }
-    assert "5 0,8,16 * * *" in rows["supportlens.clarity.pull.url_device"]  # three pulls a day
-    assert "every 8 h" in rows["supportlens.clarity.pull.url_device"]
-    assert "badge-ok" in rows["supportlens.clarity.pull.url_device"]
+    assert "5 0,8,16 * * *" in rows["supportlens.insights.pull.url_device"]  # three pulls a day
+    assert "every 8 h" in rows["supportlens.insights.pull.url_device"]
+    assert "badge-ok" in rows["supportlens.insights.pull.url_device"]
     assert "failed" in rows["supportlens.retention"]
-    assert "badge" not in rows["supportlens.clarity.pull.traffic"]  # not run yet
+    assert "badge" not in rows["supportlens.insights.pull.traffic"]  # not run yet
