@@ -12,6 +12,7 @@ from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
 from supportlens.deps import SessionmakerDep
 from supportlens.insights import service
+from supportlens.insights.overview import connection_overview
 from supportlens.problems import ProblemError
 from supportlens.tasks.status import task_statuses
 from supportlens.web.pages import render
@@ -37,7 +38,7 @@ PULL_MESSAGES = {
 async def clarity_admin(
     request: Request, db: DbDep, settings: SettingsDep, principal: AdminPrincipal, pulled: str = ""
 ) -> HTMLResponse:
-    overview = await service.connection_overview(db, settings)
+    overview = await connection_overview(db, settings)
     flash = PULL_MESSAGES.get(pulled)
     all_jobs = await task_statuses(db, settings)
     return render(
@@ -103,7 +104,7 @@ async def clarity_connection_api(
     db: DbDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> dict[str, Any]:
     """The Clarity connection as the admin page shows it: status, budget, schedule, latest snapshot."""
-    overview = await service.connection_overview(db, settings)
+    overview = await connection_overview(db, settings)
     data = _jsonable(overview)
     data["budgetLeft"] = overview.budget_left
     return data

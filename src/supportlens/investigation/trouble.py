@@ -291,7 +291,7 @@ async def issues_of_moments(
     db: AsyncSession, moments: list[Moment], customers: set[str], *, min_confidence: float
 ) -> dict[str, dict[str, Any]]:
     """Each moment's issue and how many other customers hit it (one query for them all)."""
-    from supportlens.issues.service import only_them_of_events
+    from supportlens.issues.reads import only_them_of_events
 
     ids = [uuid.UUID(m.event_id) for m in moments if m.event_id]
     return await only_them_of_events(db, ids, sorted(customers), min_confidence=min_confidence)

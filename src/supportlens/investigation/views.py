@@ -25,7 +25,7 @@ from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
 from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
-from supportlens.issues.service import only_them_of_events, only_them_of_session
+from supportlens.issues.reads import only_them_of_events, only_them_of_session
 from supportlens.params import OptionalDay, decodes_with
 from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError

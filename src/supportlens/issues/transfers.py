@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.investigation.trouble import Failure, failures_from_dwolla, minutes_apart, pair_up
-from supportlens.issues import service
-from supportlens.issues.service import AffectedCustomer
+from supportlens.issues import reads
+from supportlens.issues.reads import AffectedCustomer
 
 MAX_CUSTOMERS_ASKED = 10
 MAX_SHOWN = 20
@@ -62,10 +62,10 @@ async def failed_transfers_near(
     emails = [c.email for c in customers[:MAX_CUSTOMERS_ASKED]]
     out = TransfersNear(asked=len(emails))
     if not emails:
-        await service.record_failed_transfers(db, issue_id, 0, now=now)
+        await reads.record_failed_transfers(db, issue_id, 0, now=now)
         return out
     answers = await asyncio.gather(*(search.source("dwolla", parse_query(e)) for e in emails))
-    when = await service.customer_occurrences(db, issue_id, emails, min_confidence=min_confidence)
+    when = await reads.customer_occurrences(db, issue_id, emails, min_confidence=min_confidence)
     plain: str | None = None
     seen: set[str] = set()
     for email, answer in zip(emails, answers, strict=True):
@@ -84,6 +84,6 @@ async def failed_transfers_near(
     if plain:
         out.error = f"Dwolla {plain}"
     if out.complete:
-        await service.record_failed_transfers(db, issue_id, len(out.transfers), now=now)
+        await reads.record_failed_transfers(db, issue_id, len(out.transfers), now=now)
     out.transfers = out.transfers[:MAX_SHOWN]
     return out

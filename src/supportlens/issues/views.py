@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
-from supportlens.issues import service
+from supportlens.issues import reads, service
 from supportlens.issues.models import Issue
-from supportlens.issues.service import IssueNotFound, IssueRow, IssueStatusError
+from supportlens.issues.reads import IssueRow
+from supportlens.issues.service import IssueNotFound, IssueStatusError
 from supportlens.issues.transfers import TransfersNear, failed_transfers_near
 from supportlens.params import OptionalInstant, RowId
 from supportlens.privacy.masking import mask_email_for
@@ -81,7 +82,7 @@ async def _list(
     since: datetime | None,
     page: int,
 ) -> tuple[list[IssueRow], bool]:
-    return await service.list_issues(
+    return await reads.list_issues(
         db,
         status=status,
         kind=kind,
@@ -125,10 +126,10 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
     hourly = await service.hourly_counts(
         db, issue.id, since=until - timedelta(days=TIMELINE_DAYS), until=until
     )
-    where = await service.breakdown(db, issue.id)
-    examples = await service.examples(db, issue.id)
-    customers = await service.affected_customers(db, issue.id, min_confidence=settings.mapping_min_confidence)
-    counts = await service.customer_counts(db, [issue.id], min_confidence=settings.mapping_min_confidence)
+    where = await reads.breakdown(db, issue.id)
+    examples = await reads.examples(db, issue.id)
+    customers = await reads.affected_customers(db, issue.id, min_confidence=settings.mapping_min_confidence)
+    counts = await reads.customer_counts(db, [issue.id], min_confidence=settings.mapping_min_confidence)
     history = await service.status_history(db, issue.id)
     near = await failed_transfers_near(
         db,
