@@ -399,7 +399,7 @@ async def test_unique_event_ids_across_sessions(client, db, site_key):
 async def test_erasure_removes_the_e_mail_from_mapping_jobs_not_yet_run(client, db, site_key):
     from sqlalchemy import text
 
-    from supportlens.mapping import engine
+    from supportlens.mapping import decisions
 
     who = {"email": "jane@acme.io"}
     assert (
@@ -408,7 +408,7 @@ async def test_erasure_removes_the_e_mail_from_mapping_jobs_not_yet_run(client, 
     assert (
         await client.post(URL, json=batch(site_key, [event()], session_id="anon"), headers=headers())
     ).status_code == 202
-    await engine.forget_customer(db, "Jane@Acme.io")
+    await decisions.forget_customer(db, "Jane@Acme.io")
     await db.commit()
     left = (await db.execute(text("SELECT args::text FROM procrastinate_jobs"))).scalars().all()
     assert len(left) == 1 and "jane@acme.io" not in left[0]  # the other session's job stays

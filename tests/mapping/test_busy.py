@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-import supportlens.mapping.engine as engine
-from supportlens.mapping import evidence
+from supportlens.mapping import evidence, facts
 from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp
 from tests.mapping.helpers import Batch, link_of, links, send
 
@@ -45,14 +44,14 @@ async def test_a_browser_past_the_cap_loses_its_device_evidence_once(db, monkeyp
     await send(db, Batch("kiosk", "s5", 90 * 5, 5, ip=_carrier(5), email=JOHN))
     assert scored == ["s5"]
     read: list[str] = []
-    for name in ("_device_sightings", "_browser_visits"):
-        original_read = getattr(engine, name)
+    for name in ("device_sightings", "browser_visits"):
+        original_read = getattr(facts, name)
 
         async def reading(db_, ctx, device, _orig=original_read):
             read.append(device)
             return await _orig(db_, ctx, device)
 
-        monkeypatch.setattr(engine, name, reading)
+        monkeypatch.setattr(facts, name, reading)
     scored.clear()
     await send(db, Batch("kiosk", "s6", 90 * 6, 5, ip=_carrier(6)))
     assert scored == ["s6"] and read == []

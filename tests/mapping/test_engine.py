@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 import supportlens.mapping.engine as engine
-from supportlens.mapping import evidence
+from supportlens.mapping import decisions, evidence
 from supportlens.mapping.evidence import MAX_IP_CUSTOMERS
 from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp
 from supportlens.sessions.models import UserSession
@@ -242,7 +242,9 @@ async def test_a_manual_decision_waits_for_the_mapping_job_in_flight(db, session
         session = await agent_db.get(UserSession, s.id)
         assert session is not None
         task = asyncio.create_task(
-            engine.set_manual(agent_db, session=session, email=JANE, decision="link", agent=None, reason=None)
+            decisions.set_manual(
+                agent_db, session=session, email=JANE, decision="link", agent=None, reason=None
+            )
         )
         try:
             await asyncio.sleep(0.3)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import supportlens.mapping.engine as engine
-from supportlens.mapping import evidence
+from supportlens.mapping import evidence, facts
 from supportlens.tasks.queue import Runtime, run_until_empty
 from tests.mapping.helpers import Batch, links, send, store, wipe
 
@@ -50,8 +50,9 @@ def worlds(
 @pytest.fixture
 def small_caps(monkeypatch):
     # Tiny caps so that crowded addresses (and the moment an address becomes crowded) are exercised too.
-    monkeypatch.setattr(engine, "MAX_IP_CUSTOMERS", 2)
-    monkeypatch.setattr(engine, "MAX_IP_DEVICES", 3)
+    for module in (engine, facts):  # the engine decides from them, the counters stop at them
+        monkeypatch.setattr(module, "MAX_IP_CUSTOMERS", 2)
+        monkeypatch.setattr(module, "MAX_IP_DEVICES", 3)
     # ... and an address stops counting as a browser's "other network" once a third browser uses it.
     monkeypatch.setattr(evidence, "BROWSER_MAX_IP_DEVICES", 2)
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, DbDep, Principal, SettingsDep
 from supportlens.customers.emails import CustomerEmail
-from supportlens.mapping import calibration, engine
+from supportlens.mapping import calibration, decisions, engine
 from supportlens.mapping.labels import calibration_report
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.possible import DISMISS_REASON
@@ -91,7 +91,7 @@ async def _decide(
     if session is None:
         raise ProblemError(404, "Session not found", field="sessionId")
     try:
-        row = await engine.set_manual(
+        row = await decisions.set_manual(
             db,
             session=session,
             email=body.customer_email,
@@ -100,7 +100,7 @@ async def _decide(
             reason=body.reason,
             possible=possible,
         )
-    except engine.NotUndecided as exc:
+    except decisions.NotUndecided as exc:
         await db.rollback()
         if exc.decided:
             raise ProblemError(

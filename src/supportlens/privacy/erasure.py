@@ -335,7 +335,7 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
     """The mapping engine's own facts about the customer: identified sessions and the (keyed) count of
     customers seen behind an address."""
     try:
-        from supportlens.mapping.engine import customer_key
+        from supportlens.mapping.facts import customer_key
         from supportlens.mapping.models import MappingIdentity, MappingIpCustomer
     except ImportError:  # pragma: no cover - the mapping engine is part of the app
         return {}
