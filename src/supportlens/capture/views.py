@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from supportlens.audit import service as audit
@@ -17,7 +18,7 @@ from supportlens.auth.deps import AdminPrincipal, DbDep
 from supportlens.capture import sites
 from supportlens.capture.ingest import check_event_times, ingest_batch
 from supportlens.capture.ratelimit import IngestLimiter
-from supportlens.capture.schemas import MAX_BODY_BYTES, IngestBatch
+from supportlens.capture.schemas import MAX_BODY_BYTES, IngestBatch, IngestResult
 from supportlens.logging import get_logger
 from supportlens.metrics import INGEST_BATCHES
 from supportlens.problems import ProblemError, problem_response, validation_errors
@@ -125,6 +126,33 @@ async def ingest_events(request: Request) -> Response:
     settings = request.app.state.settings
     cache, limiter = _state(request)
     origin = request.headers.get("origin")
+    refused = _refuse_headers(request)
+    if refused is not None:
+        return refused
+    wait = await limiter.check_ip(audit.client_ip(request) or "unknown")
+    if wait is not None:
+        return _fail(429, "Too many requests", "from this address", headers={"Retry-After": str(wait)})
+    body = await _read_body(request)
+    if body is None:
+        return _fail(413, "Batch too large", f"at most {MAX_BODY_BYTES} bytes")
+    batch = _parse(body, settings.ingest_max_event_age_days)
+    if isinstance(batch, Response):
+        return batch
+    async with request.app.state.sessionmaker() as db:
+        site = await cache.by_key(db, batch.site_key)
+        refused = await _refuse_for_site(site, batch, origin, limiter)
+        if refused is not None:
+            return refused
+        assert site is not None and origin is not None  # checked by _refuse_for_site
+        result = await _store(request, db, site, batch, settings.clarity_player_base_url)
+        if result is None:
+            return _fail(500, "Could not store the batch", "nothing was stored; retry later", origin=origin)
+    INGEST_BATCHES.labels("202").inc()
+    return JSONResponse(result.model_dump(), status_code=202, headers=_cors(origin))
+
+
+def _refuse_headers(request: Request) -> Response | None:
+    """415 for a body that is not JSON, 400/413 for a Content-Length that is not a number or too big."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ALLOWED_TYPES:
         return _fail(
@@ -136,13 +164,11 @@ async def ingest_events(request: Request) -> Response:
             return _fail(400, "Invalid Content-Length", field="content-length")
         if int(length) > MAX_BODY_BYTES:
             return _fail(413, "Batch too large", f"at most {MAX_BODY_BYTES} bytes")
-    ip = audit.client_ip(request) or "unknown"
-    wait = await limiter.check_ip(ip)
-    if wait is not None:
-        return _fail(429, "Too many requests", "from this address", headers={"Retry-After": str(wait)})
-    body = await _read_body(request)
-    if body is None:
-        return _fail(413, "Batch too large", f"at most {MAX_BODY_BYTES} bytes")
+    return None
+
+
+def _parse(body: bytes, max_event_age_days: int) -> IngestBatch | Response:
+    """The batch, or a 400 naming the first field that is wrong."""
     try:
         batch = IngestBatch.model_validate_json(body)
     except ValidationError as exc:
@@ -151,74 +177,79 @@ async def ingest_events(request: Request) -> Response:
         return _fail(
             400, "Invalid batch", f"{first['field']}: {first['message']}", field=first["field"], errors=errors
         )
-    bad_time = check_event_times(batch, settings.ingest_max_event_age_days)
+    bad_time = check_event_times(batch, max_event_age_days)
     if bad_time:
         return _fail(400, "Invalid batch", f"{bad_time}: too far in the past or future", field=bad_time)
+    return batch
 
-    async with request.app.state.sessionmaker() as db:
-        site = await cache.by_key(db, batch.site_key)
-        if site is None or not site.active:
-            return _fail(401, "Unknown site key", "the site key is unknown or revoked", field="siteKey")
-        if not origin or origin not in site.allowed_origins:
-            return _fail(403, "Origin not allowed", "this site key does not accept events from this origin")
-        wait = await limiter.check_site(str(site.id))
-        if wait is not None:
+
+async def _refuse_for_site(
+    site: sites.SiteInfo | None, batch: IngestBatch, origin: str | None, limiter: IngestLimiter
+) -> Response | None:
+    """401 for an unknown or revoked key, 403 for another origin or no consent, 429 over the site's
+    rate, 400 without a Clarity project; fills the site's project in when the batch has none."""
+    if site is None or not site.active:
+        return _fail(401, "Unknown site key", "the site key is unknown or revoked", field="siteKey")
+    if not origin or origin not in site.allowed_origins:
+        return _fail(403, "Origin not allowed", "this site key does not accept events from this origin")
+    wait = await limiter.check_site(str(site.id))
+    if wait is not None:
+        return _fail(
+            429, "Too many requests", "for this site key", origin=origin, headers={"Retry-After": str(wait)}
+        )
+    if not batch.clarity.project_id:
+        if not site.clarity_project_id:
             return _fail(
-                429,
-                "Too many requests",
-                "for this site key",
+                400,
+                "Invalid batch",
+                "clarity.projectId: required for this site",
                 origin=origin,
-                headers={"Retry-After": str(wait)},
+                field="clarity.projectId",
             )
-        if not batch.clarity.project_id:
-            if not site.clarity_project_id:
-                return _fail(
-                    400,
-                    "Invalid batch",
-                    "clarity.projectId: required for this site",
-                    origin=origin,
-                    field="clarity.projectId",
-                )
-            batch.clarity.project_id = site.clarity_project_id
-        consented = batch.consent.analytics if batch.consent is not None else None
-        if consented is False or (site.require_consent and consented is not True):
-            return _fail(
-                403,
-                "No consent",
-                "the visitor has not consented to analytics",
-                origin=origin,
-                field="consent.analytics",
-            )
-        result = None
-        try:
-            # Replayed after a short random pause, so two batches that collided do not collide again at once.
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(RETRIES),
-                wait=wait_random(0.02, 0.25),
-                retry=retry_if_exception_type(DBAPIError),
-                reraise=True,
-            ):
-                with attempt:
-                    try:
-                        result = await ingest_batch(
-                            db,
-                            site,
-                            batch,
-                            client_ip=audit.client_ip(request),
-                            user_agent=request.headers.get("user-agent"),
-                            player_base_url=settings.clarity_player_base_url,
-                        )
-                    except Exception:
-                        await db.rollback()
-                        raise
-        except DBAPIError as exc:
-            log.warning("ingest conflict", error=str(exc.orig)[:200])
-        except Exception:
-            log.exception("ingest failed")
-        if result is None:
-            return _fail(500, "Could not store the batch", "nothing was stored; retry later", origin=origin)
-    INGEST_BATCHES.labels("202").inc()
-    return JSONResponse(result.model_dump(), status_code=202, headers=_cors(origin))
+        batch.clarity.project_id = site.clarity_project_id
+    consented = batch.consent.analytics if batch.consent is not None else None
+    if consented is False or (site.require_consent and consented is not True):
+        return _fail(
+            403,
+            "No consent",
+            "the visitor has not consented to analytics",
+            origin=origin,
+            field="consent.analytics",
+        )
+    return None
+
+
+async def _store(
+    request: Request, db: AsyncSession, site: sites.SiteInfo, batch: IngestBatch, player_base_url: str
+) -> IngestResult | None:
+    """Store the batch, replayed as a whole on a transient database error; None when it could not be."""
+    result = None
+    try:
+        # Replayed after a short random pause, so two batches that collided do not collide again at once.
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(RETRIES),
+            wait=wait_random(0.02, 0.25),
+            retry=retry_if_exception_type(DBAPIError),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    result = await ingest_batch(
+                        db,
+                        site,
+                        batch,
+                        client_ip=audit.client_ip(request),
+                        user_agent=request.headers.get("user-agent"),
+                        player_base_url=player_base_url,
+                    )
+                except Exception:
+                    await db.rollback()
+                    raise
+    except DBAPIError as exc:
+        log.warning("ingest conflict", error=str(exc.orig)[:200])
+    except Exception:
+        log.exception("ingest failed")
+    return result
 
 
 # ---- admin: sites ------------------------------------------------------------------------------------

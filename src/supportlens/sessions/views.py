@@ -220,18 +220,7 @@ async def sessions_panel(
                 possible, possible_more = await service.possible_sessions(
                     db, email, floor=settings.possible_floor, threshold=settings.mapping_min_confidence
                 )
-        detail = {"count": len(items), "via": "panel", "sort": sort, "signals": signals}
-        if possible:
-            detail["possible"] = len(possible)
-        await audit.record(
-            db,
-            "sessions_listed",
-            request=request,
-            actor=principal.agent,
-            target_type="customer",
-            target=audit.customer_ref(email),
-            detail=detail,
-        )
+        await _audit_listing(request, db, principal, email, len(items), len(possible), sort, signals)
     elif q:
         from supportlens.customers.query import parse_query
 
@@ -239,13 +228,8 @@ async def sessions_panel(
             items = await service.search_sessions(db, parse_query(q), limit=limit)
         except ProblemError:
             items = []
-    filters = {
-        "sort": sort,
-        "signals": signals,
-        "confidence": confidence,
-        "from": from_.isoformat() if from_ else "",
-        "to": to.isoformat() if to else "",
-    }
+    filters: dict[str, Any] = {"sort": sort, "signals": signals, "confidence": confidence}
+    filters |= {"from": from_.isoformat() if from_ else "", "to": to.isoformat() if to else ""}
     return render(
         request,
         "sessions/_panel.html",
@@ -267,6 +251,31 @@ async def sessions_panel(
                 len(possible), (e.method for i in possible for e in i.mapping.evidence), more=possible_more
             ),
         },
+    )
+
+
+async def _audit_listing(
+    request: Request,
+    db: DbDep,
+    principal: Principal,
+    email: str,
+    count: int,
+    possible: int,
+    sort: str,
+    signals: str,
+) -> None:
+    """The panel's read of a customer's sessions, audited (the customer as a keyed reference)."""
+    detail: dict[str, Any] = {"count": count, "via": "panel", "sort": sort, "signals": signals}
+    if possible:
+        detail["possible"] = possible
+    await audit.record(
+        db,
+        "sessions_listed",
+        request=request,
+        actor=principal.agent,
+        target_type="customer",
+        target=audit.customer_ref(email),
+        detail=detail,
     )
 
 
