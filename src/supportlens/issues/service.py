@@ -138,19 +138,7 @@ async def group_events(db: AsyncSession, events: Sequence[StoredEvent]) -> Group
     if not new_signals:
         return GroupingResult(skipped=len(events), new_issues=tuple(sorted(created)))
 
-    counts: dict[int, int] = defaultdict(int)
-    first: dict[int, datetime] = {}
-    last: dict[int, datetime] = {}
-    buckets: dict[tuple[int, str, datetime], int] = defaultdict(int)
-    sessions: dict[tuple[int, uuid.UUID], datetime] = {}
-    for event, fp in new_signals:
-        issue = issue_ids[fp.key]
-        counts[issue] += 1
-        first[issue] = min(first.get(issue, event.timestamp), event.timestamp)
-        last[issue] = max(last.get(issue, event.timestamp), event.timestamp)
-        buckets[(issue, fp.page, bucket_start(event.timestamp))] += 1
-        key = (issue, event.session_id)
-        sessions[key] = min(sessions.get(key, event.timestamp), event.timestamp)
+    counts, first, last, buckets, sessions = _tally(new_signals, issue_ids)
     touched = sorted(counts)
 
     # Lock the issues in id order first, so workers grouping overlapping batches never deadlock. NO KEY
@@ -159,39 +147,8 @@ async def group_events(db: AsyncSession, events: Sequence[StoredEvent]) -> Group
     await db.execute(
         text("SELECT id FROM issues WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"), {"ids": touched}
     )
-    bucket_keys = sorted(buckets)
-    await db.execute(
-        text(
-            "INSERT INTO issue_buckets (issue_id, page, bucket_start, count) "
-            "SELECT * FROM unnest(CAST(:issues AS bigint[]), CAST(:pages AS text[]), "
-            "CAST(:starts AS timestamptz[]), CAST(:counts AS integer[])) "
-            "ON CONFLICT (issue_id, page, bucket_start) "
-            "DO UPDATE SET count = issue_buckets.count + EXCLUDED.count"
-        ),
-        {
-            "issues": [k[0] for k in bucket_keys],
-            "pages": [k[1] for k in bucket_keys],
-            "starts": [k[2] for k in bucket_keys],
-            "counts": [buckets[k] for k in bucket_keys],
-        },
-    )
-    session_keys = sorted(sessions, key=lambda k: (k[0], str(k[1])))
-    new_sessions = await db.execute(
-        text(
-            "INSERT INTO issue_sessions (issue_id, session_id, first_seen) "
-            "SELECT * FROM unnest(CAST(:issues AS bigint[]), CAST(:sessions AS uuid[]), "
-            "CAST(:times AS timestamptz[])) "
-            "ON CONFLICT (issue_id, session_id) DO NOTHING RETURNING issue_id"
-        ),
-        {
-            "issues": [k[0] for k in session_keys],
-            "sessions": [k[1] for k in session_keys],
-            "times": [sessions[k] for k in session_keys],
-        },
-    )
-    session_counts: dict[int, int] = defaultdict(int)
-    for issue in new_sessions.scalars():
-        session_counts[issue] += 1
+    await _add_buckets(db, buckets)
+    session_counts = await _add_sessions(db, sessions)
     await db.execute(
         text(
             "UPDATE issues SET event_count = issues.event_count + u.n, "
@@ -217,6 +174,74 @@ async def group_events(db: AsyncSession, events: Sequence[StoredEvent]) -> Group
         touched_issues=tuple(touched),
         regressed_issues=tuple(regressed),
     )
+
+
+def _tally(
+    signals: list[tuple[StoredEvent, Fingerprint]], issue_ids: dict[str, int]
+) -> tuple[
+    dict[int, int],
+    dict[int, datetime],
+    dict[int, datetime],
+    dict[tuple[int, str, datetime], int],
+    dict[tuple[int, uuid.UUID], datetime],
+]:
+    """Per issue: new occurrences, first and last seen; per (issue, page, bucket) and (issue, session)."""
+    counts: dict[int, int] = defaultdict(int)
+    first: dict[int, datetime] = {}
+    last: dict[int, datetime] = {}
+    buckets: dict[tuple[int, str, datetime], int] = defaultdict(int)
+    sessions: dict[tuple[int, uuid.UUID], datetime] = {}
+    for event, fp in signals:
+        issue = issue_ids[fp.key]
+        counts[issue] += 1
+        first[issue] = min(first.get(issue, event.timestamp), event.timestamp)
+        last[issue] = max(last.get(issue, event.timestamp), event.timestamp)
+        buckets[(issue, fp.page, bucket_start(event.timestamp))] += 1
+        key = (issue, event.session_id)
+        sessions[key] = min(sessions.get(key, event.timestamp), event.timestamp)
+    return counts, first, last, buckets, sessions
+
+
+async def _add_buckets(db: AsyncSession, buckets: dict[tuple[int, str, datetime], int]) -> None:
+    """Add the occurrences to each (issue, page, five-minute bucket) count."""
+    bucket_keys = sorted(buckets)
+    await db.execute(
+        text(
+            "INSERT INTO issue_buckets (issue_id, page, bucket_start, count) "
+            "SELECT * FROM unnest(CAST(:issues AS bigint[]), CAST(:pages AS text[]), "
+            "CAST(:starts AS timestamptz[]), CAST(:counts AS integer[])) "
+            "ON CONFLICT (issue_id, page, bucket_start) "
+            "DO UPDATE SET count = issue_buckets.count + EXCLUDED.count"
+        ),
+        {
+            "issues": [k[0] for k in bucket_keys],
+            "pages": [k[1] for k in bucket_keys],
+            "starts": [k[2] for k in bucket_keys],
+            "counts": [buckets[k] for k in bucket_keys],
+        },
+    )
+
+
+async def _add_sessions(db: AsyncSession, sessions: dict[tuple[int, uuid.UUID], datetime]) -> dict[int, int]:
+    """Note each (issue, session) first met; returns, per issue, how many of its sessions are new."""
+    session_keys = sorted(sessions, key=lambda k: (k[0], str(k[1])))
+    new_sessions = await db.execute(
+        text(
+            "INSERT INTO issue_sessions (issue_id, session_id, first_seen) "
+            "SELECT * FROM unnest(CAST(:issues AS bigint[]), CAST(:sessions AS uuid[]), "
+            "CAST(:times AS timestamptz[])) "
+            "ON CONFLICT (issue_id, session_id) DO NOTHING RETURNING issue_id"
+        ),
+        {
+            "issues": [k[0] for k in session_keys],
+            "sessions": [k[1] for k in session_keys],
+            "times": [sessions[k] for k in session_keys],
+        },
+    )
+    session_counts: dict[int, int] = defaultdict(int)
+    for issue in new_sessions.scalars():
+        session_counts[issue] += 1
+    return session_counts
 
 
 async def _issue_ids(
