@@ -601,7 +601,10 @@ def run_spikes(seeds: list[int]) -> bool:
             f"  {seed:>4} {len(weeks) + len(page_series):>6} {false_alerts:>10} {len(delays):>6} {found_n:>10} {median:>10.1f} m"
             f"  {band_text(bands['<6/h'])} | {band_text(bands['6-60/h'])} | {band_text(bands['>60/h'])}"
         )
-    print(f"  all seeds: median delay {statistics.median(delays_all):.1f} min over {len(delays_all)} spikes")
+    print(
+        f"  all seeds: median delay {statistics.median(delays_all):.1f} min over {len(delays_all)} spikes; "
+        f"{sum(d <= 10 for d in delays_all)} found within 10 min, {sum(d < math.inf for d in delays_all)} within the hour"
+    )
     return ok
 
 
