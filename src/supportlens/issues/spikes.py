@@ -64,7 +64,7 @@ Limits, by arithmetic rather than by choice: at 5x a baseline of a few events an
 minutes hold one or two events, below `min_count`; such issues are caught later or not at all
 (bench/issues.py reports the delay per baseline band). And a burst shared by an hour (Z) cannot
 be told from the start of a rise of the same size in the first minutes: without knowing Z, even
-a detector told the true daily rhythm finds about 3 in 8 of the benchmark's 5x rises within ten
+a detector told the true daily rhythm finds about a third of the benchmark's 5x rises within ten
 minutes at one false alert a week (bench/README.md).
 
 Pure: the state is a small dataclass the caller stores between buckets. The caller says which
