@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 BUCKETS_PER_DAY = 288  # five-minute buckets
 HOURS = 24
@@ -160,13 +161,13 @@ def negative_binomial_tail(x: int, shape: float, rate: float, exposure: float) -
     return min(1.0, total)
 
 
-def _kernel(params: SpikeParams) -> list[tuple[int, float]]:
-    """Triangular weights over the neighbouring hours, `season_smoothing_hours` wide each side."""
-    h = params.season_smoothing_hours
-    offsets = range(-math.ceil(h) + 1, math.ceil(h))
-    weights = [(d, 1.0 - abs(d) / h) for d in offsets]
+@lru_cache(maxsize=8)
+def _kernel(half_width: float) -> tuple[tuple[int, float], ...]:
+    """Triangular weights over the neighbouring hours, `half_width` hours each side."""
+    offsets = range(-math.ceil(half_width) + 1, math.ceil(half_width))
+    weights = [(d, 1.0 - abs(d) / half_width) for d in offsets]
     total = sum(w for _, w in weights)
-    return [(d, w / total) for d, w in weights]
+    return tuple((d, w / total) for d, w in weights)
 
 
 def _pooled_hour(state: SpikeState, hour: int, params: SpikeParams) -> tuple[float, float, float]:
@@ -174,7 +175,7 @@ def _pooled_hour(state: SpikeState, hour: int, params: SpikeParams) -> tuple[flo
     day's rhythm is smooth, and one hour's few days of history alone are as noisy as the hour
     under test."""
     c = e = c2 = 0.0
-    for offset, weight in _kernel(params):
+    for offset, weight in _kernel(params.season_smoothing_hours):
         count = state.season_counts[(hour + offset) % HOURS]
         c += weight * count
         e += weight * state.season_expected[(hour + offset) % HOURS]
