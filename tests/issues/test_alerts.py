@@ -72,12 +72,12 @@ def test_signature_round_trip_and_tampering():
 
 async def test_a_spike_alerts_once_and_a_receiver_verifies_the_signature(db, sessionmaker, settings):
     rng = random.Random(4)
-    day = 288
+    day = 2 * 288  # two days of history: one shows the day's rhythm, the next how bursty it is
     counts = [_poisson(rng, 2.0) for _ in range(day)] + [_poisson(rng, 10.0) for _ in range(12)]
     issue = await _issue_with_counts(db, counts, title="<script>alert(1)</script> failed")
     await _hook(db, settings)
 
-    # First run: the day of history is replayed (learning the baseline), nothing is due yet.
+    # First run: the days of history are replayed (learning the baseline), nothing is due yet.
     assert await alerts.detect(db, now=START + day * alerts.BUCKET + timedelta(seconds=30)) == []
     # Bucket by bucket through the rise, as the schedule would run; and each run twice.
     raised = []
@@ -206,10 +206,10 @@ async def test_admin_configures_the_webhook_and_others_cannot(signed_in, session
 
 async def test_spiking_now_on_the_home_page_is_escaped(db, signed_in, settings):
     rng = random.Random(9)
-    counts = [_poisson(rng, 2.0) for _ in range(288)] + [_poisson(rng, 12.0) for _ in range(3)]
+    counts = [_poisson(rng, 2.0) for _ in range(576)] + [_poisson(rng, 12.0) for _ in range(3)]
     await _issue_with_counts(db, counts, title="<img src=x onerror=alert(1)> at /pay")
     for i in range(0, 4):
-        await alerts.detect(db, now=START + (288 + i) * alerts.BUCKET + timedelta(seconds=30))
+        await alerts.detect(db, now=START + (576 + i) * alerts.BUCKET + timedelta(seconds=30))
     viewer = await signed_in("viewer")
     resp = await viewer.client.get("/issues/spiking", headers={"Accept": "text/html"})
     assert resp.status_code == 200
@@ -246,8 +246,8 @@ async def test_the_schedule_detects_and_delivers_to_a_real_receiver(db, settings
         now = datetime.now(tz=UTC)
         last_closed = alerts._floor(now) - alerts.BUCKET
         rng = random.Random(2)
-        counts = [_poisson(rng, 2.0) for _ in range(288)] + [40]
-        first = last_closed - 288 * alerts.BUCKET
+        counts = [_poisson(rng, 2.0) for _ in range(576)] + [40]
+        first = last_closed - 576 * alerts.BUCKET
         issue = Issue(
             fingerprint="fp-sched",
             kind="error",

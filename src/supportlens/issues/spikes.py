@@ -5,13 +5,17 @@ day is `level * season(time of day)` (multiplicative Holt-Winters without trend)
 
 - `season` is a factor per hour of the UTC day, learnt over days (each hour's decayed sum of
   counts over the decayed sum of the level at the time, half-life `season_half_life_days`, 3),
-  shrunk towards 1 by `season_prior` (5 expected events) and interpolated linearly between
-  hour centres so the morning ramp is a slope, not a staircase. Errors follow traffic, and
-  traffic follows the day; a baseline that does not know the day either lags the ramp (false
+  shrunk towards 1 by `season_prior` (5 expected events), pooled with the neighbouring hours by
+  a triangular kernel `season_smoothing_hours` (4) wide each side, and interpolated linearly
+  between hour centres so the morning ramp is a slope, not a staircase. Errors follow traffic,
+  and traffic follows the day; a baseline that does not know the day either lags the ramp (false
   alerts every morning) or has to be so short that it is as noisy as the hour it is tested on.
+  The day's rhythm is smooth, so pooling seven hours costs little bias (a few per cent at the
+  peak of a day-long wave) and cuts the noise of each hour's few days of history.
 - `level` is the de-seasoned rate, an exponentially weighted mean with a long half-life
-  (`level_half_life_buckets`, 72 = 6 hours): it averages many hours, so one unusually busy or
-  quiet hour before a spike neither hides nor invents it.
+  (`level_half_life_buckets`, 288 = a day): with the day's shape in `season`, the level only
+  has to follow slow drift, and the more hours it averages the less one unusually busy or
+  quiet hour before a spike hides or invents it.
 
 Counts join the baseline only once they are older than the longest test window (a rising spike
 never raises its own baseline before it is tested), and not while an alert is open (an incident
@@ -19,13 +23,15 @@ does not become the new normal, until `adopt_after_buckets`).
 
 The test. Real error counts are burstier than Poisson: an hour's rate wanders around the
 baseline. The count of the next `w` buckets is modelled as Poisson(mu * Z) with Z ~ Gamma(k, k)
-shared by the window: a negative binomial with mean mu and variance mu + mu^2 / k. 1/k is
-measured on the series' own residuals by moments (decayed sums of (y - mu)^2 - y over sums of
-mu^2, half-life `dispersion_half_life_buckets`, 2 days; prior `dispersion_prior` (1/k = 1/4)
-worth `dispersion_prior_buckets`), and widened by half (`estimate_weight`) the relative variance
-of the baseline itself (1 / the events behind the level, plus 1 / those behind the hour's
-season): the residuals already carry part of that uncertainty, so all of it would count it
-twice. For every window `w` in `windows`
+shared by the window: a negative binomial with mean mu and variance mu + mu^2 / k. 1/k is the
+sum of two parts. The burst: measured on the series' own residuals by moments (decayed sums of
+(y - mu)^2 - y - mu^2 * v over sums of mu^2, half-life `dispersion_half_life_buckets`, 2 days;
+prior `dispersion_prior` (1/k = 1/4) worth `dispersion_prior_buckets`), where v is the relative
+variance of the baseline itself (1 / the events behind the level, plus 1 / those behind the
+hour's pooled season): the residuals carry both, and v is added back once (`estimate_weight`
+1), not twice. Residuals count only once the day's rhythm has been seen: a prediction made
+before every hour had some history measures the unknown rhythm, not the burstiness, and a
+first day's ramp otherwise inflated 1/k for days. For every window `w` in `windows`
 (1, 2 and 3 buckets: 5, 10 and 15 minutes) the detector takes the observed sum `x` and its upper
 tail `p = P(X >= x)`, and raises when, for some window,
 
@@ -39,16 +45,27 @@ about 8,400 series-hours a week across 50 series, ~1e-5 per hour keeps the expec
 alerts well under one a week on data that follows the model. bench/issues.py checks it on
 bursty, rhythmic series (false alerts met; the delay target is not: see bench/README.md).
 
+Why windows and not a CUSUM: a CUSUM adds per-bucket log-likelihood ratios as if buckets were
+independent given the baseline, but the burst Z is shared by neighbouring buckets, so a busy
+hour drifts a CUSUM upwards exactly like a rise does. The windowed negative-binomial test keeps Z
+shared inside each window and is the likelihood-ratio test for a rise that began within it; the
+windows play the part of a CUSUM's unknown start time.
+
 Hysteresis. Once raised, the alert stays open (no repeat) until `cooldown_buckets` (6: half an
-hour) consecutive buckets look ordinary again (the longest window's tail above `clear_p`, 0.05);
-only then can the series raise again. A level still high after `adopt_after_buckets` (72: six
-hours) is the new normal and joins the baseline, so the alert can close. A series raises
-nothing until `warmup_buckets` (12: an hour) of baseline exist: a brand-new issue is `new`, not
-a spike.
+hour) consecutive buckets look ordinary again (the tail of the longest window of at most
+`clear_window` buckets above `clear_p`, 0.05); only then can the series raise again. A level
+still high after `adopt_after_buckets` (72: six hours) is the new normal and joins the baseline,
+so the alert can close. A series raises nothing until `warmup_buckets` (12: an hour) of baseline
+exist and every hour of the UTC day has some baseline: before it has seen a day, a series cannot
+tell its morning ramp from a spike (on the first day the ramp raised most of the false alerts),
+and a brand-new issue is `new`, not a spike.
 
 Limits, by arithmetic rather than by choice: at 5x a baseline of a few events an hour, ten
 minutes hold one or two events, below `min_count`; such issues are caught later or not at all
-(bench/issues.py reports the delay per baseline band).
+(bench/issues.py reports the delay per baseline band). And a burst shared by an hour (Z) cannot
+be told from the start of a rise of the same size in the first minutes: without knowing Z, even
+a detector told the true daily rhythm finds about a third of the benchmark's 5x rises within ten
+minutes at one false alert a week (bench/README.md).
 
 Pure: the state is a small dataclass the caller stores between buckets. The caller says which
 five-minute bucket of the UTC day each count belongs to (`day_bucket`).
@@ -58,6 +75,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 BUCKETS_PER_DAY = 288  # five-minute buckets
 HOURS = 24
@@ -67,17 +85,19 @@ HOURS = 24
 class SpikeParams:
     bucket_minutes: int = 5
     windows: tuple[int, ...] = (1, 2, 3)
-    level_half_life_buckets: float = 72.0
+    level_half_life_buckets: float = 288.0
     season_half_life_days: float = 3.0
     season_prior: float = 5.0
+    season_smoothing_hours: float = 4.0
     dispersion_half_life_buckets: float = 576.0
     dispersion_prior: float = 0.25
     dispersion_prior_buckets: float = 24.0
-    estimate_weight: float = 0.5
+    estimate_weight: float = 1.0
     min_count: int = 6
     min_ratio: float = 2.5
     alpha: float = 1e-5
     clear_p: float = 0.05
+    clear_window: int = 3
     cooldown_buckets: int = 6
     warmup_buckets: int = 12
     adopt_after_buckets: int = 72
@@ -141,14 +161,34 @@ def negative_binomial_tail(x: int, shape: float, rate: float, exposure: float) -
     return min(1.0, total)
 
 
-def _season_of_hour(state: SpikeState, hour: int, params: SpikeParams) -> float:
-    # Pooled with the neighbouring hours (weights 1/4, 1/2, 1/4): the day's rhythm is smooth,
-    # and one hour's few days of history alone are as noisy as the hour under test.
-    c = e = 0.0
-    for offset, weight in ((-1, 0.25), (0, 0.5), (1, 0.25)):
-        c += weight * state.season_counts[(hour + offset) % HOURS]
+@lru_cache(maxsize=8)
+def _kernel(half_width: float) -> tuple[tuple[int, float], ...]:
+    """Triangular weights over the neighbouring hours, `half_width` hours each side."""
+    offsets = range(-math.ceil(half_width) + 1, math.ceil(half_width))
+    weights = [(d, 1.0 - abs(d) / half_width) for d in offsets]
+    total = sum(w for _, w in weights)
+    return tuple((d, w / total) for d, w in weights)
+
+
+def _pooled_hour(state: SpikeState, hour: int, params: SpikeParams) -> tuple[float, float, float]:
+    """(counts, expected, events behind the estimate) of an hour pooled with its neighbours: the
+    day's rhythm is smooth, and one hour's few days of history alone are as noisy as the hour
+    under test."""
+    c = e = c2 = 0.0
+    for offset, weight in _kernel(params.season_smoothing_hours):
+        count = state.season_counts[(hour + offset) % HOURS]
+        c += weight * count
         e += weight * state.season_expected[(hour + offset) % HOURS]
-    return (c + params.season_prior) / (e + params.season_prior)
+        c2 += weight * weight * count
+    c += params.season_prior
+    # A weighted mean of counts has the relative variance of (sum w c)^2 / sum w^2 c events.
+    events = c * c / (c2 + params.season_prior)
+    return c, e + params.season_prior, events
+
+
+def _season_of_hour(state: SpikeState, hour: int, params: SpikeParams) -> float:
+    c, e, _ = _pooled_hour(state, hour, params)
+    return c / e
 
 
 def season_at(state: SpikeState, day_bucket: int, params: SpikeParams = SpikeParams()) -> float:
@@ -169,6 +209,13 @@ def expected_count(state: SpikeState, day_bucket: int, params: SpikeParams = Spi
     return state.level_events / state.level_buckets * season_at(state, day_bucket, params)
 
 
+def _estimate_variance(state: SpikeState, day_bucket: int, params: SpikeParams) -> float:
+    """The baseline's own relative variance: about 1 / the events behind its level and its hour."""
+    hour = (day_bucket % BUCKETS_PER_DAY) * HOURS // BUCKETS_PER_DAY
+    _, _, season_events = _pooled_hour(state, hour, params)
+    return 1.0 / (state.level_events + 1.0) + 1.0 / season_events
+
+
 def _inverse_shape(state: SpikeState, mu: float, day_bucket: int, params: SpikeParams) -> float:
     """1/k: the squared coefficient of variation of the rate around the baseline."""
     prior_w = params.dispersion_prior_buckets * mu * mu
@@ -178,11 +225,12 @@ def _inverse_shape(state: SpikeState, mu: float, day_bucket: int, params: SpikeP
         else params.dispersion_prior
     )
     burst = max(burst, 0.02)  # never quite Poisson: the model is a model
-    hour = (day_bucket % BUCKETS_PER_DAY) * HOURS // BUCKETS_PER_DAY
-    # The baseline is itself an estimate: its relative variance is about 1 / the events behind it.
-    level_events = state.level_events + 1.0
-    season_events = state.season_counts[hour] + params.season_prior
-    return burst + params.estimate_weight * (1.0 / level_events + 1.0 / season_events)
+    return burst + params.estimate_weight * _estimate_variance(state, day_bucket, params)
+
+
+def day_seen(state: SpikeState) -> bool:
+    """Every hour of the day has some baseline: the day's rhythm has been seen once."""
+    return all(e > 0 for e in state.season_expected)
 
 
 def step(
@@ -216,7 +264,7 @@ def step(
     spike: Spike | None = None
     alerting, calm = state.alerting, state.calm
     open_for = state.open_for + 1 if alerting else 0
-    if not alerting and state.level_buckets >= params.warmup_buckets:
+    if not alerting and state.level_buckets >= params.warmup_buckets and day_seen(state):
         threshold = params.alpha / len(params.windows)
         for t in tests:
             if (
@@ -228,7 +276,9 @@ def step(
                 alerting, calm, open_for = True, 0, 0
                 break
     elif alerting:
-        ordinary = not tests or tests[-1].p_value > params.clear_p
+        # Calm is read on a short window: a long one would keep the alert open an hour after the end.
+        clearing = [t for t in tests if t.window_buckets <= params.clear_window]
+        ordinary = not clearing or clearing[-1].p_value > params.clear_p
         calm = calm + 1 if ordinary else 0
         if calm >= params.cooldown_buckets:
             alerting, calm, open_for = False, 0, 0
@@ -249,8 +299,12 @@ def step(
         level = le / lb if lb else float(old)
         hour = (b % BUCKETS_PER_DAY) * HOURS // BUCKETS_PER_DAY
         season = (sc[hour] + params.season_prior) / (se[hour] + params.season_prior)
-        if lb > 0 and mu > 0:  # residuals of the prediction that was made for this bucket
-            dn = dn * disp_decay + (old - mu) ** 2 - old
+        # Residuals of the prediction made for this bucket, once that prediction knew the day's
+        # rhythm (before, they measure the unknown rhythm, not the burstiness), net of the part the
+        # baseline's own uncertainty explains (the predictive adds that part back, once).
+        if lb > 0 and mu > 0 and all(e > 0 for e in se):
+            excess = (old - mu) ** 2 - old - mu * mu * _estimate_variance(state, b, params)
+            dn = dn * disp_decay + excess
             dd = dd * disp_decay + mu * mu
             dbk = dbk * disp_decay + 1.0
         sc[hour] = sc[hour] * season_decay + old
