@@ -193,3 +193,26 @@ async def test_a_batch_committed_after_the_worker_took_the_job_is_grouped_by_the
     await run_periodic_now(runtime, [schedule.GROUPING_SWEEP_TASK])
     [issue] = (await db.scalars(select(Issue))).all()
     assert issue.event_count == 3 and await count(db, IssuePendingEvent) == 0
+
+
+async def test_grouping_steps_aside_while_a_mapping_job_runs_in_its_process(
+    client, db, site_key, sessionmaker, monkeypatch
+):
+    from supportlens.tasks import mapping
+
+    await client.post(URL, json=batch(site_key, errors(3)), headers=headers())
+    monkeypatch.setattr(grouping, "GROUPING_YIELD_SECONDS", 30.0)
+    async with mapping.in_flight():
+        job = asyncio.create_task(grouping.group_pending(sessionmaker))
+        await asyncio.sleep(0.3)
+        assert not job.done() and await count(db, Issue) == 0  # waiting for the mapping job
+    assert await asyncio.wait_for(job, timeout=10) == 3
+
+
+async def test_grouping_progresses_when_mapping_never_pauses(client, db, site_key, sessionmaker, monkeypatch):
+    from supportlens.tasks import mapping
+
+    await client.post(URL, json=batch(site_key, errors(3)), headers=headers())
+    monkeypatch.setattr(grouping, "GROUPING_YIELD_SECONDS", 0.2)
+    async with mapping.in_flight():
+        assert await asyncio.wait_for(grouping.group_pending(sessionmaker), timeout=10) == 3

@@ -17,9 +17,13 @@ take the job before the batch it now stands for is visible.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,6 +101,30 @@ async def enqueue_mapping(
             "args": json.dumps(args),
         },
     )
+
+
+# Mapping jobs running in this process (waiting for the mutex included). Other jobs of the same worker
+# (issue grouping) step aside while there are some: they share one event loop, and the mapping lag is
+# what a person waits for.
+_in_flight = 0
+
+
+@contextlib.asynccontextmanager
+async def in_flight() -> AsyncIterator[None]:
+    global _in_flight
+    _in_flight += 1
+    try:
+        yield
+    finally:
+        _in_flight -= 1
+
+
+async def yield_to_mapping(max_wait: float, poll: float = 0.02) -> None:
+    """Wait until no mapping job runs in this process, or `max_wait` seconds (so the caller progresses)."""
+    deadline = time.monotonic() + max_wait
+    # Polled: an asyncio.Event would bind to the first event loop that waits on it.
+    while _in_flight and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(poll)
 
 
 async def map_session(
