@@ -216,3 +216,20 @@ async def test_grouping_progresses_when_mapping_never_pauses(client, db, site_ke
     monkeypatch.setattr(grouping, "GROUPING_YIELD_SECONDS", 0.2)
     async with mapping.in_flight():
         assert await asyncio.wait_for(grouping.group_pending(sessionmaker), timeout=10) == 3
+
+
+async def test_one_grouping_job_runs_at_a_time_the_next_waits_in_the_queue(client, db, site_key):
+    await client.post(URL, json=batch(site_key, errors(1)), headers=headers())
+    await db.execute(text("UPDATE procrastinate_jobs SET status = 'doing' WHERE task_name = :t"),
+                     {"t": grouping.GROUPING_TASK})  # fmt: skip
+    await db.commit()  # a worker is draining a backlog
+    await client.post(URL, json=batch(site_key, errors(1), session_id="s2next"), headers=headers())
+    await window_passed(db)
+    rows = await db.execute(
+        text("SELECT status, lock FROM procrastinate_jobs WHERE task_name = :t ORDER BY id"),
+        {"t": grouping.GROUPING_TASK},
+    )
+    assert [tuple(r) for r in rows] == [("doing", grouping.GROUPING_LOCK), ("todo", grouping.GROUPING_LOCK)]
+    # procrastinate's fetch does not hand out a job while another of its lock is doing.
+    fetched = await db.scalar(text("SELECT id FROM procrastinate_fetch_job_v2(ARRAY['issues'], NULL)"))
+    assert fetched is None

@@ -16,6 +16,9 @@ before it). The price: a batch whose statement found the job waiting and that co
 worker took it is not seen by that run; the next batch's job, or the periodic sweep
 (tasks.schedule, every minute), groups it.
 
+One grouping job runs at a time (the procrastinate lock GROUPING_LOCK; a job takes whatever is pending,
+so a second one running beside it would only share the work): while a backlog drains, the jobs made
+in the meantime wait in the queue instead of filling the worker's slots, which mapping jobs need.
 Grouping steps aside for mapping: a job shares its worker's event loop with mapping jobs, and its
 fingerprinting is pure Python, so before each step it waits (up to GROUPING_YIELD_SECONDS) until no
 mapping job runs in its process. Under load issues fall behind, not the mapping lag.
@@ -53,7 +56,7 @@ PENDING = (
 ENQUEUE = (
     "INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args, "
     "scheduled_at) "
-    "SELECT :grouping_queue, :grouping_task, 0, NULL, :grouping_lock, CAST('{}' AS jsonb), "
+    "SELECT :grouping_queue, :grouping_task, 0, :grouping_lock, :grouping_lock, CAST('{}' AS jsonb), "
     "now() + make_interval(secs => :grouping_window) WHERE EXISTS (SELECT 1 FROM p) "
     "ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING RETURNING 1"
 )
