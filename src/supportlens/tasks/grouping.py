@@ -11,8 +11,9 @@ in proportion to the pending rows: nothing is rescanned.
 At most one job waits: it is due GROUPING_WINDOW_SECONDS after the batch that made it, and every batch
 until then finds it (`ON CONFLICT ... DO NOTHING` on the queue's unique index of waiting jobs), so a
 busy site makes about one grouping job per window, not one per batch. DO NOTHING takes no lock on the
-waiting job (a `DO UPDATE` did, and every batch with an error then queued behind the commit of the one
-before it). The price: a batch whose statement found the job waiting and that commits only after a
+waiting job (a `DO UPDATE` did, so a batch with an error could wait for the commit of the one before
+it). A worker that dies mid-job holds the lock until `retry_stalled_jobs` puts its job back; the sweep
+groups meanwhile. The price: a batch whose statement found the job waiting and that commits only after a
 worker took it is not seen by that run; the next batch's job, or the periodic sweep
 (tasks.schedule, every minute), groups it.
 
