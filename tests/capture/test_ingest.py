@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from supportlens.capture import sites
 from supportlens.capture.views import RETRIES
@@ -219,8 +219,6 @@ JOBS = "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'supportlens.m
 
 
 async def mapping_jobs(db: Any) -> int:
-    from sqlalchemy import text
-
     return int(await db.scalar(text(JOBS)))
 
 
@@ -228,17 +226,19 @@ class _Deadlock(Exception):
     pass
 
 
-def _failing_enqueue(real: Any, failures: int) -> Any:
-    """enqueue_mapping that loses a deadlock `failures` times after writing (the batch's last step)."""
+def _failing_store(real: Any, failures: int) -> Any:
+    """The batch's statement, which then loses a deadlock `failures` times (after writing, before the
+    commit)."""
     from sqlalchemy.exc import DBAPIError
 
     calls = {"n": 0}
 
-    async def flaky(*args: Any, **kwargs: Any) -> None:
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        await real(*args, **kwargs)
+        stored = await real(*args, **kwargs)
         if calls["n"] <= failures:
-            raise DBAPIError("INSERT INTO procrastinate_jobs ...", {}, _Deadlock("deadlock detected"))
+            raise DBAPIError("WITH s AS (INSERT INTO user_sessions ...", {}, _Deadlock("deadlock detected"))
+        return stored
 
     flaky.calls = calls  # type: ignore[attr-defined]
     return flaky
@@ -249,21 +249,27 @@ async def test_rejected_batch_stores_nothing_and_enqueues_nothing_when_storage_f
 ):
     from supportlens.capture import ingest
 
-    async def broken(*args, **kwargs):
-        raise RuntimeError("queue down")
+    real = ingest._store
 
-    monkeypatch.setattr(ingest, "enqueue_mapping", broken)
-    r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
+    async def broken(*args, **kwargs):
+        await real(*args, **kwargs)  # the batch, its jobs and its pending events are written ...
+        raise RuntimeError("queue down")  # ... and the request fails before the commit
+
+    monkeypatch.setattr(ingest, "_store", broken)
+    body = batch(site_key, [event(), event("error", data={"message": "x"})])
+    r = await client.post(URL, json=body, headers=headers())
     assert r.status_code == 500
     assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
     assert await mapping_jobs(db) == 0
+    assert await db.scalar(text("SELECT count(*) FROM procrastinate_jobs")) == 0
+    assert await db.scalar(text("SELECT count(*) FROM issue_pending_events")) == 0
 
 
 async def test_a_batch_that_loses_a_deadlock_is_replayed_and_enqueued_once(client, db, site_key, monkeypatch):
     from supportlens.capture import ingest
 
-    flaky = _failing_enqueue(ingest.enqueue_mapping, failures=RETRIES - 1)
-    monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
+    flaky = _failing_store(ingest._store, failures=RETRIES - 1)
+    monkeypatch.setattr(ingest, "_store", flaky)
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 202, r.text
     assert flaky.calls["n"] == RETRIES
@@ -274,8 +280,8 @@ async def test_a_batch_that_loses_a_deadlock_is_replayed_and_enqueued_once(clien
 async def test_a_batch_that_keeps_losing_is_500_and_stores_nothing(client, db, site_key, monkeypatch):
     from supportlens.capture import ingest
 
-    flaky = _failing_enqueue(ingest.enqueue_mapping, failures=99)
-    monkeypatch.setattr(ingest, "enqueue_mapping", flaky)
+    flaky = _failing_store(ingest._store, failures=99)
+    monkeypatch.setattr(ingest, "_store", flaky)
     r = await client.post(URL, json=batch(site_key, [event(), event()]), headers=headers())
     assert r.status_code == 500
     assert r.json()["detail"] == "nothing was stored; retry later"
@@ -324,7 +330,6 @@ async def test_a_burst_of_one_session_waits_as_one_job_per_sign_in(client, db, s
 
 async def test_a_job_a_batch_rides_on_waits_for_that_batch_to_commit(db, sessionmaker, site_key):
     """The coalescing batch locks the waiting job until it commits: no worker maps without its events."""
-    from sqlalchemy import text
 
     fetch = text("SELECT id FROM procrastinate_fetch_job_v2(ARRAY['mapping']::varchar[], NULL)")
     async with sessionmaker() as first:
@@ -397,8 +402,6 @@ async def test_unique_event_ids_across_sessions(client, db, site_key):
 
 
 async def test_erasure_removes_the_e_mail_from_mapping_jobs_not_yet_run(client, db, site_key):
-    from sqlalchemy import text
-
     from supportlens.mapping import decisions
 
     who = {"email": "jane@acme.io"}

@@ -1,14 +1,13 @@
-"""The ingest service: one validated batch -> masked events, one upsert of its session and its mapping
-job, in one transaction.
+"""The ingest service: one validated batch -> masked events, one statement storing the session, its
+events and its jobs, in one transaction.
 
-Hot path: one statement stores the batch (_STORE: the session's INSERT ... ON CONFLICT DO UPDATE, whose
-counters come from the batch itself, and its events' INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
-NOTHING), one INSERT of the mapping job into the task queue (supportlens.tasks.mapping.enqueue_mapping),
-and the commit. Only when a retry brought duplicates does a small correcting UPDATE take them back out
-of the counters.
-Ingest never scores: a stored batch always has its mapping job, a rolled-back one has none. Its new
-errors, rage and dead clicks are marked pending for issue grouping, with a grouping job, in the same
-transaction (supportlens.tasks.grouping).
+Hot path: one statement (_STORE) does it all: the session's INSERT ... ON CONFLICT DO UPDATE, whose
+counters come from the batch itself; its events' INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
+NOTHING; the mapping job's INSERT into the task queue (supportlens.tasks.mapping); and, for the new
+errors, rage and dead clicks, their pending rows for issue grouping and the grouping job if none waits
+(supportlens.tasks.grouping). Then the commit. Only when a retry brought duplicates does a small
+correcting UPDATE take them back out of the counters.
+Ingest never scores: a stored batch always has its mapping job, a rolled-back one has none.
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ from supportlens.integrations.clarity.urls import recording_url
 from supportlens.metrics import INGEST_EVENTS
 from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import UserSession
-from supportlens.tasks.grouping import GROUPED_TYPES, enqueue_grouping
-from supportlens.tasks.mapping import enqueue_mapping
+from supportlens.tasks import grouping, mapping
 
 COUNTED = {"click": "click_count", "error": "error_count", "rage_click": "rage_click_count"}
 COUNTED["dead_click"] = "dead_click_count"
@@ -110,11 +108,12 @@ def _counts(events: list[EventIn]) -> dict[str, int]:
 
 # The whole batch is one statement (one round trip, one parse of the protocol, no ORM): the session's
 # upsert, whose counters come from the batch itself, then its events, which travel as eight arrays so
-# that PostgreSQL prepares it once whatever the batch size. It answers the session's id and the ids of
-# the events that were new (ON CONFLICT DO NOTHING has no conflict target, so it keeps working when
-# session_events is partitioned by day with primary key (id, timestamp)).
+# that PostgreSQL prepares it once whatever the batch size, then its jobs (m: mapping; p and g: issue
+# grouping, from the events that were new). It answers the session's id and the ids of the events that
+# were new (ON CONFLICT DO NOTHING has no conflict target, so it keeps working when session_events is
+# partitioned by day with primary key (id, timestamp)).
 _STORE = text(
-    "WITH s AS ("
+    "WITH s AS ("  # noqa: S608 (constant parts: the queue's CTEs)
     "INSERT INTO user_sessions (id, site_id, clarity_project_id, clarity_user_id, clarity_session_id, "
     "customer_email, "
     "customer_name, customer_external_id, session_start, session_end, duration_seconds, "
@@ -176,7 +175,10 @@ _STORE = text(
     "CAST(:times AS timestamptz[]), CAST(:urls AS text[]), CAST(:selectors AS text[]), "
     "CAST(:xs AS integer[]), CAST(:ys AS integer[])) "
     "AS u(id, event_type, event_data, ts, page_url, selector, x, y) "
-    "ON CONFLICT DO NOTHING RETURNING id) "
+    'ON CONFLICT DO NOTHING RETURNING id, event_type, "timestamp"), '
+    f"m AS ({mapping.ENQUEUE_FROM_STORE}), "
+    f"p AS ({grouping.PENDING}), "
+    f"g AS ({grouping.ENQUEUE}) "
     "SELECT s.id, ARRAY(SELECT id FROM e) FROM s"
 )
 
@@ -268,7 +270,9 @@ async def ingest_batch(
         "xs": [e.x for e in events],
         "ys": [e.y for e in events],
     }
-    session_id, new_ids = (await db.execute(_STORE, params)).one()
+    params.update(mapping.enqueue_params(email=email, client_ip=client_ip, acked_at=now))
+    params.update(grouping.enqueue_params())
+    session_id, new_ids = await _store(db, params)
 
     duplicates = repeated_in_batch
     inserted = set(new_ids)
@@ -276,11 +280,6 @@ async def ingest_batch(
         dupes = [e for e in events if e.id not in inserted]
         duplicates += len(dupes)
         await _take_back(db, session_id, dupes)
-    grouped = [(e.id, e.ts) for e in events if e.id in inserted and e.type in GROUPED_TYPES]
-
-    await enqueue_mapping(db, session_id=session_id, email=email, client_ip=client_ip, acked_at=now)
-    # Last before the commit: the grouping job's row stays locked by this batch for the shortest time.
-    await enqueue_grouping(db, session_id=session_id, events=grouped)
     if commit:
         await db.commit()
     accepted = len(batch.events) - duplicates
@@ -288,6 +287,12 @@ async def ingest_batch(
     if duplicates:
         INGEST_EVENTS.labels("duplicate").inc(duplicates)
     return IngestResult(accepted=accepted, duplicates=duplicates)
+
+
+async def _store(db: AsyncSession, params: dict[str, Any]) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Run _STORE: the session's id and the ids of the events that were new."""
+    session_id, new_ids = (await db.execute(_STORE, params)).one()
+    return session_id, new_ids
 
 
 async def _take_back(db: AsyncSession, session_id: uuid.UUID, dupes: list[EventIn]) -> None:

@@ -93,7 +93,10 @@ async def _map_session(
     acked_at: str | None = None,
 ) -> None:
     runtime = _runtime(context)
-    await mapping.map_session(runtime.sessionmaker, session_id=session_id, email=email, client_ip=client_ip)
+    async with mapping.in_flight():
+        await mapping.map_session(
+            runtime.sessionmaker, session_id=session_id, email=email, client_ip=client_ip
+        )
     if acked_at:
         # The oldest batch this job stands for (a coalesced run keeps the first one's time).
         lag = datetime.now(tz=UTC) - datetime.fromisoformat(acked_at)

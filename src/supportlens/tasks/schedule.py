@@ -126,8 +126,9 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
         Periodic(RETENTION_TASK, "17 3 * * *", _retention),
         # Startup ensures the partitions too; every 6 hours keeps a week ahead of today.
         Periodic(PARTITIONS_TASK, "7 */6 * * *", _partitions),
-        # Events a grouping job left pending after its last retry (the next batch's job takes them too).
-        Periodic(GROUPING_SWEEP_TASK, "*/15 * * * *", _group_sweep),
+        # Events no grouping job saw: a batch that committed just after a worker took the waiting job
+        # (tasks.grouping), or a job's last retry failed. One query when nothing is pending.
+        Periodic(GROUPING_SWEEP_TASK, "* * * * *", _group_sweep),
     ]
     if settings.alerts_enabled:
         # A minute past each five-minute bucket closes, so the last bucket's counts are in.
