@@ -305,7 +305,7 @@ def offline_links(world: World, weights: Any = scoring.WEIGHTS) -> list[Link]:
     return links
 
 
-def fit(seed: int, customers: int) -> list[float]:
+def fit(seed: int, customers: int, free: list[str] | None = None) -> list[float]:
     world = build_world(seed, customers)
     examples: list[tuple[list[list[float]], int | None]] = []
     for s, facts in offline_facts(world):
@@ -316,7 +316,8 @@ def fit(seed: int, customers: int) -> list[float]:
         truth = emails.index(s.truth) if s.truth in cands else None
         examples.append(([scoring.features(cands[e]) for e in emails], truth))
     t = time.perf_counter()
-    weights = scoring.fit(examples, start=scoring.WEIGHTS)
+    moving = None if free is None else [scoring.FEATURES.index(name) for name in free]
+    weights = scoring.fit(examples, start=scoring.WEIGHTS, free=moving)
     print(
         f"fitted on seed {seed}: {len(examples)} anonymous sessions with candidates, "
         f"{time.perf_counter() - t:.1f}s"
@@ -922,6 +923,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--offline", action="store_true")
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument(
+        "--free", help="with --fit: fit only these weights (comma-separated names), holding the others"
+    )
     parser.add_argument("--cost", action="store_true")
     parser.add_argument(
         "--busy-browser", action="store_true", help="cost per batch as one browser's history grows"
@@ -937,7 +941,7 @@ def main() -> None:
     # Clean up (server, throwaway database) on SIGTERM too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.fit:
-        fit(args.seed, args.customers)
+        fit(args.seed, args.customers, args.free.split(",") if args.free else None)
         return
     if args.offline:
         world = build_world(args.seed, args.customers)
