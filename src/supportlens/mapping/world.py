@@ -6,7 +6,10 @@ dozens of browsers; phones use mobile carriers whose addresses (carrier-grade NA
 thousands; some people browse through VPN exits. Customers have 1-3 browsers of their own; other
 household members and plain visitors have none of our accounts and never sign in. Roughly 40% of
 sessions are signed in, either from the start or part-way through (the session's later batch names
-the customer). Everything is drawn from one seeded random generator, so a seed is a world.
+the customer). Everything is drawn from one seeded random generator, so a seed is a world. Computers
+several people sign in on (a family computer both of two customers use, shop and library computers)
+and the automated traffic come from random streams of their own, so adding them leaves everyone
+else's sessions as they were.
 """
 
 from __future__ import annotations
