@@ -129,3 +129,20 @@ def test_tiers_and_shared_device_figures():
     assert rep.tiers[bench.SHARED].truth > 0 and rep.tiers[bench.SHARED].shown == 0
     assert rep.shared_devices["family"][0] == 0  # never listed by default on a family computer
     assert 0.0 < rep.ceiling < 1.0 and rep.recall <= rep.recall_possible <= rep.ceiling
+
+
+def test_fit_with_free_weights_moves_only_those():
+    import random
+
+    rng = random.Random(2)
+    examples = []
+    for _ in range(400):
+        feats = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(rng.randint(1, 3))]
+        truth = (
+            max(range(len(feats)), key=lambda k: feats[k][0] + feats[k][2]) if rng.random() < 0.8 else None
+        )
+        examples.append((feats, truth))
+    start = [0.5, -0.25, 0.0]
+    fitted = scoring.fit(examples, start=start, free=[2])
+    assert fitted[:2] == start[:2]
+    assert fitted[2] > 0.5  # the free weight found its own (positive) value
