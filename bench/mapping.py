@@ -42,8 +42,24 @@ from supportlens.mapping import scoring  # noqa: E402
 from supportlens.mapping.evidence import gather  # noqa: E402
 from supportlens.mapping.world import BROWSER_AGENTS, World, WorldSession, build_world, offline_facts  # noqa: E402
 
-TARGETS = {"precision": 0.98, "recall": 0.90, "ece": 0.05}
+# Issue #20's targets, each to be met on every seed (the mean is not a target).
+TARGETS = {
+    "precision": 0.985,  # links listed by default (confidence >= the configured threshold)
+    "deterministic_recall": 0.995,  # pairs with deterministic evidence, found as a link
+    "ceiling_share": 0.98,  # recall counting possible sessions, as a share of the evidence ceiling
+    "ece": 0.03,
+}
+# Possible sessions: a pair scored at least this (and below the threshold) is offered to an agent as a
+# possible session, so it counts as found when recall is set beside the evidence ceiling.
+POSSIBLE_FLOOR = 0.2
 FIT_SEED = 1000
+# Evidence tiers of a (session, customer) pair, from the facts the engine holds:
+SIGNED_IN = "signed in"  # the session itself was signed in as the customer
+DETERMINISTIC = "deterministic"  # its browser was signed in by this customer and nobody else
+SHARED = "shared browser"  # its browser was signed in by this customer and others
+NETWORK = "network only"  # the customer is a candidate through networks only (this IP, the browser's others)
+NONE = "no evidence"
+TIERS = (SIGNED_IN, DETERMINISTIC, SHARED, NETWORK, NONE)
 
 
 # ---- metrics -----------------------------------------------------------------------------------------
@@ -58,6 +74,27 @@ class Link:
 
 
 @dataclass
+class TierFigures:
+    truth: int = 0  # true pairs in the tier
+    found: int = 0  # ... linked at >= the threshold
+    found_possible: int = 0  # ... at >= POSSIBLE_FLOOR
+    shown: int = 0  # links shown (>= the threshold) whose pair is in the tier
+    shown_right: int = 0
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.truth if self.truth else 1.0
+
+    @property
+    def recall_possible(self) -> float:
+        return self.found_possible / self.truth if self.truth else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.shown_right / self.shown if self.shown else 1.0
+
+
+@dataclass
 class Report:
     precision: float
     recall: float
@@ -69,8 +106,16 @@ class Report:
     ece_inferred: float = 0.0
     bins: list[tuple[float, float, float, int]] = field(default_factory=list)
     ceiling: float = 0.0
+    recall_possible: float = 0.0  # true pairs linked at >= POSSIBLE_FLOOR
+    tiers: dict[str, TierFigures] = field(default_factory=dict)
+    # device_link links shown on the computers several people sign in on, per kind: (n, precision)
+    shared_devices: dict[str, tuple[int, float]] = field(default_factory=dict)
     automated_sessions: int = 0
     automated_linked: int = 0  # stored links of any confidence to a session no person is behind
+
+    @property
+    def ceiling_share(self) -> float:
+        return self.recall_possible / self.ceiling if self.ceiling else 1.0
 
 
 def ece(
@@ -91,14 +136,49 @@ def ece(
     return err, table
 
 
-def evaluate(world: World, links: list[Link], threshold: float) -> Report:
+def evidence_tiers(world: World) -> dict[tuple[str, str], str]:
+    """The tier of every (session, customer) pair with any evidence, from the facts the engine holds;
+    a pair that is not here has no evidence at all."""
+    out = {(s.session, s.truth): SIGNED_IN for s in world.sessions if s.signed_in and s.truth}
+    for s, facts in offline_facts(world):
+        for email, c in gather(facts).items():
+            if c.has_device:
+                out[(s.session, email)] = DETERMINISTIC if c.dev_customers == 1 else SHARED
+            else:
+                out[(s.session, email)] = NETWORK
+    return out
+
+
+def evaluate(
+    world: World,
+    links: list[Link],
+    threshold: float,
+    tier_of: dict[tuple[str, str], str] | None = None,
+) -> Report:
+    tier_of = evidence_tiers(world) if tier_of is None else tier_of
     truth = {s.session: s.truth for s in world.sessions}
     true_pairs = {(s.session, s.truth) for s in world.sessions if s.truth}
     shown = [ln for ln in links if ln.confidence >= threshold]
     correct = [ln for ln in shown if truth.get(ln.session) == ln.email]
     precision = len(correct) / len(shown) if shown else 1.0
-    recall = len({(ln.session, ln.email) for ln in correct}) / len(true_pairs) if true_pairs else 1.0
+    found = {(ln.session, ln.email) for ln in correct}
+    recall = len(found) / len(true_pairs) if true_pairs else 1.0
+    possible = {
+        (ln.session, ln.email)
+        for ln in links
+        if ln.confidence >= POSSIBLE_FLOOR and truth.get(ln.session) == ln.email
+    }
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    tiers = {t: TierFigures() for t in TIERS}
+    for pair in true_pairs:
+        t = tiers[tier_of.get(pair, NONE)]
+        t.truth += 1
+        t.found += pair in found
+        t.found_possible += pair in possible
+    for ln in shown:
+        t = tiers[tier_of.get((ln.session, ln.email), NONE)]
+        t.shown += 1
+        t.shown_right += truth.get(ln.session) == ln.email
     per_method: dict[str, tuple[int, float]] = {}
     by_method: dict[str, list[Link]] = defaultdict(list)
     for ln in shown:
@@ -106,6 +186,12 @@ def evaluate(world: World, links: list[Link], threshold: float) -> Report:
     for method, items in sorted(by_method.items()):
         ok = sum(truth.get(ln.session) == ln.email for ln in items)
         per_method[method] = (len(items), ok / len(items))
+    kind = {s.session: s.shared for s in world.sessions if s.shared}
+    shared_devices: dict[str, tuple[int, float]] = {}
+    for k in sorted(set(kind.values())):
+        on = [ln for ln in shown if ln.method == "device_link" and kind.get(ln.session) == k]
+        ok = sum(truth.get(ln.session) == ln.email for ln in on)
+        shared_devices[k] = (len(on), ok / len(on) if on else 1.0)
     points = [(ln.confidence, truth.get(ln.session) == ln.email) for ln in links]
     inferred = [
         (ln.confidence, truth.get(ln.session) == ln.email) for ln in links if ln.method != "email_match"
@@ -113,6 +199,7 @@ def evaluate(world: World, links: list[Link], threshold: float) -> Report:
     ece_all, _ = ece(points)
     ece_inf, table = ece(inferred)
     no_person = {s.session for s in world.sessions if not s.carries_evidence and not s.truth}
+    with_evidence = sum(1 for pair in true_pairs if pair in tier_of)
     return Report(
         automated_sessions=len(no_person),
         automated_linked=sum(1 for ln in links if ln.session in no_person),
@@ -125,45 +212,81 @@ def evaluate(world: World, links: list[Link], threshold: float) -> Report:
         ece_all=ece_all,
         ece_inferred=ece_inf,
         bins=table,
+        ceiling=with_evidence / len(true_pairs) if true_pairs else 1.0,
+        recall_possible=len(possible) / len(true_pairs) if true_pairs else 1.0,
+        tiers=tiers,
+        shared_devices=shared_devices,
     )
 
 
 def evidence_ceiling(world: World) -> float:
     """Share of true (session, customer) pairs with any evidence at all (signed in, or a candidate)."""
-    has = {s.session for s in world.sessions if s.signed_in and s.truth}
-    for s, facts in offline_facts(world):
-        if s.truth and s.truth in gather(facts):
-            has.add(s.session)
-    return len(has) / max(1, sum(1 for s in world.sessions if s.truth))
+    tier_of = evidence_tiers(world)
+    true_pairs = [(s.session, s.truth) for s in world.sessions if s.truth]
+    return sum(1 for pair in true_pairs if pair in tier_of) / max(1, len(true_pairs))
 
 
 def print_report(title: str, world: World, rep: Report, threshold: float) -> None:
     def mark(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
+    shared = sum(1 for s in world.sessions if s.shared)
     print(f"\n== {title}")
     print(
         f"world: seed {world.seed}, {len(world.customers)} customers, {len(world.sessions)} sessions over "
-        f"{world.days} days, {world.signed_in_share:.1%} signed in"
+        f"{world.days} days ({shared} on shared computers), {world.signed_in_share:.1%} signed in"
     )
     print(f"threshold {threshold:.2f}: {rep.shown} links shown, {rep.truth} true (session, customer) pairs")
+    target = TARGETS["precision"]
     print(
-        f"  precision {rep.precision:.4f}  (target >= {TARGETS['precision']})  {mark(rep.precision >= 0.98)}"
+        f"  precision of default links {rep.precision:.4f}  (target >= {target})  "
+        f"{mark(rep.precision >= target)}"
     )
-    print(f"  recall    {rep.recall:.4f}  (target >= {TARGETS['recall']})  {mark(rep.recall >= 0.90)}")
-    print(f"  F1        {rep.f1:.4f}")
+    print(f"  recall    {rep.recall:.4f}   F1 {rep.f1:.4f}")
+    print(
+        "  per evidence tier: true pairs, recall (>= threshold), recall (>= possible floor), links shown, precision"
+    )
+    for name, t in rep.tiers.items():
+        print(
+            f"    {name:15s} {t.truth:6d}  {t.recall:.4f}  {t.recall_possible:.4f}  {t.shown:6d}  "
+            f"{t.precision:.4f}"
+        )
+    signed, det = rep.tiers[SIGNED_IN], rep.tiers[DETERMINISTIC]
+    det_truth = signed.truth + det.truth
+    det_recall = (signed.found + det.found) / det_truth if det_truth else 1.0
+    target = TARGETS["deterministic_recall"]
+    print(
+        f"  deterministic pairs (signed in, or a browser only this customer signed in): {det_truth}, "
+        f"recall {det_recall:.4f}  (target >= {target})  {mark(det_recall >= target)}"
+    )
+    net = rep.tiers[NETWORK]
+    print(f"  network-only pairs: recall {net.recall:.4f}, precision of their links {net.precision:.4f}")
+    target = TARGETS["ceiling_share"]
+    print(
+        f"  evidence ceiling (pairs with any evidence at all): {rep.ceiling:.4f}; recall counting possible "
+        f"sessions (>= {POSSIBLE_FLOOR}) {rep.recall_possible:.4f} = {rep.ceiling_share:.4f} of it  "
+        f"(target >= {target})  {mark(rep.ceiling_share >= target)}; links alone "
+        f"{rep.recall / rep.ceiling if rep.ceiling else 1.0:.4f} of it"
+    )
     if rep.automated_sessions:
         print(
             f"  automated or untouched sessions: {rep.automated_sessions}, linked at any confidence: "
             f"{rep.automated_linked}  (target 0)  {mark(rep.automated_linked == 0)}"
         )
-    print(f"  evidence ceiling (pairs with any evidence at all): {evidence_ceiling(world):.4f}")
+    else:
+        print("  automated sessions: none in this world (the offline scorer leaves them out; see --direct)")
+    for kind, (n, p) in rep.shared_devices.items():
+        print(f"  device_link on {kind} computers: {n} links shown, precision {p:.4f}")
     print("  per method (links shown, precision):")
     for method, (n, p) in rep.per_method.items():
         print(f"    {method:15s} {n:6d}  {p:.4f}")
-    print(f"  ECE, ten bins, all stored links:        {rep.ece_all:.4f}  (target <= {TARGETS['ece']})")
+    target = TARGETS["ece"]
     print(
-        f"  ECE, ten bins, inferred links only:     {rep.ece_inferred:.4f}  {mark(rep.ece_inferred <= 0.05)}"
+        f"  ECE, ten bins, all stored links:        {rep.ece_all:.4f}  (target <= {target})  "
+        f"{mark(rep.ece_all <= target)}"
+    )
+    print(
+        f"  ECE, ten bins, inferred links only:     {rep.ece_inferred:.4f}  {mark(rep.ece_inferred <= target)}"
     )
     print("  calibration of inferred links (bin, mean confidence, share right, n):")
     for lo, conf, acc, n in rep.bins:
@@ -182,7 +305,7 @@ def offline_links(world: World, weights: Any = scoring.WEIGHTS) -> list[Link]:
     return links
 
 
-def fit(seed: int, customers: int) -> list[float]:
+def fit(seed: int, customers: int, free: list[str] | None = None) -> list[float]:
     world = build_world(seed, customers)
     examples: list[tuple[list[list[float]], int | None]] = []
     for s, facts in offline_facts(world):
@@ -193,7 +316,8 @@ def fit(seed: int, customers: int) -> list[float]:
         truth = emails.index(s.truth) if s.truth in cands else None
         examples.append(([scoring.features(cands[e]) for e in emails], truth))
     t = time.perf_counter()
-    weights = scoring.fit(examples, start=scoring.WEIGHTS)
+    moving = None if free is None else [scoring.FEATURES.index(name) for name in free]
+    weights = scoring.fit(examples, start=scoring.WEIGHTS, free=moving)
     print(
         f"fitted on seed {seed}: {len(examples)} anonymous sessions with candidates, "
         f"{time.perf_counter() - t:.1f}s"
@@ -447,8 +571,9 @@ async def run_http(seed: int, customers: int, keep: bool = False, *, automated: 
         threshold = get_settings().mapping_min_confidence
         shown = await _read_links(base, world, token, None)
         stored = await _read_links(base, world, token, 0.0)
-        rep = evaluate(world, stored, threshold)
-        shown_rep = evaluate(world, shown, threshold)
+        tier_of = evidence_tiers(world)
+        rep = evaluate(world, stored, threshold, tier_of)
+        shown_rep = evaluate(world, shown, threshold, tier_of)
         rep.precision, rep.recall, rep.f1, rep.shown = (
             shown_rep.precision,
             shown_rep.recall,
@@ -465,7 +590,7 @@ async def run_http(seed: int, customers: int, keep: bool = False, *, automated: 
             await drop_db(url)
 
 
-async def run_direct(seed: int, customers: int) -> None:
+async def run_direct(seed: int, customers: int, *, automated: bool = True) -> None:
     """The same world through capture's ingest service in-process (no HTTP, no uvicorn), read back
     through the sessions service: for a quick run on a busy machine."""
     import json
@@ -479,7 +604,7 @@ async def run_direct(seed: int, customers: int) -> None:
         from supportlens.db.engine import make_engine, make_sessionmaker
         from supportlens.sessions import service
 
-        world = build_world(seed, customers)
+        world = build_world(seed, customers, automated=automated)
         settings = get_settings()
         engine = make_engine(settings)
         sm = make_sessionmaker(engine)
@@ -502,7 +627,8 @@ async def run_direct(seed: int, customers: int) -> None:
             async with sm() as db:
                 for n, (_, s, body) in enumerate(items):
                     batch = IngestBatch.model_validate_json(json.dumps(body))
-                    await ingest_batch(db, None, batch, client_ip=s.ip, user_agent=None)
+                    agent = s.user_agent or BROWSER_AGENTS[s.device_kind]  # as the HTTP run sends it
+                    await ingest_batch(db, None, batch, client_ip=s.ip, user_agent=agent)
                     if n and n % 5000 == 0:
                         print(f"  {n}/{len(items)} ({time.perf_counter() - t:.0f}s)", flush=True)
             ingested = time.perf_counter() - t
@@ -530,8 +656,9 @@ async def run_direct(seed: int, customers: int) -> None:
             return out
 
         threshold = settings.mapping_min_confidence
-        shown_rep = evaluate(world, await read(None), threshold)
-        rep = evaluate(world, await read(0.0), threshold)
+        tier_of = evidence_tiers(world)
+        shown_rep = evaluate(world, await read(None), threshold, tier_of)
+        rep = evaluate(world, await read(0.0), threshold, tier_of)
         rep.precision, rep.recall, rep.f1, rep.shown = (
             shown_rep.precision,
             shown_rep.recall,
@@ -796,6 +923,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--offline", action="store_true")
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument(
+        "--free", help="with --fit: fit only these weights (comma-separated names), holding the others"
+    )
     parser.add_argument("--cost", action="store_true")
     parser.add_argument(
         "--busy-browser", action="store_true", help="cost per batch as one browser's history grows"
@@ -805,13 +935,13 @@ def main() -> None:
     parser.add_argument(
         "--no-automated",
         action="store_true",
-        help="leave the automated traffic (monitors, scripts, bursts, empty sessions) out of the HTTP run",
+        help="leave the automated traffic (monitors, scripts, bursts, empty sessions) out of the HTTP and --direct runs",
     )
     args = parser.parse_args()
     # Clean up (server, throwaway database) on SIGTERM too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.fit:
-        fit(args.seed, args.customers)
+        fit(args.seed, args.customers, args.free.split(",") if args.free else None)
         return
     if args.offline:
         world = build_world(args.seed, args.customers)
@@ -825,7 +955,7 @@ def main() -> None:
         asyncio.run(run_busy_browser())
         return
     if args.direct:
-        asyncio.run(run_direct(args.seed, args.customers))
+        asyncio.run(run_direct(args.seed, args.customers, automated=not args.no_automated))
         return
     asyncio.run(run_http(args.seed, args.customers, automated=not args.no_automated))
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supportlens.mapping import scoring
 from supportlens.mapping.evidence import (
     BROWSER_MAX_IP_DEVICES,
     NEAR_WINDOW_MINUTES,
@@ -78,11 +79,14 @@ def plain_gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[st
                 near_here.add(s.email)
         for email in near_here:
             near[email] = near.get(email, 0) + 1
-    for email in set(shared) | set(near):
+    signers = {s.email for s in device} - excluded
+    for email in set(shared) | set(near) if len(signers) < 2 else ():
         c = out.setdefault(email, Candidate(email=email))
         c.browser_networks = len(shared.get(email, ()))
         c.browser_networks_total = len(networks)
         c.browser_near = near.get(email, 0)
+    for c in out.values():
+        c.browser_signers = len(signers)
     return out
 
 
@@ -159,3 +163,75 @@ def test_indexed_gather_matches_the_plain_definition_on_a_world() -> None:
         assert gather(f) == plain_gather(f)
         checked += 1
     assert checked > 1000
+
+
+# ---- browsers several customers sign in on (family, shop and library computers) -------------------
+
+
+def _signed(n: int, email: str, day: int) -> Sighting:
+    start = T0 + timedelta(days=day, minutes=n)
+    return Sighting(start, start + timedelta(minutes=10), IDS[n], email)
+
+
+def _on_browser(device: list[Sighting], *, near: str | None = None) -> SessionFacts:
+    """An anonymous session on a browser with these sign-ins; `near`: a customer who signed in minutes
+    before on another browser that this browser's other visit shared a network with."""
+    me = IDS[11]
+    start = T0 + timedelta(days=5)
+    visits = [
+        Visit(
+            me, start, start + timedelta(minutes=10), ip_key="home", sightings=SightingIndex(), ip_devices=2
+        )
+    ]
+    if near is not None:
+        other = T0 + timedelta(days=6)
+        signed = SightingIndex([Sighting(other, other + timedelta(minutes=5), IDS[10], near)])
+        visits.append(
+            Visit(IDS[9], other, other + timedelta(minutes=20), ip_key="cafe", sightings=signed, ip_devices=2)
+        )
+    return SessionFacts(
+        session_id=me,
+        start=start,
+        end=start + timedelta(minutes=10),
+        device_sightings=SightingIndex(device),
+        ip_key="home",
+        browser=BrowserHistory(visits),
+    )
+
+
+def test_a_browser_one_customer_signs_in_on_links_by_default() -> None:
+    scored = scoring.score(gather(_on_browser([_signed(n, "a@x.io", n) for n in range(4)])))
+    assert scored["a@x.io"].confidence >= 0.9
+    assert scored["a@x.io"].method == "device_link"
+
+
+def test_a_browser_two_customers_sign_in_on_is_no_ones_by_default() -> None:
+    # a@x.io signed in on it six times, b@x.io once: still a family computer, not a@x.io's.
+    device = [_signed(n, "a@x.io", n) for n in range(6)] + [_signed(6, "b@x.io", 6)]
+    cands = gather(_on_browser(device, near="c@x.io"))
+    assert {c.browser_signers for c in cands.values()} == {2}
+    # Where the shared browser goes says nothing about whose it is: no browser evidence for c@x.io.
+    assert set(cands) == {"a@x.io", "b@x.io"}
+    scored = scoring.score(cands)
+    assert max(s.confidence for s in scored.values()) <= scoring.SHARED_BROWSER_MAX < 0.5
+    assert scored["a@x.io"].confidence > scored["b@x.io"].confidence  # still ranked, as a possible session
+    # The evidence item still says what the device evidence alone says.
+    assert float(scored["a@x.io"].evidence[0]["score"]) > scoring.SHARED_BROWSER_MAX
+
+
+def test_a_customer_ruled_out_does_not_make_the_browser_shared() -> None:
+    device = [_signed(n, "a@x.io", n) for n in range(3)] + [_signed(3, "b@x.io", 3)]
+    cands = gather(_on_browser(device, near="c@x.io"), exclude={"b@x.io"})
+    assert cands["a@x.io"].browser_signers == 1
+    assert "c@x.io" in cands  # browser evidence is read again
+    assert scoring.score(cands)["a@x.io"].confidence > scoring.SHARED_BROWSER_MAX
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts())
+def test_no_session_on_a_shared_browser_is_listed_by_default(case: tuple[SessionFacts, set[str]]) -> None:
+    f, excluded = case
+    signers = {s.email for s in f.device_sightings if s.session_id != f.session_id} - excluded
+    scored = scoring.score(gather(f, exclude=excluded))
+    if len(signers) >= 2:
+        assert all(s.confidence <= scoring.SHARED_BROWSER_MAX for s in scored.values())

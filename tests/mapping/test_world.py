@@ -92,3 +92,57 @@ def test_ece_and_evaluate():
     rep = bench.evaluate(world, links, 0.5)
     assert rep.per_method["email_match"][1] == 1.0
     assert 0.9 < rep.precision <= 1.0 and 0.7 < rep.recall <= 1.0
+
+
+def test_shared_computers_come_from_their_own_stream():
+    plain, shared = build_world(8, 400, shared=False), build_world(8, 400)
+    others = [s for s in shared.sessions if s.shared is None]
+    assert [(s.session, s.ip, s.start, s.truth, s.login_batch) for s in others] == [
+        (s.session, s.ip, s.start, s.truth, s.login_batch) for s in plain.sessions
+    ]
+    on: dict[str, list] = {}
+    for s in shared.sessions:
+        if s.shared:
+            on.setdefault(s.device, []).append(s)
+    family = [v for v in on.values() if v[0].shared == "family"]
+    public = [v for v in on.values() if v[0].shared == "public"]
+    assert family and public
+    for sessions in family:  # two customers, each signed in at least once and anonymous at least once
+        people = {s.truth for s in sessions}
+        assert len(people) == 2 and None not in people
+        for who in people:
+            assert {s.signed_in for s in sessions if s.truth == who} == {True, False}
+    for sessions in public:  # many people, customers or not; only customers sign in
+        assert len({s.truth for s in sessions}) >= 10
+        assert all(s.truth for s in sessions if s.signed_in)
+    assert any(s.truth is None for v in public for s in v)
+
+
+def test_tiers_and_shared_device_figures():
+    from bench import mapping as bench
+
+    world = build_world(9, 300)
+    tiers = bench.evidence_tiers(world)
+    rep = bench.evaluate(world, bench.offline_links(world), 0.5, tiers)
+    assert sum(t.truth for t in rep.tiers.values()) == rep.truth
+    assert rep.tiers[bench.SIGNED_IN].recall == 1.0
+    assert rep.tiers[bench.SHARED].truth > 0 and rep.tiers[bench.SHARED].shown == 0
+    assert rep.shared_devices["family"][0] == 0  # never listed by default on a family computer
+    assert 0.0 < rep.ceiling < 1.0 and rep.recall <= rep.recall_possible <= rep.ceiling
+
+
+def test_fit_with_free_weights_moves_only_those():
+    import random
+
+    rng = random.Random(2)
+    examples = []
+    for _ in range(400):
+        feats = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(rng.randint(1, 3))]
+        truth = (
+            max(range(len(feats)), key=lambda k: feats[k][0] + feats[k][2]) if rng.random() < 0.8 else None
+        )
+        examples.append((feats, truth))
+    start = [0.5, -0.25, 0.0]
+    fitted = scoring.fit(examples, start=start, free=[2])
+    assert fitted[:2] == start[:2]
+    assert fitted[2] > 0.5  # the free weight found its own (positive) value

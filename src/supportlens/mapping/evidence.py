@@ -189,6 +189,10 @@ class Candidate:
     browser_networks: int = 0
     browser_networks_total: int = 0
     browser_near: int = 0
+    # Customers who signed in on this browser (whoever c is): a browser several people sign in on, a
+    # family or a library computer, is no one person's, so neither its sign-ins nor its visits near a
+    # sign-in say much about whose an anonymous session on it is.
+    browser_signers: int = 0
 
     @property
     def has_device(self) -> bool:
@@ -251,7 +255,12 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
             if c.near_gap_minutes is None or gap < c.near_gap_minutes:
                 c.near_gap_minutes = gap
                 c.near_after = facts.start >= s.start
-    _gather_browser(facts, out, excluded)
+    # Customers an agent ruled out for this session do not make its browser a shared one.
+    signers = len(set(device.by_email) - excluded)
+    if signers < 2:
+        _gather_browser(facts, out, excluded)
+    for c in out.values():
+        c.browser_signers = signers
     return out
 
 
@@ -259,7 +268,9 @@ def _gather_browser(facts: SessionFacts, out: dict[str, Candidate], excluded: se
     """Evidence from the browser's other visits: the networks it shares with a customer's sign-ins.
 
     A laptop seen at a home address and at an office tells its owner apart from the other people
-    of that home; sign-ins on this browser itself are device evidence and are left out here.
+    of that home; sign-ins on this browser itself are device evidence and are left out here. A browser
+    two or more customers signed in on (a family or a library computer) is no one person's, so where
+    it goes says nothing about whose it is: the caller does not ask.
     """
     summary = facts.browser.summary(facts.session_id)
     mine = facts.browser.visit(facts.session_id)

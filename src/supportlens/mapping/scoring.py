@@ -10,7 +10,7 @@ and checked there for calibration on other seeds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from supportlens.mapping.evidence import (
@@ -49,10 +49,14 @@ FEATURES = (
     # a family computer: someone else browses on it while c is on their own device. It moves only the
     # combined confidence; each evidence item still says what its own evidence alone says.
     "device_and_browser_near",
+    # Browsers several customers sign in on (family, shop and library computers) are no one person's:
+    # the more signed in there, the less any of them is behind one of its anonymous sessions.
+    "device_log_signers",  # log(customers who signed in on this browser), for c signed in on it
+    "network_log_signers",  # the same, for c not signed in on it
 )
 
-DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12})
-IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17})
+DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12, 19})
+IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 20})
 
 # Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures).
 WEIGHTS: tuple[float, ...] = (
@@ -75,10 +79,21 @@ WEIGHTS: tuple[float, ...] = (
     -4.8812,  # browser_only
     2.1882,  # browser_network_share
     -5.7822,  # device_and_browser_near
+    -1.5240,  # device_log_signers
+    -0.6176,  # network_log_signers
 )
 
 # Links below this are not stored (they would never be shown and only cost writes).
 STORE_FLOOR = 0.05
+# A browser two or more customers signed in on (a family computer, a shop's or a library's) is no one
+# person's: its sign-ins are no deterministic evidence for any of them, and nothing else we hold tells
+# its users apart. An anonymous session on it is at most a possible session, below the default
+# listing threshold (0.5) however its candidates score.
+SHARED_BROWSER_MAX = 0.45
+
+
+def on_shared_browser(c: Candidate) -> bool:
+    return c.browser_signers >= 2
 
 
 def features(c: Candidate) -> list[float]:
@@ -109,6 +124,8 @@ def features(c: Candidate) -> list[float]:
         1.0 if c.has_browser and not (c.has_device or c.has_ip) else 0.0,
         c.browser_networks / c.browser_networks_total if c.browser_networks_total else 0.0,
         dev * math.log1p(c.browser_near),
+        dev * log_count(c.browser_signers),
+        alone * log_count(c.browser_signers),
     ]
 
 
@@ -164,9 +181,12 @@ def score(candidates: dict[str, Candidate], weights: Sequence[float] = WEIGHTS) 
             reason = "; ".join(r for r in (ip_reason(c) if c.has_ip else "", browser_reason(c)) if r)
             items.append({"method": method, "score": round(ip_only[email], 4), "reason": reason})
         items.sort(key=lambda item: (-float(item["score"]), str(item["method"])))  # type: ignore[arg-type]
+        confidence = combined[email]
+        if on_shared_browser(c):
+            confidence = min(confidence, SHARED_BROWSER_MAX)
         out[email] = Scored(
             email=email,
-            confidence=round(combined[email], 4),
+            confidence=round(confidence, 4),
             method=str(items[0]["method"]) if items else "device_link",
             evidence=items,
         )
@@ -199,11 +219,13 @@ def fit(
     start: Sequence[float] | None = None,
     l2: float = 0.1,
     iterations: int = 50,
+    free: Collection[int] | None = None,
 ) -> list[float]:
     """Maximum-likelihood weights (Newton's method, L2 penalty) for the conditional logit.
 
     Each example is (feature vectors of the session's candidates, index of the true one or None when
-    the session belongs to none of them).
+    the session belongs to none of them). With `free`, only those weights move (from `start`): new
+    features are fitted without re-deciding the others.
     """
     d = len(start) if start is not None else next((len(f[0]) for f, _ in examples if f), len(FEATURES))
     w = list(start) if start is not None else [0.0] * d
@@ -239,6 +261,13 @@ def fit(
                 row = hess[i]
                 for j in range(d):
                     row[j] -= mean[i] * mean[j]
+        if free is not None:
+            for i in range(d):
+                if i not in free:  # held: a step of 0 in this coordinate
+                    grad[i] = 0.0
+                    for j in range(d):
+                        hess[i][j] = hess[j][i] = 0.0
+                    hess[i][i] = 1.0
         step = _solve(hess, grad)
         # Backtracking: a full Newton step from far away can overshoot; halve it until the penalised
         # likelihood does not fall.

@@ -6,7 +6,10 @@ dozens of browsers; phones use mobile carriers whose addresses (carrier-grade NA
 thousands; some people browse through VPN exits. Customers have 1-3 browsers of their own; other
 household members and plain visitors have none of our accounts and never sign in. Roughly 40% of
 sessions are signed in, either from the start or part-way through (the session's later batch names
-the customer). Everything is drawn from one seeded random generator, so a seed is a world.
+the customer). Everything is drawn from one seeded random generator, so a seed is a world. Computers
+several people sign in on (a family computer both of two customers use, shop and library computers)
+and the automated traffic come from random streams of their own, so adding them leaves everyone
+else's sessions as they were.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class WorldSession:
     interacted: bool | None = True
     automated: str | None = None  # the reason the product must find (capture/automation.py)
     signs_in_as: str | None = None  # whom a session signs in as when that is not its truth (a test account)
+    shared: str | None = None  # "family" or "public": a computer several people sign in on (shared_devices)
 
     @property
     def signed_in(self) -> bool:
@@ -129,12 +133,14 @@ def build_world(
     *,
     end: datetime | None = None,
     automated: bool = False,
+    shared: bool = True,
 ) -> World:
     """People in households on their devices and networks; with `automated`, also the automated traffic
     a real site gets (drawn from its own random stream, so the people's sessions are the same either
     way): uptime monitors, headless scripts (some signed in as a customer), curl loops and browser-like
     scrapers bursting from customers' own addresses minutes after they signed in, and empty sessions
-    in which no person acted."""
+    in which no person acted. With `shared` (the default), also computers several people sign in on
+    (see `_shared_devices`), likewise from their own stream."""
     rng = random.Random(seed)
     # A world is a function of its seed and its last day (today, so events pass ingest's age check).
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -282,6 +288,8 @@ def build_world(
                 add_session(p, other, at + timedelta(minutes=rng.uniform(2, 40)), ip)
     if automated:
         sessions.extend(_automated_traffic(seed, start, end, sessions, used))
+    if shared:
+        sessions.extend(_shared_devices(seed, start, end, households, people, used, len(sessions)))
     sessions.sort(key=lambda s: (s.start, s.session))
     emails = [p.email for p in people if p.email]
     return World(seed=seed, start=start, days=days, customers=emails, sessions=sessions)
@@ -375,6 +383,77 @@ def _automated_traffic(
             None,
             interacted=False,
         )
+    return out
+
+
+def _shared_devices(
+    seed: int,
+    start: datetime,
+    end: datetime,
+    households: list[Household],
+    people: list[Person],
+    used: set[str],
+    numbered_from: int,
+) -> list[WorldSession]:
+    """Computers several people sign in on, drawn from their own random stream (so everyone else's
+    sessions stay the same with or without them):
+
+    - family computers: two customers of one household each sign in on it at least once and each
+      also use it anonymously, from the home address;
+    - shop and library computers: one to three machines behind the place's own address, used by
+      many people from the whole world (customers or not), a third of the customers signing in.
+    """
+    rng = random.Random(f"shared/{seed}")
+    customers = sum(1 for p in people if p.email)
+    out: list[WorldSession] = []
+    span_days = (end - start).total_seconds() / 86400
+
+    def add(device: str, p: Person, ip: str, at: datetime, signed_in: bool, kind: str) -> None:
+        partway = signed_in and rng.random() < 0.3  # signs in on the second batch
+        out.append(
+            WorldSession(
+                device=device,
+                session=f"f{seed}x{numbered_from + len(out)}",
+                ip=ip,
+                start=at,
+                end=at + timedelta(minutes=rng.uniform(2, 30)),
+                truth=p.email,
+                batches=2 if partway else 1,
+                login_batch=(1 if partway else 0) if signed_in else None,
+                device_kind="desktop",
+                user_agent=BROWSER_AGENTS["desktop"],
+                shared=kind,
+            )
+        )
+
+    def when(first_hour: int, last_hour: int) -> datetime:
+        day = int(rng.uniform(0, span_days - 1))
+        at = start + timedelta(days=day, hours=rng.randint(first_hour, last_hour), minutes=rng.uniform(0, 59))
+        return min(at, end - timedelta(hours=2))
+
+    families = [h for h in households if sum(1 for p in h.members if p.email) >= 2]
+    for n in range(min(len(families), max(1, customers // 40))):
+        h = families.pop(rng.randrange(len(families)))
+        pair = rng.sample([p for p in h.members if p.email], 2)
+        device = f"fam{seed}x{n}"
+        for p in pair:
+            visits = rng.randint(3, 10)
+            for k in range(visits):
+                at = when(7, 22)
+                day = (at - start).total_seconds() / 86400
+                ip = h.moved_ip if h.moved_ip and day >= h.moved_at_day else h.home_ip
+                # The first visit signs in and the second does not, so both people do both.
+                add(device, p, ip, at, k == 0 or (k > 1 and rng.random() < 0.35), "family")
+    for n in range(max(1, customers // 250)):
+        ip = _ip(rng, 81, used)
+        for m in range(rng.randint(1, 3)):
+            device = f"pub{seed}x{n}x{m}"
+            for _ in range(rng.randint(20, 60)):
+                p = rng.choice(people)
+                at = when(9, 19)
+                for _ in range(rng.choice([1, 1, 1, 2])):  # now and then the same person comes back
+                    add(device, p, ip, at, p.email is not None and rng.random() < 0.33, "public")
+                    at = min(at + timedelta(days=rng.uniform(0.5, 7)), end - timedelta(hours=2))
     return out
 
 
