@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import create_db, drop_db, free_port  # noqa: E402
 from supportlens.mapping import scoring  # noqa: E402
 from supportlens.mapping.evidence import gather  # noqa: E402
-from supportlens.mapping.world import BROWSER_AGENTS, World, WorldSession, build_world, offline_facts  # noqa: E402
+from supportlens_sandbox.mapping_world import BROWSER_AGENTS, World, WorldSession, build_world, offline_facts  # noqa: E402
 
 # Issue #20's targets, each to be met on every seed (the mean is not a target).
 TARGETS = {

@@ -18,8 +18,8 @@ from supportlens.capture import sites
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import gather
 from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.mapping.world import build_world, offline_facts
 from supportlens.sessions.models import UserSession
+from supportlens_sandbox.mapping_world import build_world, offline_facts
 from tests.support.browsers import BROWSER
 
 ORIGIN = "https://shop.example"

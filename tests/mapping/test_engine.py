@@ -168,7 +168,7 @@ async def test_engine_matches_the_offline_scorer(db, monkeypatch, browser_cap, i
     monkeypatch.setattr(evidence, "MAX_IP_SESSIONS", ip_cap)
     from bench.mapping import offline_links
 
-    from supportlens.mapping.world import build_world
+    from supportlens_sandbox.mapping_world import build_world
 
     world = build_world(11, 25)
     for ws in world.sessions:

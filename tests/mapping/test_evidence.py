@@ -27,7 +27,7 @@ from supportlens.mapping.evidence import (
     gather,
     interval_gap_minutes,
 )
-from supportlens.mapping.world import build_world, offline_facts
+from supportlens_sandbox.mapping_world import build_world, offline_facts
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

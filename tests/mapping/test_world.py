@@ -7,7 +7,7 @@ from collections import Counter
 
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import Candidate, gather
-from supportlens.mapping.world import build_world, offline_facts
+from supportlens_sandbox.mapping_world import build_world, offline_facts
 
 
 def test_world_is_seeded_and_has_the_ingredients():
