@@ -29,6 +29,7 @@ from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
 from supportlens.insights import views as insights_views
 from supportlens.integrations.clients import startup_hook as integrations_startup_hook
+from supportlens.investigation import customer_views, goal_views
 from supportlens.investigation import views as investigation_views
 from supportlens.issues import alert_views, compare_views, report_views
 from supportlens.issues import views as issues_views
@@ -73,6 +74,8 @@ def routers() -> list[APIRouter]:
         sessions_views.router,
         capture_views.router,
         investigation_views.router,
+        customer_views.router,
+        goal_views.router,
         insights_views.router,
         crmnotes_views.router,
         # Before /issues/{issue_id}: "/issues/spiking" is a page, not an issue id.

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
 from supportlens.audit.service import customer_ref
-from supportlens.investigation import journey, service
+from supportlens.investigation import analytics, journey, service
+from supportlens.investigation import export as exports
 from supportlens.sessions.models import SessionEvent
 from tests.investigation.seed import SHOP, ev, seed_checkout_session
 
@@ -75,15 +76,15 @@ async def test_customer_export_and_roles(signed_in, sessionmaker, db, monkeypatc
 
 def test_csv_cells_are_neutralised():
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
-        assert service.csv_cell(value) == "'" + value
-    assert service.csv_cell("plain") == "plain"
-    assert service.csv_cell(-5) == -5  # numbers stay numbers
+        assert exports.csv_cell(value) == "'" + value
+    assert exports.csv_cell("plain") == "plain"
+    assert exports.csv_cell(-5) == -5  # numbers stay numbers
 
 
 def test_active_time_leaves_out_idle_gaps():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     stamps = [t0, t0 + timedelta(seconds=10), t0 + timedelta(seconds=40), t0 + timedelta(seconds=71)]
-    assert service.active_seconds(stamps) == 40  # 10 + 30; the 31 s gap is idle
+    assert analytics.active_seconds(stamps) == 40  # 10 + 30; the 31 s gap is idle
 
 
 def test_correlation_pairs_errors_and_failed_transfers_within_30_minutes():
@@ -247,19 +248,19 @@ async def test_admin_sets_conversion_goals(signed_in, db):
         "/admin/goals", data={"kind": "bogus", "value": "x", "csrf_token": admin.csrf}
     )
     assert r.status_code == 400
-    goals = await service.list_goals(db)
+    goals = await analytics.list_goals(db)
     assert [(g.kind, g.value) for g in goals] == [("url", "/thank-you")]
     agent = await signed_in("agent")
     assert (await agent.client.get("/admin/goals")).status_code == 403
     r = await admin.client.post(f"/admin/goals/{goals[0].id}/delete", data={"csrf_token": admin.csrf})
     assert r.status_code == 303
     db.expire_all()
-    assert await service.list_goals(db) == []
+    assert await analytics.list_goals(db) == []
 
 
 async def test_events_are_paged_not_counted_from_session_row(sessionmaker, db):
     """The heatmap and analytics read events, not the session's counters."""
     seeded = await seed_checkout_session(sessionmaker)
     n = len((await db.scalars(select(SessionEvent).where(SessionEvent.session_id == seeded.id))).all())
-    result = await service.session_analytics(db, seeded.session)
+    result = await analytics.session_analytics(db, seeded.session)
     assert result.event_count == n

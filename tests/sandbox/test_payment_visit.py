@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from supportlens.investigation import analytics as stats
 from supportlens.investigation import service
 from supportlens.sessions.models import SessionAnnotation, UserSession
 from supportlens_sandbox import payment_visit as demo
@@ -15,11 +16,11 @@ async def test_demo_seed_lines_up_the_error_with_the_failed_transfer(db):
     await ensure_demo_site(db, "http://127.0.0.1:8004")
     await demo.seed(db, None)  # type: ignore[arg-type]
     await demo.seed(db, None)  # type: ignore[arg-type]  # idempotent
-    goals = await service.list_goals(db)
+    goals = await stats.list_goals(db)
     assert {(g.kind, g.value) for g in goals} == {("url", "/thank-you"), ("event", "checkout_started")}
     jane = select(UserSession).where(UserSession.customer_email == "jane@acme.io")
     session = (await db.scalars(jane)).one()
-    analytics = await service.session_analytics(db, session, goals)
+    analytics = await stats.session_analytics(db, session, goals)
     assert analytics.error_count == 1 and analytics.rage_clicks == 1 and analytics.dead_clicks == 1
     assert [g["value"] for g in analytics.goals_reached] == ["checkout_started"]
     of_session = select(SessionAnnotation).where(SessionAnnotation.session_id == session.id)

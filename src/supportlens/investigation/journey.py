@@ -27,6 +27,7 @@ from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import parse_query
 from supportlens.integrations.dwolla.models import DwollaCustomerDetail
 from supportlens.integrations.hubspot.models import HubSpotContactBundle
+from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.trouble import minutes_apart, pair_up
 from supportlens.privacy.masking import mask_pii_text
@@ -102,7 +103,7 @@ def _item(at: datetime, source: str, kind: str, title: str, detail: str = "", **
 async def _session_items(
     db: AsyncSession, email: str, min_confidence: float, since: datetime | None, until: datetime | None
 ) -> list[dict[str, Any]]:
-    rows = await svc.customer_sessions(
+    rows = await analytics.customer_sessions(
         db, email, min_confidence=min_confidence, limit=MAX_SESSIONS, since=since, until=until
     )
     sessions: dict[uuid.UUID, UserSession] = {s.id: s for s, _ in rows}

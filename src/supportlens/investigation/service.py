@@ -1,4 +1,5 @@
-"""Queries behind the session view and the customer pages: timeline windows, analytics, heatmap, export.
+"""Queries behind the session view and the customer pages: sessions, timeline windows, the story's events
+(analytics and heatmaps: `analytics.py`; exports: `export.py`).
 
 Everything here reads user_sessions / session_events / session_annotations / session_customer_mapping
 directly and pages through events with a keyset on (timestamp, id), so a session of any size is served
@@ -7,39 +8,27 @@ in bounded windows and exports stream without loading all rows.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import heatmaps_url
-from supportlens.investigation.models import ConversionGoal
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.params import bounded_instant
 from supportlens.privacy.masking import mask_email, mask_pii_text
 from supportlens.problems import ProblemError
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import SessionEvent, UserSession
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ACTIVE_GAP_SECONDS = 30
-CLICK_TYPES = ("click", "rage_click", "dead_click")
 MARKER_TYPES = ("navigation", "error", "rage_click", "dead_click")
 MAX_MARKERS = 2000
 DEFAULT_VIEWPORT = (1280, 800)
-HEAT_WEIGHT = {"click": 1.0, "dead_click": 2.0, "rage_click": 3.0}
-EXPORT_PAGE = 1000
-CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # ---------------------------------------------------------------- sessions and customers
@@ -176,11 +165,11 @@ def _mask(value: str | None, viewer: bool) -> str | None:
 # ---------------------------------------------------------------- events
 
 
-def _data(ev: SessionEvent) -> dict[str, Any]:
+def event_data(ev: SessionEvent) -> dict[str, Any]:
     return ev.event_data if isinstance(ev.event_data, dict) else {}
 
 
-def _str(value: Any, limit: int = 500) -> str | None:
+def bounded_text(value: Any, limit: int = 500) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value)
@@ -203,11 +192,11 @@ def viewport_of(data: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def error_message(data: dict[str, Any]) -> str | None:
-    return _str(data.get("message") or data.get("msg") or data.get("error") or data.get("text"))
+    return bounded_text(data.get("message") or data.get("msg") or data.get("error") or data.get("text"))
 
 
 def custom_name(data: dict[str, Any]) -> str | None:
-    return _str(data.get("name") or data.get("event") or data.get("key"), 200)
+    return bounded_text(data.get("name") or data.get("event") or data.get("key"), 200)
 
 
 def scroll_depth(data: dict[str, Any]) -> int | None:
@@ -223,7 +212,7 @@ def offset_ms(ts: datetime, start: datetime) -> int:
 
 
 def event_json(ev: SessionEvent, start: datetime, *, viewer: bool = False) -> dict[str, Any]:
-    data = _data(ev)
+    data = event_data(ev)
     out: dict[str, Any] = {
         "id": str(ev.id),
         "t": offset_ms(ev.timestamp, start),
@@ -233,15 +222,15 @@ def event_json(ev: SessionEvent, start: datetime, *, viewer: bool = False) -> di
         "c": encode_cursor(ev.timestamp, ev.id),
     }
     if ev.element_selector:
-        out["sel"] = _str(ev.element_selector, 300)
+        out["sel"] = bounded_text(ev.element_selector, 300)
     if ev.x is not None and ev.y is not None:
         out["x"], out["y"] = ev.x, ev.y
-    text = _str(data.get("text"), 200)
+    text = bounded_text(data.get("text"), 200)
     if text and ev.event_type != "error":
         out["text"] = _mask(text, viewer)
     if ev.event_type == "error":
         out["msg"] = _mask(error_message(data) or "JavaScript error", viewer)
-    title = _str(data.get("title"), 300)
+    title = bounded_text(data.get("title"), 300)
     if title:
         out["title"] = _mask(title, viewer)
     vp = viewport_of(data)
@@ -333,460 +322,6 @@ async def markers(db: AsyncSession, session: UserSession, *, viewer: bool = Fals
         )
     ).all()
     return [event_json(r, session.session_start, viewer=viewer) for r in rows]
-
-
-# ---------------------------------------------------------------- analytics
-
-
-@dataclass
-class SessionAnalytics:
-    time_on_site_seconds: int
-    active_seconds: int
-    pages: int
-    unique_pages: int
-    bounce: bool
-    conversions: int
-    goals_reached: list[dict[str, Any]] = field(default_factory=list)
-    error_count: int = 0
-    rage_clicks: int = 0
-    dead_clicks: int = 0
-    clicks: int = 0
-    max_scroll_depth: int = 0
-    event_count: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "timeOnSite": self.time_on_site_seconds,
-            "activeTime": self.active_seconds,
-            "pages": self.pages,
-            "uniquePages": self.unique_pages,
-            "bounce": self.bounce,
-            "conversionEvents": self.conversions,
-            "goalsReached": self.goals_reached,
-            "errorCount": self.error_count,
-            "rageClicks": self.rage_clicks,
-            "deadClicks": self.dead_clicks,
-            "clicks": self.clicks,
-            "maxScrollDepth": self.max_scroll_depth,
-            "eventCount": self.event_count,
-        }
-
-
-def active_seconds(timestamps: Iterable[datetime], gap_seconds: int = ACTIVE_GAP_SECONDS) -> int:
-    """Sum of the gaps between consecutive events, leaving out idle gaps longer than gap_seconds."""
-    total = 0.0
-    prev: datetime | None = None
-    for ts in timestamps:
-        if prev is not None:
-            gap = (ts - prev).total_seconds()
-            if 0 <= gap <= gap_seconds:
-                total += gap
-        prev = ts
-    return round(total)
-
-
-ACTIVE_SECONDS_SQL = """
-SELECT COALESCE(SUM(g), 0) FROM (
-  SELECT EXTRACT(EPOCH FROM "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp", id)) AS g
-  FROM session_events WHERE session_id = :sid
-) AS gaps WHERE g >= 0 AND g <= :limit
-"""
-
-
-async def active_seconds_sql(
-    db: AsyncSession, session_id: uuid.UUID, gap_seconds: int = ACTIVE_GAP_SECONDS
-) -> int:
-    """`active_seconds` computed in the database (one row back instead of every timestamp)."""
-    sql = text(ACTIVE_SECONDS_SQL)
-    return round(float((await db.execute(sql, {"sid": session_id, "limit": gap_seconds})).scalar() or 0))
-
-
-async def max_scroll_from_events(db: AsyncSession, session_id: uuid.UUID) -> int:
-    ev = SessionEvent
-    rows = (
-        await db.scalars(select(ev.event_data).where(ev.session_id == session_id, ev.event_type == "scroll"))
-    ).all()
-    depths = [scroll_depth(d if isinstance(d, dict) else {}) for d in rows]
-    return max((d for d in depths if d is not None), default=0)
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def list_goals(db: AsyncSession) -> list[ConversionGoal]:
-    return list(
-        (await db.scalars(select(ConversionGoal).order_by(ConversionGoal.kind, ConversionGoal.value))).all()
-    )
-
-
-async def session_analytics(
-    db: AsyncSession, session: UserSession, goals: Sequence[ConversionGoal] | None = None
-) -> SessionAnalytics:
-    ev = SessionEvent
-    sid = session.id
-    active = await active_seconds_sql(db, sid)
-    counts: Counter[str] = Counter()
-    unique = 0
-    for etype, n, distinct_urls in (
-        await db.execute(
-            select(ev.event_type, func.count(), func.count(func.distinct(ev.page_url)))
-            .where(ev.session_id == sid)
-            .group_by(ev.event_type)
-        )
-    ).all():
-        counts[etype] = n
-        if etype == "navigation":
-            unique = distinct_urls
-    nav = ev.event_type == "navigation"
-    pages = counts.get("navigation", 0) or session.page_views
-    if not unique:
-        unique = (
-            await db.scalar(select(func.count(func.distinct(ev.page_url))).where(ev.session_id == sid))
-        ) or 0
-    depth = session.max_scroll_depth or 0
-    if counts.get("scroll") and not depth:  # ingest keeps the maximum on the session; else read the events
-        depth = await max_scroll_from_events(db, sid)
-    reached: list[dict[str, Any]] = []
-    if goals is None:
-        goals = await list_goals(db)
-    custom_names: Counter[str] = Counter()
-    if counts.get("custom") and any(g.kind == "event" for g in goals):
-        for data in (
-            await db.scalars(select(ev.event_data).where(ev.session_id == sid, ev.event_type == "custom"))
-        ).all():
-            name = custom_name(data if isinstance(data, dict) else {})
-            if name:
-                custom_names[name] += 1
-    for goal in goals:
-        if goal.kind == "url":
-            n = (
-                await db.scalar(
-                    select(func.count()).where(
-                        ev.session_id == sid,
-                        nav,
-                        ev.page_url.like(f"%{_like_escape(goal.value)}%", escape="\\"),
-                    )
-                )
-            ) or 0
-        else:
-            n = custom_names.get(goal.value, 0)
-        if n:
-            reached.append(
-                {"kind": goal.kind, "value": goal.value, "label": goal.label or goal.value, "count": n}
-            )
-    duration = session.duration_seconds or int((session.session_end - session.session_start).total_seconds())
-    return SessionAnalytics(
-        time_on_site_seconds=max(0, duration),
-        active_seconds=active,
-        pages=pages,
-        unique_pages=unique,
-        bounce=max(pages, unique) <= 1,
-        conversions=sum(g["count"] for g in reached),
-        goals_reached=reached,
-        error_count=counts.get("error", 0),
-        rage_clicks=counts.get("rage_click", 0),
-        dead_clicks=counts.get("dead_click", 0),
-        clicks=sum(counts.get(t, 0) for t in CLICK_TYPES),
-        max_scroll_depth=depth,
-        event_count=sum(counts.values()),
-    )
-
-
-# ---------------------------------------------------------------- customer level
-
-
-async def customer_sessions(
-    db: AsyncSession,
-    email: str,
-    *,
-    min_confidence: float,
-    has_notes: bool = False,
-    limit: int = 50,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[tuple[UserSession, int]]:
-    """The customer's sessions newest first, each with its count of (live) notes."""
-    notes = (
-        select(func.count())
-        .where(SessionAnnotation.session_id == UserSession.id, SessionAnnotation.deleted_at.is_(None))
-        .correlate(UserSession)
-        .scalar_subquery()
-    )
-    q = select(UserSession, notes).where(customer_sessions_filter(email, min_confidence))
-    if has_notes:
-        q = q.where(notes > 0)
-    if since is not None:
-        q = q.where(UserSession.session_end >= since)
-    if until is not None:
-        q = q.where(UserSession.session_start < until)
-    rows = (await db.execute(q.order_by(UserSession.session_start.desc(), UserSession.id).limit(limit))).all()
-    return [(s, int(n or 0)) for s, n in rows]
-
-
-def _day(ts: datetime) -> str:
-    return ts.astimezone(UTC).date().isoformat()
-
-
-async def customer_analytics(db: AsyncSession, email: str, *, min_confidence: float) -> dict[str, Any]:
-    rows = await customer_sessions(db, email, min_confidence=min_confidence, limit=1000)
-    sessions = [s for s, _ in rows]
-    ids = [s.id for s in sessions]
-    per_type: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
-    top_pages: list[tuple[str | None, int]] = []
-    if ids:
-        ev = SessionEvent
-        for sid, etype, n in (
-            await db.execute(
-                select(ev.session_id, ev.event_type, func.count())
-                .where(ev.session_id.in_(ids), ev.event_type.in_(("error", "rage_click", "dead_click")))
-                .group_by(ev.session_id, ev.event_type)
-            )
-        ).all():
-            per_type[sid][etype] = n
-        top_pages = [
-            (url, n)
-            for url, n in (
-                await db.execute(
-                    select(ev.page_url, func.count().label("n"))
-                    .where(ev.session_id.in_(ids), ev.event_type == "navigation", ev.page_url.is_not(None))
-                    .group_by(ev.page_url)
-                    .order_by(func.count().desc(), ev.page_url)
-                    .limit(10)
-                )
-            ).all()
-        ]
-    days: dict[str, dict[str, int]] = {}
-    devices: Counter[str] = Counter()
-    for s in sorted(sessions, key=lambda s: s.session_start):
-        d = days.setdefault(
-            _day(s.session_start), {"sessions": 0, "errors": 0, "rageClicks": 0, "deadClicks": 0}
-        )
-        c = per_type.get(s.id, Counter())
-        d["sessions"] += 1
-        d["errors"] += c.get("error", s.error_count if not c else 0)
-        d["rageClicks"] += c.get("rage_click", s.rage_click_count if not c else 0)
-        d["deadClicks"] += c.get("dead_click", s.dead_click_count if not c else 0)
-        devices[s.device_type or "unknown"] += 1
-    return {
-        "sessionCount": len(sessions),
-        "days": [{"day": k, **v} for k, v in days.items()],
-        "devices": [{"device": k, "sessions": v} for k, v in devices.most_common()],
-        "topPages": [{"url": u, "views": n} for u, n in top_pages],
-        "totals": {
-            "errors": sum(d["errors"] for d in days.values()),
-            "rageClicks": sum(d["rageClicks"] for d in days.values()),
-            "deadClicks": sum(d["deadClicks"] for d in days.values()),
-        },
-    }
-
-
-# ---------------------------------------------------------------- heatmap
-
-
-async def heatmap(db: AsyncSession, session_ids: Sequence[uuid.UUID], url: str | None) -> dict[str, Any]:
-    """Click points of one page over the given sessions; without `url`, the page with most clicks."""
-    ev = SessionEvent
-    if not session_ids:
-        return {"url": url, "pages": [], "points": []}
-    where = (ev.session_id.in_(session_ids), ev.event_type.in_(CLICK_TYPES), ev.page_url.is_not(None))
-    pages = [
-        {"url": u, "clicks": n}
-        for u, n in (
-            await db.execute(
-                select(ev.page_url, func.count())
-                .where(*where)
-                .group_by(ev.page_url)
-                .order_by(func.count().desc(), ev.page_url)
-                .limit(50)
-            )
-        ).all()
-    ]
-    if url is None and pages:
-        url = str(pages[0]["url"])
-    if url is None:
-        return {"url": None, "pages": pages, "points": []}
-    nav_vp: dict[uuid.UUID, tuple[int, int]] = {}
-    for sid, data in (
-        await db.execute(
-            select(ev.session_id, ev.event_data).where(
-                ev.session_id.in_(session_ids), ev.event_type == "navigation", ev.page_url == url
-            )
-        )
-    ).all():
-        vp = viewport_of(data if isinstance(data, dict) else {})
-        if vp:
-            nav_vp[sid] = vp
-    points = []
-    for sid, etype, x, y, data in (
-        await db.execute(
-            select(ev.session_id, ev.event_type, ev.x, ev.y, ev.event_data)
-            .where(*where, ev.page_url == url, ev.x.is_not(None), ev.y.is_not(None))
-            .order_by(ev.timestamp)
-            .limit(20000)
-        )
-    ).all():
-        w, h = viewport_of(data if isinstance(data, dict) else {}) or nav_vp.get(sid) or DEFAULT_VIEWPORT
-        points.append({"x": x, "y": y, "w": w, "h": h, "weight": HEAT_WEIGHT.get(etype, 1.0), "type": etype})
-    return {"url": url, "pages": pages, "points": points}
-
-
-# ---------------------------------------------------------------- export
-
-
-def csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (CSV injection): text starting with = + - @ tab or CR gets a quote."""
-    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
-        return "'" + value
-    return value
-
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow([csv_cell(v) for v in values])
-    return buf.getvalue()
-
-
-EVENT_COLUMNS = ("id", "timestamp", "offset_ms", "type", "page_url", "selector", "x", "y", "text", "message")
-
-
-def _event_row(ev: SessionEvent, start: datetime) -> dict[str, Any]:
-    data = _data(ev)
-    return {
-        "id": str(ev.id),
-        "timestamp": ev.timestamp.isoformat(),
-        "offset_ms": offset_ms(ev.timestamp, start),
-        "type": ev.event_type,
-        "page_url": ev.page_url,
-        "selector": ev.element_selector,
-        "x": ev.x,
-        "y": ev.y,
-        "text": _str(data.get("text"), 500) if ev.event_type != "error" else None,
-        "message": error_message(data) if ev.event_type == "error" else None,
-    }
-
-
-async def _event_pages(
-    sessionmaker: async_sessionmaker[AsyncSession], session_id: uuid.UUID
-) -> AsyncIterator[list[SessionEvent]]:
-    ev = SessionEvent
-    cursor: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        async with sessionmaker() as db:
-            q = select(ev).where(ev.session_id == session_id)
-            if cursor is not None:
-                q = q.where(or_(ev.timestamp > cursor[0], and_(ev.timestamp == cursor[0], ev.id > cursor[1])))
-            rows = list((await db.scalars(q.order_by(ev.timestamp, ev.id).limit(EXPORT_PAGE))).all())
-        if not rows:
-            return
-        yield rows
-        if len(rows) < EXPORT_PAGE:
-            return
-        cursor = (rows[-1].timestamp, rows[-1].id)
-
-
-async def export_session_events(
-    sessionmaker: async_sessionmaker[AsyncSession], session: UserSession, fmt: str
-) -> AsyncIterator[str]:
-    start = session.session_start
-    if fmt == "csv":
-        yield _csv_line(EVENT_COLUMNS)
-        async for rows in _event_pages(sessionmaker, session.id):
-            yield "".join(_csv_line([_event_row(r, start)[c] for c in EVENT_COLUMNS]) for r in rows)
-        return
-    head = {
-        "id": str(session.id),
-        "claritySessionId": session.clarity_session_id,
-        "sessionStart": start.isoformat(),
-        "sessionEnd": session.session_end.isoformat(),
-    }
-    yield '{"session": ' + json.dumps(head) + ', "events": ['
-    first = True
-    async for rows in _event_pages(sessionmaker, session.id):
-        chunk = ",".join(json.dumps(_event_row(r, start)) for r in rows)
-        yield ("" if first else ",") + chunk
-        first = False
-    yield "]}\n"
-
-
-SESSION_COLUMNS = (
-    "id",
-    "clarity_session_id",
-    "session_start",
-    "session_end",
-    "duration_seconds",
-    "page_views",
-    "device_type",
-    "browser",
-    "os",
-    "entry_url",
-    "exit_url",
-    "errors",
-    "rage_clicks",
-    "dead_clicks",
-    "max_scroll_depth",
-    "recording_url",
-)
-
-
-def _session_row(s: UserSession) -> dict[str, Any]:
-    return {
-        "id": str(s.id),
-        "clarity_session_id": s.clarity_session_id,
-        "session_start": s.session_start.isoformat(),
-        "session_end": s.session_end.isoformat(),
-        "duration_seconds": s.duration_seconds,
-        "page_views": s.page_views,
-        "device_type": s.device_type,
-        "browser": s.browser,
-        "os": s.os,
-        "entry_url": s.entry_url,
-        "exit_url": s.exit_url,
-        "errors": s.error_count,
-        "rage_clicks": s.rage_click_count,
-        "dead_clicks": s.dead_click_count,
-        "max_scroll_depth": s.max_scroll_depth,
-        "recording_url": s.recording_url,
-    }
-
-
-async def _session_pages(
-    sessionmaker: async_sessionmaker[AsyncSession], email: str, min_confidence: float
-) -> AsyncIterator[list[UserSession]]:
-    us = UserSession
-    cursor: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        async with sessionmaker() as db:
-            q = select(us).where(customer_sessions_filter(email, min_confidence))
-            if cursor is not None:
-                q = q.where(
-                    or_(us.session_start < cursor[0], and_(us.session_start == cursor[0], us.id > cursor[1]))
-                )
-            rows = list(
-                (await db.scalars(q.order_by(us.session_start.desc(), us.id).limit(EXPORT_PAGE))).all()
-            )
-        if not rows:
-            return
-        yield rows
-        if len(rows) < EXPORT_PAGE:
-            return
-        cursor = (rows[-1].session_start, rows[-1].id)
-
-
-async def export_customer_sessions(
-    sessionmaker: async_sessionmaker[AsyncSession], email: str, fmt: str, min_confidence: float
-) -> AsyncIterator[str]:
-    if fmt == "csv":
-        yield _csv_line(SESSION_COLUMNS)
-        async for rows in _session_pages(sessionmaker, email, min_confidence):
-            yield "".join(_csv_line([_session_row(r)[c] for c in SESSION_COLUMNS]) for r in rows)
-        return
-    yield '{"customer": ' + json.dumps(email) + ', "sessions": ['
-    first = True
-    async for rows in _session_pages(sessionmaker, email, min_confidence):
-        yield ("" if first else ",") + ",".join(json.dumps(_session_row(r)) for r in rows)
-        first = False
-    yield "]}\n"
 
 
 # ---------------------------------------------------------------- story

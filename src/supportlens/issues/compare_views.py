@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import compare
@@ -122,7 +123,7 @@ async def _render(
     issue: Issue | None,
 ) -> HTMLResponse:
     viewer = svc.is_viewer(principal)
-    goals = await svc.list_goals(db)
+    goals = await analytics.list_goals(db)
     found = await candidates(db, left, exclude | {left.id}, goals)
     right: UserSession | None = None
     if with_ is not None:

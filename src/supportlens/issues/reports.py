@@ -26,7 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla import return_codes
-from supportlens.investigation.service import csv_cell, list_goals
+from supportlens.investigation.analytics import list_goals
+from supportlens.investigation.export import csv_cell
 from supportlens.privacy.masking import mask_pii_text
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
