@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
 from supportlens.audit.service import customer_ref
-from supportlens.investigation import analytics, journey, service
+from supportlens.investigation import analytics, journey
 from supportlens.investigation import export as exports
 from supportlens.sessions.models import SessionEvent
 from tests.investigation.seed import SHOP, ev, seed_checkout_session
@@ -23,7 +23,7 @@ async def test_session_export_streams_json_and_csv_in_pages(signed_in, sessionma
     db.add(ev(seeded.id, seeded.session.session_start, 200, "click", f"{SHOP}/pay", x=1, y=2,
               selector="@SUM(A1)", data={"text": "=HYPERLINK(\"http://evil\")"}))  # fmt: skip
     await db.commit()
-    monkeypatch.setattr(service, "EXPORT_PAGE", 4)  # several keyset pages for 15 events
+    monkeypatch.setattr(exports, "EXPORT_PAGE", 4)  # several keyset pages for 15 events
     agent = await signed_in("agent")
     r = await agent.client.get(f"/api/clarity/sessions/{seeded.id}/export", params={"format": "json"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
@@ -54,7 +54,7 @@ async def test_customer_export_and_roles(signed_in, sessionmaker, db, monkeypatc
         await seed_checkout_session(
             sessionmaker, clarity_session_id=f"c{i}", start=start - timedelta(hours=i)
         )
-    monkeypatch.setattr(service, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(exports, "EXPORT_PAGE", 2)
     agent = await signed_in("agent")
     r = await agent.client.get("/api/customers/Jane@Acme.io/export", params={"format": "csv"})
     assert r.status_code == 200
