@@ -26,11 +26,14 @@ from tests.support.agents import PASSWORD, make_agent
 
 SHOTS = Path("/tmp/shots/possible")
 ORIGIN = "http://127.0.0.1:8004"
+CAFE_IP = "198.51.100.77"
 FAMILY_IP = "198.51.100.200"
 LIGHT_BG, DARK_BG = "rgb(245, 247, 251)", "rgb(15, 20, 32)"
 
 
-async def _visit(db: Any, site: Any, start: datetime, *, session: str, email: str | None) -> None:
+async def _visit(
+    db: Any, site: Any, start: datetime, *, session: str, email: str | None, ip: str = FAMILY_IP
+) -> None:
     """One visit of the family tablet, sent through ingest as the shop's script sends it."""
     events = [
         {
@@ -54,14 +57,15 @@ async def _visit(db: Any, site: Any, start: datetime, *, session: str, email: st
         db,
         site,
         IngestBatch.model_validate_json(json.dumps(body)),
-        client_ip=FAMILY_IP,
+        client_ip=ip,
         user_agent=UAS["tablet"],
     )
 
 
 async def _seed(sessionmaker: Any) -> None:
     """The demo's sessions, and a tablet at home signed in as Jane and as another customer, then used
-    three times by nobody signed in: about as likely Jane's as the other's, so possible sessions."""
+    three times away from home by nobody signed in: about as likely Jane's as the other's, so possible
+    sessions (a browser two customers signed in on is no one's, so never listed by default)."""
     other = demo_world().customers[1].email
     now = datetime.now(UTC).replace(microsecond=0)
     async with sessionmaker() as db:
@@ -71,7 +75,9 @@ async def _seed(sessionmaker: Any) -> None:
         await _visit(db, site, now - timedelta(days=9), session="fam-jane", email="jane@acme.io")
         await _visit(db, site, now - timedelta(days=8), session="fam-other", email=other)
         for n, days in enumerate((5, 3, 1)):
-            await _visit(db, site, now - timedelta(days=days, hours=n), session=f"fam-anon{n}", email=None)
+            # Taken out of the house (a café's network): only the browser says whose it may be.
+            at = now - timedelta(days=days, hours=n)
+            await _visit(db, site, at, session=f"fam-anon{n}", email=None, ip=CAFE_IP)
 
 
 async def _open_panel(page: Any, phone: bool) -> Any:
