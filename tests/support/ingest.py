@@ -1,10 +1,15 @@
-"""Batches in the Ingest v1 wire format, for tests that send sessions."""
+"""Batches in the Ingest v1 wire format, and a registered site (fixtures the conftests of tests that send
+sessions take in), for tests that send sessions."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+
+from supportlens.capture import sites
 
 ORIGIN = "https://shop.example"
 PROJECT = "proj1"
@@ -59,3 +64,21 @@ def headers(origin: str = ORIGIN, ua: str = CHROME_UA) -> dict[str, str]:
 
 def ago(**kw: float) -> datetime:
     return datetime.now(UTC) - timedelta(**kw)
+
+
+@pytest.fixture
+async def site_key(db: Any) -> str:
+    _, key = await sites.create_site(db, name="Shop", origins=[ORIGIN], clarity_project_id=PROJECT)
+    return key
+
+
+@pytest.fixture
+async def consent_site_key(db: Any) -> str:
+    _, key = await sites.create_site(
+        db,
+        name="EU shop",
+        origins=["https://eu.shop.example"],
+        clarity_project_id=PROJECT,
+        require_consent=True,
+    )
+    return key

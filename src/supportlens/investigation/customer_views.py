@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -21,9 +21,9 @@ from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
 from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
-from supportlens.investigation.views import download
+from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
-from supportlens.params import OptionalDay, decodes_with
+from supportlens.params import OptionalDay
 from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
@@ -31,12 +31,6 @@ from supportlens.web.pages import render
 
 router = APIRouter(tags=["investigation"])
 pages = APIRouter(include_in_schema=False)
-
-SessionId = Annotated[uuid.UUID, "session id"]
-ExportFormat = Literal["json", "csv"]
-WINDOW_MAX = 500
-# The `next` / `prev` of an earlier window, checked before the handler runs.
-TimelineCursor = Annotated[str, decodes_with(svc.parse_cursor)]
 
 
 async def _audit_customer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,20 +15,12 @@ from supportlens.auth.deps import (
     DbDep,
 )
 from supportlens.investigation import analytics
-from supportlens.investigation import service as svc
 from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
-from supportlens.params import decodes_with
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["investigation"])
 pages = APIRouter(include_in_schema=False)
-
-SessionId = Annotated[uuid.UUID, "session id"]
-ExportFormat = Literal["json", "csv"]
-WINDOW_MAX = 500
-# The `next` / `prev` of an earlier window, checked before the handler runs.
-TimelineCursor = Annotated[str, decodes_with(svc.parse_cursor)]
 
 
 @pages.get("/admin/goals", response_class=HTMLResponse)
