@@ -35,6 +35,7 @@ class Serve:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "serve.log"
         self.probes_answered = 0
+        self.probes_sent = 0  # request ids stay unique across calls: the log is read as a dict by id
         env = {
             **os.environ,
             "SUPPORTLENS_ENVIRONMENT": "test",
@@ -84,10 +85,10 @@ class Serve:
     async def wait_workers(self, expected: int = 2, exclude: frozenset[int] = frozenset()) -> set[int]:
         """Until `expected` workers (none of `exclude`) each answered a request of their own."""
         deadline = asyncio.get_running_loop().time() + 30
-        n = 0
         while True:
             assert self.proc.poll() is None, self.tail()
-            n += 1
+            self.probes_sent += 1
+            n = self.probes_sent
             try:
                 # a connection of its own each time, so that every worker gets some
                 async with httpx2.AsyncClient(headers=BROWSER, base_url=self.url, timeout=15) as c:
