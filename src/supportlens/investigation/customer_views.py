@@ -17,6 +17,7 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
 from supportlens.investigation import journey as journey_mod
@@ -130,15 +131,14 @@ async def export_customer(
     email: str,
     db: DbDep,
     settings: SettingsDep,
+    sessionmaker: SessionmakerDep,
     principal: AgentPrincipal,
     format: ExportFormat = "json",
 ) -> StreamingResponse:
     """The customer's sessions as JSON or CSV, streamed page by page (agents and admins)."""
     email = svc.normalise_email(email)
     await _audit_customer(request, db, principal, "customer_exported", email, format=format)
-    body = exports.export_customer_sessions(
-        request.app.state.sessionmaker, email, format, settings.mapping_min_confidence
-    )
+    body = exports.export_customer_sessions(sessionmaker, email, format, settings.mapping_min_confidence)
     return download(body, format, "customer-sessions")
 
 
@@ -170,6 +170,7 @@ async def customer_journey_api(
     email: str,
     db: DbDep,
     settings: SettingsDep,
+    directory: DirectoryDep,
     principal: CurrentPrincipal,
     sources: SourcesQuery = "",
     from_: Annotated[OptionalDay, Query(alias="from")] = None,
@@ -183,7 +184,8 @@ async def customer_journey_api(
     email = svc.normalise_email(email)
     since, until = _day_bounds(from_, to)
     result = await journey_mod.build(
-        request.app,
+        directory,
+        settings,
         db,
         email,
         sources=_sources(sources),
@@ -200,6 +202,8 @@ async def customer_journey_page(
     request: Request,
     email: str,
     db: DbDep,
+    settings: SettingsDep,
+    directory: DirectoryDep,
     principal: CurrentPrincipal,
     source: Annotated[list[str] | None, Query(max_length=3)] = None,
     from_: Annotated[OptionalDay, Query(alias="from")] = None,
@@ -210,12 +214,10 @@ async def customer_journey_page(
     since, until = _day_bounds(from_, to)
     viewer = svc.is_viewer(principal)
     result = await journey_mod.build(
-        request.app, db, email, sources=chosen, since=since, until=until, viewer=viewer
+        directory, settings, db, email, sources=chosen, since=since, until=until, viewer=viewer
     )
     errors = [uuid.UUID(i["eventId"]) for i in result["items"] if i.get("eventId")]
-    issue_of = await only_them_of_events(
-        db, errors, [email], min_confidence=request.app.state.settings.mapping_min_confidence
-    )
+    issue_of = await only_them_of_events(db, errors, [email], min_confidence=settings.mapping_min_confidence)
     await _audit_customer(request, db, principal, "customer_journey_viewed", email)
     return render(
         request,

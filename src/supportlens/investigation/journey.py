@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.customers.directory import SourceResult, get_directory
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory, SourceResult
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import parse_query
 from supportlens.integrations.dwolla.models import DwollaCustomerDetail
@@ -312,14 +313,11 @@ def _vendor_items(
     return items
 
 
-def _configured(app: Any, source: str) -> bool:
-    s = app.state.settings
+def _configured(s: Settings, source: str) -> bool:
     if source == "dwolla":
-        return bool(s.dwolla_key.get_secret_value() and s.dwolla_secret.get_secret_value()) and hasattr(
-            app.state, "dwolla"
-        )
+        return bool(s.dwolla_key.get_secret_value() and s.dwolla_secret.get_secret_value())
     if source == "hubspot":
-        return bool(s.hubspot_token.get_secret_value()) and hasattr(app.state, "hubspot")
+        return bool(s.hubspot_token.get_secret_value())
     return True
 
 
@@ -364,7 +362,8 @@ def days_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def build(
-    app: Any,
+    directory: CustomerDirectory,
+    settings: Settings,
     db: AsyncSession,
     email: str,
     *,
@@ -373,10 +372,11 @@ async def build(
     until: datetime | None,
     viewer: bool,
 ) -> dict[str, Any]:
-    settings = app.state.settings
     status: dict[str, dict[str, Any]] = {}
-    wanted: list[str] = [src for src in ("hubspot", "dwolla") if src in sources and _configured(app, src)]
-    vendors = asyncio.gather(*(get_directory(app).source(src, parse_query(email)) for src in wanted))
+    wanted: list[str] = [
+        src for src in ("hubspot", "dwolla") if src in sources and _configured(settings, src)
+    ]
+    vendors = asyncio.gather(*(directory.source(src, parse_query(email)) for src in wanted))
     for src in ("dwolla", "hubspot"):
         if src not in sources:
             status[src] = {"status": "skipped", "note": "left out by the filter"}

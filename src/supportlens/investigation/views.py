@@ -17,6 +17,7 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.deps import SessionmakerDep
 from supportlens.investigation import analytics as stats
 from supportlens.investigation import annotations as notes
 from supportlens.investigation import export as exports
@@ -354,6 +355,7 @@ async def export_session(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    sessionmaker: SessionmakerDep,
     principal: AgentPrincipal,
     format: ExportFormat = "json",
 ) -> StreamingResponse:
@@ -362,7 +364,7 @@ async def export_session(
     await audit.record_session(
         db, "session_exported", session, request=request, actor=principal.agent, format=format
     )
-    body = exports.export_session_events(request.app.state.sessionmaker, session, format)
+    body = exports.export_session_events(sessionmaker, session, format)
     return download(body, format, f"session-{session.id}-events")
 
 

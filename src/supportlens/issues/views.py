@@ -6,16 +6,20 @@ is audited; a status change needs the agent role, is checked against the status 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Body, Form, Query, Request
+from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
+from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory
+from supportlens.deps import DirectoryDep
 from supportlens.issues import reads, service
 from supportlens.issues.models import Issue
 from supportlens.issues.reads import IssueRow
@@ -74,8 +78,8 @@ def sparkline(trend: list[int], width: int = 96, height: int = 24) -> str:
 
 
 async def _list(
-    request: Request,
     db: DbDep,
+    settings: Settings,
     *,
     status: str | None,
     kind: str | None,
@@ -88,14 +92,14 @@ async def _list(
         kind=kind,
         since=since,
         page=page,
-        min_confidence=request.app.state.settings.mapping_min_confidence,
+        min_confidence=settings.mapping_min_confidence,
     )
 
 
 @router.get("/api/issues")
 async def api_list(
-    request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     status: Annotated[Status | None, Query()] = None,
     kind: Annotated[Kind | None, Query()] = None,
@@ -103,10 +107,26 @@ async def api_list(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> JSONResponse:
     """Issues with activity since `since`, newest activity first, 25 a page."""
-    rows, more = await _list(request, db, status=status, kind=kind, since=since, page=page)
+    rows, more = await _list(db, settings, status=status, kind=kind, since=since, page=page)
     return JSONResponse(
         {"items": [_item(r) for r in rows], "page": page, "nextPage": page + 1 if more else None}
     )
+
+
+@dataclass
+class IssueSources:
+    """What an issue's detail reads besides the database: the settings, and the customer directory for
+    the failed transfers near the issue."""
+
+    settings: Settings
+    directory: CustomerDirectory
+
+
+async def _issue_sources(settings: SettingsDep, directory: DirectoryDep) -> IssueSources:
+    return IssueSources(settings, directory)
+
+
+IssueSourcesDep = Annotated[IssueSources, Depends(_issue_sources)]
 
 
 async def _issue_or_404(db: DbDep, issue_id: int) -> Issue:
@@ -116,9 +136,11 @@ async def _issue_or_404(db: DbDep, issue_id: int) -> Issue:
     return issue
 
 
-async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issue) -> dict[str, Any]:
+async def _detail(
+    request: Request, db: DbDep, principal: Principal, issue: Issue, sources: IssueSources
+) -> dict[str, Any]:
     """Everything the issue page and `GET /api/issues/{id}` show, read once; audited."""
-    settings = request.app.state.settings
+    settings = sources.settings
     now = datetime.now(UTC)
     # The week up to now, or up to its last occurrence when that is older (an old issue's chart is not empty).
     end = now if issue.last_seen >= now - timedelta(days=TIMELINE_DAYS) else issue.last_seen.astimezone(UTC)
@@ -133,7 +155,7 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
     history = await service.status_history(db, issue.id)
     near = await failed_transfers_near(
         db,
-        request.app.state.customer_directory,
+        sources.directory,
         issue.id,
         customers,
         min_confidence=settings.mapping_min_confidence,
@@ -232,10 +254,10 @@ def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]
 
 @router.get("/api/issues/{issue_id}")
 async def api_issue(
-    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal
+    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal, sources: IssueSourcesDep
 ) -> JSONResponse:
     issue = await _issue_or_404(db, issue_id)
-    return JSONResponse(await _detail(request, db, principal, issue))
+    return JSONResponse(await _detail(request, db, principal, issue, sources))
 
 
 class StatusChange(BaseModel):
@@ -283,6 +305,7 @@ async def api_set_status(
 async def issues_page(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     status: Annotated[Status | Literal[""] | None, Query()] = None,
     kind: Annotated[Kind | Literal[""] | None, Query()] = None,
@@ -291,7 +314,7 @@ async def issues_page(
 ) -> HTMLResponse:
     span = WINDOWS[window]
     since = datetime.now(UTC) - span if span else None
-    rows, more = await _list(request, db, status=status or None, kind=kind or None, since=since, page=page)
+    rows, more = await _list(db, settings, status=status or None, kind=kind or None, since=since, page=page)
     filters = {"status": status or "", "kind": kind or "", "window": window}
 
     def page_link(n: int) -> str:
@@ -313,10 +336,10 @@ async def issues_page(
 
 @pages.get("/issues/{issue_id}", response_class=HTMLResponse)
 async def issue_page(
-    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal
+    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal, sources: IssueSourcesDep
 ) -> HTMLResponse:
     issue = await _issue_or_404(db, issue_id)
-    detail = await _detail(request, db, principal, issue)
+    detail = await _detail(request, db, principal, issue, sources)
     total_week = sum(h["count"] for h in detail["hourly"])
     busiest = max(detail["hourly"], key=lambda h: h["count"], default=None)
     return render(

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import CurrentPrincipal, DbDep
-from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of, get_directory
+from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of
 from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
-from supportlens.deps import DirectoryDep, SessionmakerDep
+from supportlens.deps import DirectoryDep, HubSpotDep, SessionmakerDep, per_app
 from supportlens.integrations.breaker import manual_retry
+from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.investigation.trouble import load_summary
 from supportlens.privacy.masking import mask_email, mask_phone
 from supportlens.search import history, links
+from supportlens.search.links import AccountLookup, new_account_lookup
 from supportlens.web.pages import render
 
 router = APIRouter()
@@ -87,6 +91,7 @@ async def api_search(
     background: BackgroundTasks,
     directory: DirectoryDep,
     sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
     q: str | None = None,
     refresh: bool = False,
 ) -> JSONResponse:
@@ -109,21 +114,21 @@ async def api_search(
     body: dict[str, Any] = {"query": query_json(query)}
     body.update({name: r.as_json() for name, r in results.items()})
     body["correlation"] = correlation.model_dump(mode="json", by_alias=True)
-    body["summary"] = await _summary(request, db, principal, query, results["dwolla"])
+    body["summary"] = await _summary(db, principal, query, results["dwolla"], settings.mapping_min_confidence)
     if _is_viewer(principal):
         body = mask_tree(body)
     return JSONResponse(body)
 
 
 async def _summary(
-    request: Request, db: DbDep, principal: Any, query: SearchQuery, dwolla: SourceResult
+    db: DbDep, principal: Any, query: SearchQuery, dwolla: SourceResult, min_confidence: float
 ) -> dict[str, Any]:
     return await load_summary(
         db,
         dwolla.status,
         dwolla.items,
         query_email=query.email,
-        min_confidence=request.app.state.settings.mapping_min_confidence,
+        min_confidence=min_confidence,
         viewer=_is_viewer(principal),
         dwolla_error=f"Dwolla {dwolla.plain}" if dwolla.plain else dwolla.error,
     )
@@ -177,34 +182,65 @@ async def _both(
 PanelName = Literal["hubspot", "dwolla", "sessions", "correlation", "summary"]
 
 
+# When HubSpot's account endpoint last failed, shared by the app's searches (search/links.py).
+AccountLookupDep = Annotated[AccountLookup, Depends(per_app("hubspot_account_lookup", new_account_lookup))]
+
+
+@dataclass
+class PanelSources:
+    """What a search panel reads from: the customer directory, HubSpot's client for record links."""
+
+    directory: CustomerDirectory
+    hubspot: HubSpotClient
+    settings: Settings
+    account_lookup: AccountLookup
+
+
+async def _panel_sources(
+    directory: DirectoryDep, hubspot: HubSpotDep, settings: SettingsDep, account_lookup: AccountLookupDep
+) -> PanelSources:
+    return PanelSources(directory, hubspot, settings, account_lookup)
+
+
+PanelSourcesDep = Annotated[PanelSources, Depends(_panel_sources)]
+
+
 @router.get("/search/panel/{panel}", response_class=HTMLResponse, include_in_schema=False)
 async def panel(
     request: Request,
     panel: PanelName,
     principal: CurrentPrincipal,
     db: DbDep,
+    sources: PanelSourcesDep,
     q: str | None = None,
     refresh: bool = False,
 ) -> HTMLResponse:
     query = parse_query(q if q is not None else "")
     if refresh:  # an agent pressed Retry or Refresh: one call may go through an open circuit at once
         with manual_retry():
-            return await _panel(request, panel, principal, db, query, refresh)
-    return await _panel(request, panel, principal, db, query, refresh)
+            return await _panel(request, panel, principal, db, sources, query, refresh)
+    return await _panel(request, panel, principal, db, sources, query, refresh)
 
 
 async def _panel(
-    request: Request, panel: PanelName, principal: Any, db: DbDep, query: SearchQuery, refresh: bool
+    request: Request,
+    panel: PanelName,
+    principal: Any,
+    db: DbDep,
+    sources: PanelSources,
+    query: SearchQuery,
+    refresh: bool,
 ) -> HTMLResponse:
-    service = get_directory(request.app)
+    service, settings = sources.directory, sources.settings
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
     if panel == "hubspot":
         result, ctx["hubspot_account"] = await asyncio.gather(
-            service.source(panel, query, refresh=refresh), links.hubspot_account(request.app)
+            service.source(panel, query, refresh=refresh),
+            links.hubspot_account(sources.hubspot, settings, sources.account_lookup),
         )
     elif panel == "dwolla":
         result = await service.source(panel, query, refresh=refresh)
-        ctx["dwolla_dashboard"] = links.dwolla_dashboard(request.app)
+        ctx["dwolla_dashboard"] = links.dwolla_dashboard(settings)
     if panel in ("hubspot", "dwolla"):
         ctx["result"] = result
         if panel == "hubspot" and result.status == "ok":  # the sessions agents attached to each ticket
@@ -218,7 +254,7 @@ async def _panel(
     if panel == "summary":
         result = await service.source("dwolla", query, refresh=refresh)
         ctx["result"] = result
-        ctx["summary"] = await _summary(request, db, principal, query, result)
+        ctx["summary"] = await _summary(db, principal, query, result, settings.mapping_min_confidence)
         return render(request, "search/_summary.html", ctx)
     hubspot, dwolla = await _both(service, query, refresh)
     correlation = correlation_of(query, hubspot, dwolla)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
+from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
 from supportlens.auth.models import Role
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.mapping.possible import heading
@@ -61,6 +61,7 @@ CustomerQ = Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]
 async def list_sessions(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     customer: CustomerQ,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -78,7 +79,6 @@ async def list_sessions(
     possible = None
     detail: dict[str, Any] = {"count": len(items)}
     if include == "possible" and before is None:
-        settings = request.app.state.settings
         found, more = await service.possible_sessions(
             db,
             customer,
@@ -176,6 +176,7 @@ PANEL_PAGE = 8
 async def sessions_panel(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     customer: Annotated[str, Query(max_length=254)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
@@ -216,7 +217,6 @@ async def sessions_panel(
         else:
             items, cursor = await _page(db, email, limit, before, None)
             if before is None:
-                settings = request.app.state.settings
                 possible, possible_more = await service.possible_sessions(
                     db, email, floor=settings.possible_floor, threshold=settings.mapping_min_confidence
                 )

@@ -44,8 +44,7 @@ class Runtime:
     additional context). The clients are built once with the runtime (`with_clients`), or are the app's
     own for the worker inside `serve`.
 
-    `state` is the runtime itself, so functions written for the FastAPI app (`app.state.sessionmaker`)
-    take it as they take the app."""
+    `state` is the runtime itself (tasks written as `runtime.state.sessionmaker` read it so)."""
 
     settings: Settings
     engine: AsyncEngine
@@ -211,20 +210,13 @@ async def run_until_empty(runtime: Runtime, *, queues: tuple[str, ...]) -> None:
         )
 
 
-async def start_in_process_worker(app: Any, stack: contextlib.AsyncExitStack) -> None:
-    """STARTUP_HOOK: run a worker inside the web process when settings.run_worker."""
-    settings: Settings = app.state.settings
-    if not settings.run_worker:
-        return
-    runtime = Runtime(
-        settings=settings,
-        engine=app.state.engine,
-        sessionmaker=app.state.sessionmaker,
-        dwolla=app.state.dwolla,
-        clarity_export=app.state.clarity_export,
-        clarity_recordings=app.state.clarity_recordings,
-    )
-    app.state.queue = await stack.enter_async_context(running_worker(runtime))
+async def start_in_process_worker(
+    runtime: Runtime, stack: contextlib.AsyncExitStack
+) -> procrastinate.App | None:
+    """Run a worker inside the web process when settings.run_worker; the stack stops it (app.py)."""
+    if not runtime.settings.run_worker:
+        return None
+    return await stack.enter_async_context(running_worker(runtime))
 
 
 class _WithoutJobArguments(logging.Filter):
