@@ -142,5 +142,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in routers():
         app.include_router(router)
-    app.add_middleware(RequestContextMiddleware, hsts=settings.cookies_secure)
+    app.add_middleware(RequestContextMiddleware, settings=settings, hsts=settings.cookies_secure)
     return app

@@ -80,12 +80,14 @@ class CustomerDirectory:
         cache: SearchCache,
         sessionmaker: Any,
         deadline_seconds: float,
+        settings: Settings,
     ) -> None:
         self.hubspot_client = hubspot
         self.dwolla_client = dwolla
         self.cache = cache
         self.sessionmaker = sessionmaker
         self.deadline = deadline_seconds
+        self.settings = settings  # what the sessions source reads by (threshold, recording retention)
         self._inflight: dict[tuple[str, str], asyncio.Task[list[dict[str, Any]]]] = {}
 
     # ------------------------------------------------------------------------------ producers
@@ -277,7 +279,7 @@ class CustomerDirectory:
         async def run() -> list[dict[str, Any]]:
             async with self.sessionmaker() as db:
                 await autocommit(db)  # read only: no BEGIN/ROLLBACK round trips
-                found = await search_sessions(db, query, limit=SESSIONS_LIMIT)
+                found = await search_sessions(db, query, self.settings, limit=SESSIONS_LIMIT)
             return [_dump(s) for s in found]
 
         try:
@@ -342,6 +344,7 @@ def open_directory(
         cache=make_cache(settings),
         sessionmaker=sessionmaker,
         deadline_seconds=settings.search_source_deadline_seconds,
+        settings=settings,
     )
     stack.push_async_callback(directory.aclose)
     return directory

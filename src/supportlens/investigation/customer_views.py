@@ -17,6 +17,7 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.config import Settings
 from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
@@ -35,7 +36,7 @@ pages = APIRouter(include_in_schema=False)
 
 
 async def _audit_customer(
-    request: Request, db: DbDep, principal: Principal, action: str, email: str, **d: Any
+    request: Request, db: DbDep, settings: Settings, principal: Principal, action: str, email: str, **d: Any
 ) -> None:
     await audit.record(
         db,
@@ -43,7 +44,7 @@ async def _audit_customer(
         request=request,
         actor=principal.agent,
         target_type="customer",
-        target=audit.customer_ref(email),
+        target=audit.customer_ref(email, settings),
         detail=d,
     )
 
@@ -85,7 +86,9 @@ async def customer_sessions_api(
     rows = await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, has_notes=has_notes, limit=limit
     )
-    await _audit_customer(request, db, principal, "customer_sessions_viewed", email, has_notes=has_notes)
+    await _audit_customer(
+        request, db, settings, principal, "customer_sessions_viewed", email, has_notes=has_notes
+    )
     return {"items": _sessions_json(rows, settings, email, svc.is_viewer(principal))}
 
 
@@ -96,7 +99,7 @@ async def customer_analytics_api(
     """Sessions per day, devices, most visited pages, errors and frustration per day."""
     email = svc.normalise_email(email)
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
-    await _audit_customer(request, db, principal, "customer_analytics_viewed", email)
+    await _audit_customer(request, db, settings, principal, "customer_analytics_viewed", email)
     if svc.is_viewer(principal):
         from supportlens.privacy.masking import mask_pii_text
 
@@ -120,7 +123,7 @@ async def customer_heatmap(
         db, email, min_confidence=settings.mapping_min_confidence, limit=500
     )
     result = await analytics.heatmap(db, [s.id for s, _ in rows], url)
-    await _audit_customer(request, db, principal, "customer_heatmap_viewed", email)
+    await _audit_customer(request, db, settings, principal, "customer_heatmap_viewed", email)
     result["clarityHeatmapUrl"] = svc.clarity_heatmap_url(rows[0][0], settings) if rows else None
     return result
 
@@ -137,7 +140,7 @@ async def export_customer(
 ) -> StreamingResponse:
     """The customer's sessions as JSON or CSV, streamed page by page (agents and admins)."""
     email = svc.normalise_email(email)
-    await _audit_customer(request, db, principal, "customer_exported", email, format=format)
+    await _audit_customer(request, db, settings, principal, "customer_exported", email, format=format)
     body = exports.export_customer_sessions(sessionmaker, email, format, settings.mapping_min_confidence)
     return download(body, format, "customer-sessions")
 
@@ -193,7 +196,7 @@ async def customer_journey_api(
         until=until,
         viewer=svc.is_viewer(principal),
     )
-    await _audit_customer(request, db, principal, "customer_journey_viewed", email)
+    await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
     return result
 
 
@@ -218,7 +221,7 @@ async def customer_journey_page(
     )
     errors = [uuid.UUID(i["eventId"]) for i in result["items"] if i.get("eventId")]
     issue_of = await only_them_of_events(db, errors, [email], min_confidence=settings.mapping_min_confidence)
-    await _audit_customer(request, db, principal, "customer_journey_viewed", email)
+    await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
     return render(
         request,
         "investigation/journey.html",
@@ -254,7 +257,9 @@ async def customer_analytics_page(
     first = rows[:1] or await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, limit=1
     )
-    await _audit_customer(request, db, principal, "customer_analytics_viewed", email, has_notes=has_notes)
+    await _audit_customer(
+        request, db, settings, principal, "customer_analytics_viewed", email, has_notes=has_notes
+    )
     if viewer:
         from supportlens.privacy.masking import mask_pii_text
 

@@ -17,6 +17,7 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.config import Settings
 from supportlens.deps import SessionmakerDep
 from supportlens.investigation import analytics as stats
 from supportlens.investigation import annotations as notes
@@ -77,7 +78,9 @@ async def _session_context(
             await db.rollback()
             site_ctx = None
     at: dict[str, Any] = {"t": t} if t else {}
-    await audit.record_session(db, "session_viewed", session, request=request, actor=principal.agent, **at)
+    await audit.record_session(
+        db, "session_viewed", session, settings=settings, request=request, actor=principal.agent, **at
+    )
     summary = svc.session_dict(session, customer, settings, viewer=viewer)
     duration_ms = max(
         svc.offset_ms(session.session_end, session.session_start),
@@ -199,11 +202,17 @@ async def session_panel(
 
 
 async def _audited_session(
-    request: Request, db: DbDep, principal: Principal, session_id: uuid.UUID, action: str, **detail: Any
+    request: Request,
+    db: DbDep,
+    settings: Settings,
+    principal: Principal,
+    session_id: uuid.UUID,
+    action: str,
+    **detail: Any,
 ) -> UserSession:
     session = await svc.get_session(db, session_id)
     await audit.record_session(
-        db, action, session, request=request, actor=principal.agent, commit=False, **detail
+        db, action, session, settings=settings, request=request, actor=principal.agent, commit=False, **detail
     )
     return session
 
@@ -213,6 +222,7 @@ async def session_timeline(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     from_ms: Annotated[int | None, Query(ge=0, le=7 * 24 * 3600 * 1000)] = None,
     after: Annotated[TimelineCursor | None, Query(max_length=80)] = None,
@@ -224,7 +234,7 @@ async def session_timeline(
     `from_ms`: events at or after this offset; `after` / `before`: the `next` / `prev` cursor of an
     earlier answer. Each event: id, t (ms from the session start), ts, type, url, sel, x, y, text,
     msg (errors), title, vw/vh (viewport), depth (scroll), name (custom)."""
-    session = await _audited_session(request, db, principal, session_id, "session_events_viewed")
+    session = await _audited_session(request, db, settings, principal, session_id, "session_events_viewed")
     window = await svc.timeline_window(
         db, session, from_ms=from_ms, after=after, before=before, limit=limit, viewer=svc.is_viewer(principal)
     )
@@ -234,10 +244,10 @@ async def session_timeline(
 
 @router.get("/api/clarity/sessions/{session_id}/analytics")
 async def session_analytics(
-    request: Request, session_id: uuid.UUID, db: DbDep, principal: CurrentPrincipal
+    request: Request, session_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Time on site, active time (gaps over 30 s left out), pages, bounce, conversions, errors."""
-    session = await _audited_session(request, db, principal, session_id, "session_analytics_viewed")
+    session = await _audited_session(request, db, settings, principal, session_id, "session_analytics_viewed")
     result = await stats.session_analytics(db, session)
     await db.commit()
     return {"sessionId": str(session.id), "metrics": result.as_json()}
@@ -253,7 +263,7 @@ async def session_heatmap(
     url: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> dict[str, Any]:
     """Click points (x, y, viewport w/h, weight) of one page of this session (default: busiest page)."""
-    session = await _audited_session(request, db, principal, session_id, "session_heatmap_viewed")
+    session = await _audited_session(request, db, settings, principal, session_id, "session_heatmap_viewed")
     result = await stats.heatmap(db, [session.id], url)
     await db.commit()
     result["sessionId"] = str(session.id)
@@ -263,9 +273,11 @@ async def session_heatmap(
 
 @router.get("/api/clarity/sessions/{session_id}/annotations")
 async def list_annotations(
-    request: Request, session_id: uuid.UUID, db: DbDep, principal: CurrentPrincipal
+    request: Request, session_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    session = await _audited_session(request, db, principal, session_id, "session_annotations_viewed")
+    session = await _audited_session(
+        request, db, settings, principal, session_id, "session_annotations_viewed"
+    )
     items = await notes.list_for_session(db, session)
     await db.commit()
     return {"sessionId": str(session.id), "items": items}
@@ -273,7 +285,12 @@ async def list_annotations(
 
 @router.post("/api/clarity/sessions/{session_id}/annotate", status_code=201)
 async def annotate(
-    request: Request, session_id: uuid.UUID, body: notes.AnnotationIn, db: DbDep, principal: AgentPrincipal
+    request: Request,
+    session_id: uuid.UUID,
+    body: notes.AnnotationIn,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AgentPrincipal,
 ) -> dict[str, Any]:
     """Add a note at a moment of the session: {timestamp | offsetMs, note (≤ 2,000), category, severity}."""
     session = await svc.get_session(db, session_id)
@@ -282,6 +299,7 @@ async def annotate(
         db,
         "annotation_created",
         session,
+        settings=settings,
         request=request,
         actor=principal.agent,
         annotation=str(a.id),
@@ -308,6 +326,7 @@ async def edit_annotation(
     annotation_id: uuid.UUID,
     body: notes.AnnotationPatch,
     db: DbDep,
+    settings: SettingsDep,
     principal: AgentPrincipal,
 ) -> dict[str, Any]:
     session, a = await _changeable(db, principal, session_id, annotation_id)
@@ -316,6 +335,7 @@ async def edit_annotation(
         db,
         "annotation_updated",
         session,
+        settings=settings,
         request=request,
         actor=principal.agent,
         annotation=str(a.id),
@@ -326,12 +346,23 @@ async def edit_annotation(
 
 @router.delete("/api/clarity/sessions/{session_id}/annotations/{annotation_id}", status_code=204)
 async def delete_annotation(
-    request: Request, session_id: uuid.UUID, annotation_id: uuid.UUID, db: DbDep, principal: AgentPrincipal
+    request: Request,
+    session_id: uuid.UUID,
+    annotation_id: uuid.UUID,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AgentPrincipal,
 ) -> Response:
     session, a = await _changeable(db, principal, session_id, annotation_id)
     await notes.soft_delete(db, a)
     await audit.record_session(
-        db, "annotation_deleted", session, request=request, actor=principal.agent, annotation=str(a.id)
+        db,
+        "annotation_deleted",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        annotation=str(a.id),
     )
     return Response(status_code=204)
 
@@ -355,6 +386,7 @@ async def export_session(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     sessionmaker: SessionmakerDep,
     principal: AgentPrincipal,
     format: ExportFormat = "json",
@@ -362,7 +394,13 @@ async def export_session(
     """The session's events as JSON or CSV, streamed page by page (agents and admins)."""
     session = await svc.get_session(db, session_id)
     await audit.record_session(
-        db, "session_exported", session, request=request, actor=principal.agent, format=format
+        db,
+        "session_exported",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        format=format,
     )
     body = exports.export_session_events(sessionmaker, session, format)
     return download(body, format, f"session-{session.id}-events")

@@ -20,7 +20,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
+from supportlens.config import Settings
 from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.models import ConversionGoal
@@ -115,6 +116,7 @@ async def candidates(
 async def _render(
     request: Request,
     db: AsyncSession,
+    settings: Settings,
     principal: Any,
     *,
     left: UserSession,
@@ -142,6 +144,7 @@ async def _render(
                 db,
                 "session_compared",
                 s,
+                settings=settings,
                 request=request,
                 actor=principal.agent,
                 commit=False,
@@ -169,6 +172,7 @@ async def issue_compare(
     request: Request,
     issue_id: RowId,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     with_: Annotated[uuid.UUID | None, Query(alias="with")] = None,
     session: Annotated[uuid.UUID | None, Query()] = None,
@@ -198,7 +202,9 @@ async def issue_compare(
     if example_id is None:
         raise ProblemError(404, "No session to compare", "this issue has no stored session any more")
     left = await svc.get_session(db, example_id)
-    return await _render(request, db, principal, left=left, with_=with_, exclude=affected, issue=issue)
+    return await _render(
+        request, db, settings, principal, left=left, with_=with_, exclude=affected, issue=issue
+    )
 
 
 @router.get("/sessions/{session_id}/compare", response_class=HTMLResponse)
@@ -206,8 +212,9 @@ async def session_compare(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     with_: Annotated[uuid.UUID | None, Query(alias="with")] = None,
 ) -> HTMLResponse:
     left = await svc.get_session(db, session_id)
-    return await _render(request, db, principal, left=left, with_=with_, exclude=set(), issue=None)
+    return await _render(request, db, settings, principal, left=left, with_=with_, exclude=set(), issue=None)

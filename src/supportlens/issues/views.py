@@ -168,7 +168,7 @@ async def _detail(
         actor=principal.agent,
         target_type="issue",
         target=str(issue.id),
-        detail={"customers": [audit.customer_ref(c.email) for c in customers[:20]]},
+        detail={"customers": [audit.customer_ref(c.email, settings) for c in customers[:20]]},
         commit=False,
     )
     await db.commit()

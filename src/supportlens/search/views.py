@@ -66,6 +66,7 @@ def query_json(query: SearchQuery) -> dict[str, Any]:
 
 async def audit_search(
     db: DbDep,
+    settings: Settings,
     request: Request,
     principal: Any,
     query: SearchQuery,
@@ -78,7 +79,7 @@ async def audit_search(
         request=request,
         actor=principal.agent,
         target_type="search",
-        target=audit.customer_ref(query.normalized),
+        target=audit.customer_ref(query.normalized, settings),
         detail={"kind": query.kind, "via": via, **(detail or {})},
     )
 
@@ -102,7 +103,7 @@ async def api_search(
     searching = asyncio.create_task(directory.search(query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
-        await audit_search(db, request, principal, query, "api")  # written while the sources answer
+        await audit_search(db, settings, request, principal, query, "api")  # written while the sources answer
     except BaseException:
         searching.cancel()
         raise
@@ -248,7 +249,9 @@ async def _panel(
 
             ticket_ids = [str(t["id"]) for i in result.items for t in i.get("tickets") or []]
             ctx["attached"] = await sessions_by_ticket(db, ticket_ids)
-        await audit_search(db, request, principal, query, f"panel:{panel}", {"status": result.status})
+        await audit_search(
+            db, settings, request, principal, query, f"panel:{panel}", {"status": result.status}
+        )
         await history.update_counts(db, principal.agent.id, query, {panel: len(result.items)})
         return render(request, f"search/_{panel}.html", ctx)
     if panel == "summary":

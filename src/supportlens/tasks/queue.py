@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from sqlalchemy.engine import make_url
@@ -30,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from supportlens.config import Settings
 from supportlens.metrics import MAPPING_LAG
 from supportlens.tasks import attention, grouping, mapping, schedule
+
+if TYPE_CHECKING:
+    from supportlens.mapping.facts import FactKeys
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,13 @@ class Runtime:
     def state(self) -> Runtime:
         return self
 
+    @functools.cached_property
+    def fact_keys(self) -> FactKeys:
+        """The mapping engine's keyed hashes, on these settings' secret key."""
+        from supportlens.mapping.facts import FactKeys
+
+        return FactKeys.of(self.settings)
+
 
 def conninfo(database_url: str) -> str:
     """The libpq connection string of the application's SQLAlchemy URL (any driver)."""
@@ -94,7 +105,11 @@ async def _map_session(
     runtime = _runtime(context)
     async with mapping.in_flight():
         await mapping.map_session(
-            runtime.sessionmaker, session_id=session_id, email=email, client_ip=client_ip
+            runtime.sessionmaker,
+            session_id=session_id,
+            email=email,
+            client_ip=client_ip,
+            keys=runtime.fact_keys,
         )
     if acked_at:
         # The oldest batch this job stands for (a coalesced run keeps the first one's time).
