@@ -25,6 +25,7 @@ from supportlens.db.base import utcnow
 from supportlens.deps import DwollaDep
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, WebhookRejected, verify_webhook
 from supportlens.integrations.errors import UpstreamError, in_plain_words
+from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
@@ -117,7 +118,8 @@ async def api_attention(
     """Failed transfers to look at: those with a session error within 30 minutes first, then newest."""
     rows = await service.list_cases(db, service.parse_status(status))
     await _audit_view(db, settings, request, principal, rows, "api")
-    return {"items": [service.case_json(r, principal) for r in rows]}
+    items = [service.case_json(r) for r in rows]
+    return {"items": viewer.mask_json(items, service.CASE_FIELDS, viewer.is_viewer(principal))}
 
 
 def _case_id(raw: str) -> uuid.UUID:

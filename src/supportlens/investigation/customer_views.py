@@ -26,7 +26,7 @@ from supportlens.investigation import service as svc
 from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
 from supportlens.params import OptionalDay
-from supportlens.privacy.masking import mask_email
+from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -49,15 +49,15 @@ async def _audit_customer(
     )
 
 
-def _display_email(principal: Principal, email: str) -> str:
-    return mask_email(email) if svc.is_viewer(principal) else email
+# The customer's most visited pages: their URLs, masked for viewers (privacy/viewer.py).
+TOP_PAGE_FIELDS: Fields = {"url": Pii.text}
 
 
-def _sessions_json(rows: list[tuple[UserSession, int]], settings: Any, email: str, viewer: bool) -> list[Any]:
+def _sessions_json(rows: list[tuple[UserSession, int]], settings: Any, email: str) -> list[Any]:
     cust = {"email": email, "method": None, "confidence": None}
     out = []
     for s, n in rows:
-        item = svc.session_dict(s, cust, settings, viewer=viewer)
+        item = svc.session_dict(s, cust, settings)
         item.pop("mapping", None)
         item["notes"] = n
         item["signals"] = {
@@ -89,7 +89,8 @@ async def customer_sessions_api(
     await _audit_customer(
         request, db, settings, principal, "customer_sessions_viewed", email, has_notes=has_notes
     )
-    return {"items": _sessions_json(rows, settings, email, svc.is_viewer(principal))}
+    items = _sessions_json(rows, settings, email)
+    return {"items": mask_json(items, svc.SESSION_FIELDS, is_viewer(principal))}
 
 
 @router.get("/api/customers/{email}/analytics")
@@ -100,11 +101,7 @@ async def customer_analytics_api(
     email = svc.normalise_email(email)
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
     await _audit_customer(request, db, settings, principal, "customer_analytics_viewed", email)
-    if svc.is_viewer(principal):
-        from supportlens.privacy.masking import mask_pii_text
-
-        for p in data["topPages"]:
-            p["url"] = mask_pii_text(p["url"])
+    data["topPages"] = mask_json(data["topPages"], TOP_PAGE_FIELDS, is_viewer(principal))
     return data
 
 
@@ -194,8 +191,8 @@ async def customer_journey_api(
         sources=_sources(sources),
         since=since,
         until=until,
-        viewer=svc.is_viewer(principal),
     )
+    result = mask_json(result, journey_mod.VIEWER_FIELDS, is_viewer(principal))
     await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
     return result
 
@@ -215,10 +212,8 @@ async def customer_journey_page(
     email = svc.normalise_email(email)
     chosen = _sources(source or [])
     since, until = _day_bounds(from_, to)
-    viewer = svc.is_viewer(principal)
-    result = await journey_mod.build(
-        directory, settings, db, email, sources=chosen, since=since, until=until, viewer=viewer
-    )
+    result = await journey_mod.build(directory, settings, db, email, sources=chosen, since=since, until=until)
+    result = mask_json(result, journey_mod.VIEWER_FIELDS, is_viewer(principal))
     errors = [uuid.UUID(i["eventId"]) for i in result["items"] if i.get("eventId")]
     issue_of = await only_them_of_events(db, errors, [email], min_confidence=settings.mapping_min_confidence)
     await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
@@ -227,7 +222,7 @@ async def customer_journey_page(
         "investigation/journey.html",
         {
             "email": email,
-            "email_display": _display_email(principal, email),
+            "email_display": Pii.email.for_viewer(email, is_viewer(principal)),
             "journey": result,
             "issue_of": issue_of,
             "days": journey_mod.days_newest_first(result["items"]),
@@ -249,7 +244,7 @@ async def customer_analytics_page(
     has_notes: bool = False,
 ) -> HTMLResponse:
     email = svc.normalise_email(email)
-    viewer = svc.is_viewer(principal)
+    viewer = is_viewer(principal)
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
     rows = await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, has_notes=has_notes, limit=50
@@ -260,17 +255,13 @@ async def customer_analytics_page(
     await _audit_customer(
         request, db, settings, principal, "customer_analytics_viewed", email, has_notes=has_notes
     )
-    if viewer:
-        from supportlens.privacy.masking import mask_pii_text
-
-        for p in data["topPages"]:
-            p["url"] = mask_pii_text(p["url"])
+    data["topPages"] = mask_json(data["topPages"], TOP_PAGE_FIELDS, viewer)
     return render(
         request,
         "investigation/analytics.html",
         {
             "email": email,
-            "email_display": _display_email(principal, email),
+            "email_display": Pii.email.for_viewer(email, viewer),
             "data": data,
             "sessions": rows,
             "has_notes": has_notes,

@@ -31,7 +31,7 @@ from supportlens.integrations.hubspot.models import HubSpotContactBundle
 from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.trouble import minutes_apart, pair_up
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.privacy.viewer import Fields, Pii
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SOURCES = ("sessions", "dwolla", "hubspot")
@@ -44,6 +44,15 @@ TRANSFER_STATES = {
     "failed": ("transfer_failed", "failed"),
     "processed": ("transfer_processed", "processed"),
     "cancelled": ("transfer_cancelled", "cancelled"),
+}
+
+
+# What a viewer sees of a journey (privacy/viewer.py masks these where it is served): the texts and URLs
+# of its items, the badges and pairs that quote them, and the customer's e-mail.
+VIEWER_FIELDS: Fields = {
+    "customer": Pii.email,
+    **dict.fromkeys(("title", "detail", "url", "badges"), Pii.text),
+    **dict.fromkeys(("transferTitle", "errorTitle", "errorDetail"), Pii.text),
 }
 
 
@@ -370,7 +379,6 @@ async def build(
     sources: set[str],
     since: datetime | None,
     until: datetime | None,
-    viewer: bool,
 ) -> dict[str, Any]:
     status: dict[str, dict[str, Any]] = {}
     wanted: list[str] = [
@@ -405,15 +413,9 @@ async def build(
             and (until is None or datetime.fromisoformat(i["at"]) < until)
         ]
     items.sort(key=lambda i: (i["at"], i["source"] != "sessions"))
-    if viewer:  # before pairing, so the badges and pairs quote the masked text
-        for i in items:
-            i["detail"] = mask_pii_text(i["detail"])
-            i["title"] = mask_pii_text(i["title"])
-            if i.get("url"):
-                i["url"] = mask_pii_text(i["url"])
     pairs = correlate(items)
     return {
-        "customer": email if not viewer else svc.mask_email(email),
+        "customer": email,
         "items": items,
         "sources": status,
         "correlations": pairs,

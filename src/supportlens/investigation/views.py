@@ -26,7 +26,7 @@ from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
 from supportlens.issues.reads import only_them_of_session
 from supportlens.params import decodes_with
-from supportlens.privacy.masking import mask_email
+from supportlens.privacy.viewer import Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -53,14 +53,15 @@ async def _session_context(
     request: Request, db: DbDep, settings: Any, principal: Principal, session_id: uuid.UUID, t: int | None
 ) -> dict[str, Any]:
     session = await svc.get_session(db, session_id)
-    viewer = svc.is_viewer(principal)
+    viewer = is_viewer(principal)
 
     # Small indexed reads, one after another on this request's connection: under load, five pool
     # checkouts and transactions per page cost more than the waits they overlap.
     customer = await svc.customer_of(db, session, settings.mapping_min_confidence)
     analytics = await stats.session_analytics(db, session, await stats.list_goals(db))
-    marks = await svc.markers(db, session, viewer=viewer)
-    first = await svc.timeline_window(db, session, limit=100, viewer=viewer)
+    # Masked as they are read: the page shows them, and the site context is looked up by their URLs.
+    marks = mask_json(await svc.markers(db, session), svc.EVENT_FIELDS, viewer)
+    first = mask_json(await svc.timeline_window(db, session, limit=100), svc.EVENT_FIELDS, viewer)
     annotations = await notes.list_for_session(db, session)
     session_issues = await only_them_of_session(
         db,
@@ -81,17 +82,15 @@ async def _session_context(
     await audit.record_session(
         db, "session_viewed", session, settings=settings, request=request, actor=principal.agent, **at
     )
-    summary = svc.session_dict(session, customer, settings, viewer=viewer)
+    summary = mask_json(svc.session_dict(session, customer, settings), svc.SESSION_FIELDS, viewer)
     duration_ms = max(
         svc.offset_ms(session.session_end, session.session_start),
         max((m["t"] for m in marks), default=0),
         first["events"][-1]["t"] if first["events"] else 0,
     )
     story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
-    if viewer:
-        from supportlens.privacy.masking import mask_pii_text
-
-        story_mod.mask_story(story, mask_pii_text)
+    if viewer:  # the story is rendered from its own objects: every text it shows, through the one rule
+        story_mod.mask_story(story, Pii.text.shown)
     clarity = await _clarity_figures(db, settings, session, analytics)
     player = {
         "sessionId": str(session.id),
@@ -113,9 +112,7 @@ async def _session_context(
         "s": session,
         "summary": summary,
         "customer": customer,
-        "customer_display": (mask_email(customer["email"]) if viewer else customer["email"])
-        if customer
-        else None,
+        "customer_display": Pii.email.for_viewer(customer["email"], viewer) if customer else None,
         "analytics": analytics,
         "recording": svc.recording_status(session, settings),
         "player": player,
@@ -235,11 +232,9 @@ async def session_timeline(
     earlier answer. Each event: id, t (ms from the session start), ts, type, url, sel, x, y, text,
     msg (errors), title, vw/vh (viewport), depth (scroll), name (custom)."""
     session = await _audited_session(request, db, settings, principal, session_id, "session_events_viewed")
-    window = await svc.timeline_window(
-        db, session, from_ms=from_ms, after=after, before=before, limit=limit, viewer=svc.is_viewer(principal)
-    )
+    window = await svc.timeline_window(db, session, from_ms=from_ms, after=after, before=before, limit=limit)
     await db.commit()
-    return window
+    return mask_json(window, svc.EVENT_FIELDS, is_viewer(principal))
 
 
 @router.get("/api/clarity/sessions/{session_id}/analytics")

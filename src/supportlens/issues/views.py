@@ -26,7 +26,8 @@ from supportlens.issues.reads import IssueRow
 from supportlens.issues.service import IssueNotFound, IssueStatusError
 from supportlens.issues.transfers import TransfersNear, failed_transfers_near
 from supportlens.params import OptionalInstant, RowId
-from supportlens.privacy.masking import mask_email_for
+from supportlens.privacy import viewer
+from supportlens.privacy.viewer import Pii
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
@@ -39,10 +40,6 @@ KIND_LABELS = {"error": "Error", "rage_click": "Rage clicks", "dead_click": "Dea
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}
 TIMELINE_DAYS = 7
 MAX_PAGE = 10_000
-
-
-def _viewer(principal: Principal) -> bool:
-    return principal.agent.role == "viewer"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -172,8 +169,7 @@ async def _detail(
         commit=False,
     )
     await db.commit()
-    mask = _viewer(principal)
-    return {
+    detail = {
         "id": issue.id,
         "title": issue.title,
         "kind": issue.kind,
@@ -189,18 +185,19 @@ async def _detail(
         "events": issue.event_count,
         "sessions": issue.session_count,
         "customers": counts.get(issue.id, 0),
-        "failedTransfers": _transfers_json(near, principal) | {"count": len(near.transfers)},
+        "failedTransfers": _transfers_json(near) | {"count": len(near.transfers)},
         "hourly": [{"hour": _iso(h), "count": n} for h, n in hourly],
         "hourlyEndsNow": end is now,
         "pages": [{"page": p, "count": n} for p, n in where["pages"]],
         "browsers": [{"browser": b, "sessions": n} for b, n in where["browsers"]],
         "examples": _examples_json(examples),
-        "affectedCustomers": _customers_json(customers, principal, mask),
+        "affectedCustomers": _customers_json(customers),
         "history": [
             {"from": h.from_status, "to": h.to_status, "at": _iso(h.changed_at), "reason": h.reason}
             for h in history
         ],
     }
+    return viewer.mask_json(detail, ISSUE_FIELDS, viewer.is_viewer(principal))
 
 
 def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
@@ -218,20 +215,24 @@ def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _customers_json(customers: list[Any], principal: Principal, mask: bool) -> list[dict[str, Any]]:
-    """Affected customers; a viewer sees masked e-mails and no journey link."""
+# What a viewer sees of an issue (privacy/viewer.py masks these): affected customers' e-mails masked,
+# and no link to their journeys.
+ISSUE_FIELDS: viewer.Fields = {"email": Pii.email, "customer": Pii.email, "journey": Pii.withheld}
+
+
+def _customers_json(customers: list[Any]) -> list[dict[str, Any]]:
     return [
         {
-            "email": mask_email_for(principal, c.email) if mask else c.email,
+            "email": c.email,
             "firstSeen": _iso(c.first_seen),
             "lastSeen": _iso(c.last_seen),
-            "journey": None if mask else f"/customers/{quote(c.email, safe='@')}/journey",
+            "journey": f"/customers/{quote(c.email, safe='@')}/journey",
         }
         for c in customers
     ]
 
 
-def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]:
+def _transfers_json(near: TransfersNear) -> dict[str, Any]:
     return {
         "complete": near.complete,
         "asked": near.asked,
@@ -240,7 +241,7 @@ def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]
         "items": [
             {
                 "transferId": t.failure.transfer_id,
-                "customer": mask_email_for(principal, t.email),
+                "customer": t.email,
                 "at": _iso(t.failure.at),
                 "amount": t.failure.amount,
                 "currency": t.failure.currency,
@@ -354,7 +355,7 @@ async def issue_page(
                 "hours": [h["hour"] for h in detail["hourly"]],
                 "counts": [h["count"] for h in detail["hourly"]],
             },
-            "can_change": not _viewer(principal),
+            "can_change": not viewer.is_viewer(principal),
         },
     )
 

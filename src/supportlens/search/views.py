@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from supportlens.deps import DirectoryDep, HubSpotDep, SessionmakerDep, per_app
 from supportlens.integrations.breaker import manual_retry
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.investigation.trouble import load_summary
-from supportlens.privacy.masking import mask_email, mask_phone
+from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
 from supportlens.search import history, links
 from supportlens.search.links import AccountLookup, new_account_lookup
 from supportlens.web.pages import render
@@ -28,30 +29,23 @@ from supportlens.web.pages import render
 router = APIRouter()
 log = structlog.get_logger(__name__)
 
-EMAIL_KEYS = frozenset({"email", "customerEmail", "hubspot_email", "bestEmail"})
-PHONE_KEYS = frozenset({"phone", "mobilePhone"})
+
+def _inconsistent_value(record: Mapping[str, Any]) -> Pii | None:
+    """The two systems' values of an inconsistency are e-mails when the e-mails differ."""
+    return Pii.email if record.get("field") == "email" else None
 
 
-def _is_viewer(principal: Any) -> bool:
-    return getattr(principal.agent, "role", None) == "viewer"
-
-
-def mask_tree(value: Any, parent_key: str | None = None) -> Any:
-    """Viewers' copy of an answer: e-mail and phone values masked wherever they appear."""
-    if isinstance(value, dict):
-        if value.get("field") == "email":  # an inconsistency between the two systems' e-mails
-            return {
-                k: mask_email(v) if k in ("hubspot", "dwolla") and isinstance(v, str) else v
-                for k, v in value.items()
-            }
-        return {k: mask_tree(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_tree(v, parent_key) for v in value]
-    if isinstance(value, str) and parent_key in EMAIL_KEYS:
-        return mask_email(value)
-    if isinstance(value, str) and parent_key in PHONE_KEYS:
-        return mask_phone(value)
-    return value
+# What a viewer sees of a search answer (the vendors' records as JSON): privacy/viewer.py masks these.
+SEARCH_FIELDS: Fields = {
+    "email": Pii.email,
+    "customerEmail": Pii.email,
+    "hubspot_email": Pii.email,
+    "bestEmail": Pii.email,
+    "phone": Pii.phone,
+    "mobilePhone": Pii.phone,
+    "hubspot": _inconsistent_value,
+    "dwolla": _inconsistent_value,
+}
 
 
 def query_json(query: SearchQuery) -> dict[str, Any]:
@@ -116,9 +110,7 @@ async def api_search(
     body.update({name: r.as_json() for name, r in results.items()})
     body["correlation"] = correlation.model_dump(mode="json", by_alias=True)
     body["summary"] = await _summary(db, principal, query, results["dwolla"], settings.mapping_min_confidence)
-    if _is_viewer(principal):
-        body = mask_tree(body)
-    return JSONResponse(body)
+    return JSONResponse(mask_json(body, SEARCH_FIELDS, is_viewer(principal)))
 
 
 async def _summary(
@@ -130,7 +122,7 @@ async def _summary(
         dwolla.items,
         query_email=query.email,
         min_confidence=min_confidence,
-        viewer=_is_viewer(principal),
+        viewer=is_viewer(principal),
         dwolla_error=f"Dwolla {dwolla.plain}" if dwolla.plain else dwolla.error,
     )
 

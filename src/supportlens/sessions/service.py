@@ -31,7 +31,6 @@ from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.possible import POSSIBLE_LIMIT
 from supportlens.params import bounded_instant
-from supportlens.privacy.masking import mask_email
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import (
     EventOut,
@@ -148,20 +147,6 @@ def detail(
         client_ip=session.client_ip,
         user_agent=session.user_agent,
     )
-
-
-def for_viewer(item: SessionSummary) -> SessionSummary:
-    """Viewers see sessions but not recordings, and customer e-mails masked."""
-    changes: dict[str, Any] = {"recording_url": None}
-    if item.mapping.customer_email:
-        changes["mapping"] = item.mapping.model_copy(
-            update={"customer_email": mask_email(item.mapping.customer_email)}
-        )
-    if isinstance(item, SessionDetail):
-        if item.customer_email:
-            changes["customer_email"] = mask_email(item.customer_email)
-        changes["client_ip"] = None
-    return item.model_copy(update=changes)
 
 
 # Lower bound for "no cut-off" (every real session starts after it).

@@ -7,15 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
-from supportlens.auth.models import Role
 from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.mapping.possible import heading
 from supportlens.params import OptionalDay, OptionalInstant, decodes_with
+from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
 from supportlens.sessions import service
 from supportlens.sessions.schemas import (
@@ -32,14 +32,6 @@ router = APIRouter(tags=["sessions"])
 
 
 # ---- agents: sessions API --------------------------------------------------------------------------
-
-
-def _is_viewer(principal: Principal) -> bool:
-    return principal.role == Role.viewer
-
-
-def _shown(item: SessionSummary, principal: Principal) -> SessionSummary:
-    return service.for_viewer(item) if _is_viewer(principal) else item
 
 
 async def _page(
@@ -76,7 +68,7 @@ async def list_sessions(
     include: Annotated[
         Literal["possible"] | None, Query(description="possible: add possible sessions")
     ] = None,
-) -> SessionPage:
+) -> JSONResponse:
     """A customer's sessions, newest first; `before` is the previous page's `nextCursor`.
 
     `include=possible` adds, on the first page, the customer's possible sessions: links scored below
@@ -92,7 +84,7 @@ async def list_sessions(
             floor=settings.possible_floor,
             threshold=settings.mapping_min_confidence if min_confidence is None else min_confidence,
         )
-        possible = PossibleSessions(items=[_shown(i, principal) for i in found], more=more)
+        possible = PossibleSessions(items=found, more=more)
         detail["possible"] = len(found)
     await audit.record(
         db,
@@ -103,7 +95,7 @@ async def list_sessions(
         target=audit.customer_ref(customer, settings),
         detail=detail,
     )
-    return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor, possible=possible)
+    return viewer.respond(SessionPage(items=items, next_cursor=cursor, possible=possible), principal)
 
 
 async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
@@ -116,16 +108,14 @@ async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
 @router.get("/api/clarity/sessions/{session_id}", response_model=SessionDetail, response_model_by_alias=True)
 async def get_session(
     request: Request, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal, session_id: uuid.UUID
-) -> SessionDetail:
+) -> JSONResponse:
     session = await _session_or_404(db, session_id)
     mapping = await service.best_mapping(db, session)
     item = service.detail(session, mapping, retention_days=settings.recording_retention_days)
     await audit.record_session(
         db, "session_viewed", session, settings=settings, request=request, actor=principal.agent
     )
-    shown = _shown(item, principal)
-    assert isinstance(shown, SessionDetail)
-    return shown
+    return viewer.respond(item, principal)
 
 
 @router.get(
@@ -261,8 +251,8 @@ async def sessions_panel(
             "filters": filters,
             "limit": limit,
             "more_only": before is not None or offset > 0,
-            "can_open_recordings": not _is_viewer(principal),
-            "possible": [_shown(i, principal) for i in possible],
+            "can_open_recordings": not viewer.is_viewer(principal),
+            "possible": possible,
             "possible_heading": heading(
                 len(possible), (e.method for i in possible for e in i.mapping.evidence), more=possible_more
             ),
