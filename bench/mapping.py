@@ -644,7 +644,7 @@ async def run_direct(seed: int, customers: int, *, automated: bool = True) -> No
                     before = None
                     while True:
                         page, before = await service.sessions_page(
-                            db, email, limit=100, before=before, min_confidence=min_confidence
+                            db, email, settings, limit=100, before=before, min_confidence=min_confidence
                         )
                         for it in page:
                             m = it.mapping
@@ -702,8 +702,10 @@ async def run_cost() -> None:
             from supportlens.config import get_settings
             from supportlens.db.engine import make_engine, make_sessionmaker
             from supportlens.mapping import engine as mapping_engine
+            from supportlens.mapping.facts import FactKeys
 
             settings = get_settings()
+            keys = FactKeys.of(settings)
             eng = make_engine(settings)
             sm = make_sessionmaker(eng)
             sessions = stored_events // 10
@@ -737,7 +739,7 @@ async def run_cost() -> None:
                 await conn.execute(text("CREATE TEMP TABLE ipk (ip text, k text)"))
                 await conn.execute(
                     text("INSERT INTO ipk VALUES (:ip, :k)"),
-                    [{"ip": ip, "k": mapping_engine.ip_key(ip)} for ip in ips],
+                    [{"ip": ip, "k": keys.ip(ip)} for ip in ips],
                 )
                 await conn.execute(
                     text(
@@ -865,8 +867,11 @@ async def run_busy_browser(sizes: tuple[int, ...] = (100, 300, 480, 1000, 3000),
         from supportlens.config import get_settings
         from supportlens.db.engine import make_engine, make_sessionmaker
         from supportlens.mapping.evidence import MAX_BROWSER_SESSIONS
+        from supportlens.mapping.facts import FactKeys
 
-        eng = make_engine(get_settings())
+        settings = get_settings()
+        keys = FactKeys.of(settings)
+        eng = make_engine(settings)
         sm = make_sessionmaker(eng)
         total = sizes[-1] + probe * len(sizes)
         first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40 * total + 60)
@@ -891,7 +896,7 @@ async def run_busy_browser(sizes: tuple[int, ...] = (100, 300, 480, 1000, 3000),
                 {"s": b.clarity.session_id},
             )
             email = b.customer.email if b.customer is not None else None
-            await map_session(sm, session_id=str(session_id), email=email, client_ip="24.1.2.3")
+            await map_session(sm, session_id=str(session_id), email=email, client_ip="24.1.2.3", keys=keys)
 
         sent = 0
         async with sm() as db:

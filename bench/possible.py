@@ -110,6 +110,7 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 async def measure(url: str, customers: int) -> bool:
+    from supportlens.config import get_settings
     from supportlens.sessions import service
 
     engine = create_async_engine(url, pool_size=2)
@@ -121,6 +122,7 @@ async def measure(url: str, customers: int) -> bool:
             statements.append((stmt, params))
 
     maker = async_sessionmaker(engine, expire_on_commit=False)
+    settings = get_settings()  # the recording retention the listed sessions are summarised with
     rng = random.Random(11)
     ok = True
     for label, pick in (
@@ -132,7 +134,7 @@ async def measure(url: str, customers: int) -> bool:
         async with maker() as db:
             for _ in range(200):
                 start = time.perf_counter()
-                items, _ = await service.possible_sessions(db, pick(), floor=0.2, threshold=0.5)
+                items, _ = await service.possible_sessions(db, pick(), settings, floor=0.2, threshold=0.5)
                 times.append((time.perf_counter() - start) * 1000)
                 found = max(found, len(items))
         print(

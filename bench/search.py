@@ -220,7 +220,12 @@ async def run_profile(
         # The same chains alone, same clients and limits, same concurrency, other customers (no cache).
         hubspot, dwolla = build_clients(settings)
         service = CustomerDirectory(
-            hubspot=hubspot, dwolla=dwolla, cache=MemoryCache(0, b"k"), sessionmaker=None, deadline_seconds=30
+            hubspot=hubspot,
+            dwolla=dwolla,
+            cache=MemoryCache(0, b"k"),
+            sessionmaker=None,
+            deadline_seconds=30,
+            settings=settings,
         )
         offset = args.agents * args.rounds
         chains: dict[str, list[float]] = {}

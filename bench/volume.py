@@ -595,6 +595,9 @@ QueryFn = Callable[[AsyncSession, Any], Awaitable[Any]]
 def query_code() -> dict[str, tuple[str, QueryFn]]:
     """The app's own query functions; the equivalent SQL (said so) where a function is missing."""
     found: dict[str, tuple[str, QueryFn]] = {}
+    from supportlens.config import get_settings
+
+    settings = get_settings()  # the threshold and recording retention the app's reads take
     try:
         from supportlens.sessions import service as sessions_service
     except ImportError:
@@ -603,7 +606,9 @@ def query_code() -> dict[str, tuple[str, QueryFn]]:
     if sessions_service is not None and hasattr(sessions_service, "sessions_for_customer"):
 
         async def customer_list(db: AsyncSession, email: str) -> Any:
-            return await sessions_service.sessions_for_customer(db, email, limit=20, min_confidence=0.5)
+            return await sessions_service.sessions_for_customer(
+                db, email, settings, limit=20, min_confidence=0.5
+            )
 
         found["customer sessions list"] = (
             "supportlens.sessions.service.sessions_for_customer",
@@ -658,7 +663,7 @@ def query_code() -> dict[str, tuple[str, QueryFn]]:
         from supportlens.customers.query import parse_query
 
         async def local_search(db: AsyncSession, q: str) -> Any:
-            return await sessions_service.search_sessions(db, parse_query(q), limit=10)
+            return await sessions_service.search_sessions(db, parse_query(q), settings, limit=10)
 
         found["search: local sessions"] = ("supportlens.sessions.service.search_sessions", local_search)
     else:

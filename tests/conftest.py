@@ -19,6 +19,7 @@ from supportlens.db.engine import make_engine, make_sessionmaker
 from tests.support import database
 from tests.support.agents import SignedIn, make_agent, sign_in
 from tests.support.browsers import BROWSER_USER_AGENT
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.queue import Worker, in_process_worker
 from tests.support.sync import run
 
@@ -52,7 +53,7 @@ def build_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,
-        "secret_key": "test-secret-key-not-for-production",
+        "secret_key": TEST_SECRET_KEY,
         "run_worker": False,  # tests that need one use the `worker` fixture
         "log_json": False,
         "log_level": "WARNING",

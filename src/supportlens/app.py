@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +23,11 @@ from supportlens.auth.deps import LoginRequired
 from supportlens.capture import views as capture_views
 from supportlens.config import Settings, get_settings
 from supportlens.crmnotes import views as crmnotes_views
-from supportlens.customers import directory as customer_directory
+from supportlens.customers.directory import open_directory
 from supportlens.db.engine import make_engine, make_sessionmaker
-from supportlens.db.partitions import startup_hook as ensure_event_partitions_hook
+from supportlens.db.partitions import ensure_at_startup as ensure_event_partitions
 from supportlens.insights import views as insights_views
-from supportlens.integrations.clients import startup_hook as integrations_startup_hook
+from supportlens.integrations.clients import open_vendor_clients
 from supportlens.investigation import customer_views, goal_views
 from supportlens.investigation import views as investigation_views
 from supportlens.issues import alert_views, compare_views, report_views
@@ -39,21 +38,33 @@ from supportlens.middleware import RequestContextMiddleware
 from supportlens.privacy import views as privacy_views
 from supportlens.search import views as search_views
 from supportlens.sessions import views as sessions_views
-from supportlens.tasks.queue import start_in_process_worker
+from supportlens.tasks.queue import Runtime, start_in_process_worker
 from supportlens.web import theme as web_theme
 from supportlens.web import views as web_views
 from supportlens.web.pages import STATIC_DIR, wants_html
 
-# Other domains register startup work here (HTTP clients, the task worker); each gets the app and
-# an exit stack for its cleanup. Keeps app.py free of domain knowledge.
-StartupHook = Callable[[FastAPI, AsyncExitStack], Any]
-STARTUP_HOOKS: list[StartupHook] = [
-    metrics.startup_hook,
-    ensure_event_partitions_hook,
-    integrations_startup_hook,
-    customer_directory.startup_hook,
-    start_in_process_worker,
-]
+
+async def open_shared_resources(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+    """Build what requests share, each on what came before, and keep it on `app.state` (read only by the
+    providers of deps.py and auth/deps.py); the stack closes it all in reverse order at shutdown."""
+    state = app.state
+    metrics.startup_hook(app, stack)
+    await ensure_event_partitions(state.engine)
+    vendors = open_vendor_clients(settings, stack)
+    state.hubspot, state.dwolla = vendors.hubspot, vendors.dwolla
+    state.clarity_export, state.clarity_recordings = vendors.clarity_export, vendors.clarity_recordings
+    state.customer_directory = open_directory(
+        settings, vendors.hubspot, vendors.dwolla, state.sessionmaker, stack
+    )
+    runtime = Runtime(
+        settings=settings,
+        engine=state.engine,
+        sessionmaker=state.sessionmaker,
+        dwolla=vendors.dwolla,
+        clarity_export=vendors.clarity_export,
+        clarity_recordings=vendors.clarity_recordings,
+    )
+    state.queue = await start_in_process_worker(runtime, stack)
 
 
 def routers() -> list[APIRouter]:
@@ -94,10 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            for hook in STARTUP_HOOKS:
-                result = hook(app, stack)
-                if hasattr(result, "__await__"):
-                    await result
+            await open_shared_resources(app, settings, stack)
             if settings.gc_freeze:
                 # A full collection of a worker's ~150,000 startup objects took 70 ms on the
                 # development machine, a pause every request in flight waited for.
@@ -134,5 +142,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in routers():
         app.include_router(router)
-    app.add_middleware(RequestContextMiddleware, hsts=settings.cookies_secure)
+    app.add_middleware(RequestContextMiddleware, settings=settings, hsts=settings.cookies_secure)
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+
+from supportlens.deps import SessionmakerDep
 
 router = APIRouter(tags=["health"])
 
@@ -16,11 +18,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(sessionmaker: SessionmakerDep) -> JSONResponse:
     from supportlens.tasks.status import backlog
 
     try:
-        async with request.app.state.sessionmaker() as db:
+        async with sessionmaker() as db:
             await db.execute(text("SELECT 1"))
             queue = await backlog(db)
     except Exception as exc:

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportlens.audit.service import address_ref
+from supportlens.config import Settings
 from supportlens.logging import get_logger, request_id_var
 from supportlens.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY
 
@@ -57,9 +58,10 @@ async def _refuse_nul(scope: Scope, send: Send) -> None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, hsts: bool = False) -> None:
         self.app = app
         self.hsts = hsts
+        self.settings = settings  # the access log's client pseudonyms are keyed on its secret key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,6 +122,6 @@ class RequestContextMiddleware:
                     path=template,
                     status=status,
                     duration_ms=round(elapsed * 1000, 1),
-                    client=address_ref(client[0] if client else None),
+                    client=address_ref(client[0] if client else None, self.settings),
                 )
             request_id_var.reset(token)

@@ -15,7 +15,7 @@ from supportlens.db.base import utcnow
 HTML = {"Accept": "text/html"}
 
 
-async def _seed(db):
+async def _seed(db, settings):
     old = utcnow() - timedelta(days=10)
     db.add_all(
         [
@@ -23,7 +23,7 @@ async def _seed(db):
                 action="search",
                 actor_email="ann@example.com",
                 target_type="customer",
-                target=audit.customer_ref("jane@acme.io"),
+                target=audit.customer_ref("jane@acme.io", settings),
                 occurred_at=old,
                 detail={},
             ),
@@ -46,9 +46,9 @@ async def _seed(db):
     await db.commit()
 
 
-async def test_filters(signed_in, db):
+async def test_filters(signed_in, db, settings):
     admin = await signed_in("admin")
-    await _seed(db)
+    await _seed(db, settings)
     page = await admin.client.get("/admin/audit", headers=HTML)
     assert page.status_code == 200 and "session_view" in page.text and "login" in page.text
     by_action = await admin.client.get("/admin/audit?action=session_view", headers=HTML)
@@ -58,7 +58,7 @@ async def test_filters(signed_in, db):
     # A customer's e-mail finds the pseudonymised entries
     by_customer = await admin.client.get("/admin/audit?target=Jane@Acme.io", headers=HTML)
     body = by_customer.text.split("<tbody>")[1]
-    assert audit.customer_ref("jane@acme.io") in body and "session_view" not in body
+    assert audit.customer_ref("jane@acme.io", settings) in body and "session_view" not in body
     today = utcnow().date().isoformat()
     recent = await admin.client.get(f"/admin/audit?from={today}&to={today}&actor=ann", headers=HTML)
     body = recent.text.split("<tbody>")[1]
@@ -67,9 +67,9 @@ async def test_filters(signed_in, db):
     assert bad.status_code == 400
 
 
-async def test_a_blank_date_is_no_filter_and_the_page_links_keep_the_dates(signed_in, db):
+async def test_a_blank_date_is_no_filter_and_the_page_links_keep_the_dates(signed_in, db, settings):
     admin = await signed_in("admin")
-    await _seed(db)
+    await _seed(db, settings)
     # The filter form sends its blank date inputs as `from=&to=`.
     blank = await admin.client.get("/admin/audit?action=&actor=&target=&from=&to=", headers=HTML)
     assert blank.status_code == 200 and "session_view" in blank.text
@@ -81,9 +81,9 @@ async def test_a_blank_date_is_no_filter_and_the_page_links_keep_the_dates(signe
     assert "search" not in {r["action"] for r in export.json()}
 
 
-async def test_csv_and_json_export(signed_in, db):
+async def test_csv_and_json_export(signed_in, db, settings):
     admin = await signed_in("admin")
-    await _seed(db)
+    await _seed(db, settings)
     resp = await admin.client.get("/admin/audit/export?format=csv&actor=ann")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert "attachment" in resp.headers["content-disposition"]

@@ -20,6 +20,7 @@ from supportlens.mapping.models import (
     SessionCustomerMapping,
 )
 from supportlens.sessions.models import UserSession
+from tests.support.keys import TEST_FACT_KEYS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -81,7 +82,7 @@ async def send_at(
     b = Batch(device, session, 0, 0, ip=ip, email=email, automated=automated, human=human)
     s = await _upsert(db, b, start, end)
     ref = engine.CustomerRef(email=b.email) if b.email else None
-    await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip)
+    await engine.on_ingest(db, session=s, identified=ref, client_ip=b.ip, keys=TEST_FACT_KEYS)
     if commit:
         await db.commit()
     return s

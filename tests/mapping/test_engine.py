@@ -11,6 +11,7 @@ from supportlens.mapping.evidence import MAX_IP_CUSTOMERS
 from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp
 from supportlens.sessions.models import UserSession
 from tests.mapping.helpers import Batch, link_of, links, send, send_at
+from tests.support.keys import TEST_FACT_KEYS
 
 JANE = "jane@acme.io"
 JOHN = "john@acme.io"
@@ -243,7 +244,13 @@ async def test_a_manual_decision_waits_for_the_mapping_job_in_flight(db, session
         assert session is not None
         task = asyncio.create_task(
             decisions.set_manual(
-                agent_db, session=session, email=JANE, decision="link", agent=None, reason=None
+                agent_db,
+                session=session,
+                email=JANE,
+                decision="link",
+                agent=None,
+                reason=None,
+                keys=TEST_FACT_KEYS,
             )
         )
         try:

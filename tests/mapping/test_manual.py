@@ -17,7 +17,7 @@ async def _session_id(sessionmaker, device: str, session: str) -> str:
         return str((await send(db, Batch(device, session, 3 * 24 * 60, 10, ip="10.9.9.9"))).id)
 
 
-async def test_manual_link_and_unlink_win_over_rescoring(signed_in, sessionmaker):
+async def test_manual_link_and_unlink_win_over_rescoring(signed_in, sessionmaker, settings):
     async with sessionmaker() as db:
         await send(db, Batch("dev1", "login", 0, 10, ip="10.0.0.1", email=JANE))
     sid = await _session_id(sessionmaker, "dev1", "anon")
@@ -52,8 +52,8 @@ async def test_manual_link_and_unlink_win_over_rescoring(signed_in, sessionmaker
         # The other anonymous sessions of the browser are still scored automatically.
         entries = (await db.scalars(select(AuditEntry).where(AuditEntry.action.like("mapping.%")))).all()
     by_action = {e.action: e for e in entries}
-    assert by_action["mapping.unlink"].target == audit.customer_ref(JANE)
-    assert by_action["mapping.link"].target == audit.customer_ref(JOHN)
+    assert by_action["mapping.unlink"].target == audit.customer_ref(JANE, settings)
+    assert by_action["mapping.link"].target == audit.customer_ref(JOHN, settings)
     assert by_action["mapping.link"].actor_email == agent.agent.email
     assert by_action["mapping.link"].detail["reason"] == "customer said so on the phone"
     assert JANE not in str(by_action["mapping.unlink"].detail)

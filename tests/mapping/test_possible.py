@@ -126,7 +126,7 @@ async def _possible_ids(agent: Any, email: str) -> list[str]:
     return [i["id"] for i in r.json()["possible"]["items"]]
 
 
-async def test_confirm_and_dismiss_survive_rescoring(signed_in, sessionmaker):
+async def test_confirm_and_dismiss_survive_rescoring(signed_in, sessionmaker, settings):
     ids = await _family(sessionmaker, "a1", "a2")
     async with sessionmaker() as db:
         before_john = (await link_of(db, "fam", "a2"))[JOHN].confidence_score
@@ -172,7 +172,7 @@ async def test_confirm_and_dismiss_survive_rescoring(signed_in, sessionmaker):
     assert ids["a2"] not in [i["id"] for i in r.json()["items"]]
 
     by_action = {e.action: e for e in await _audit(sessionmaker, "mapping.confirm", "mapping.dismiss")}
-    assert by_action["mapping.confirm"].target == audit.customer_ref(JANE)
+    assert by_action["mapping.confirm"].target == audit.customer_ref(JANE, settings)
     assert by_action["mapping.confirm"].actor_email == agent.agent.email
     assert by_action["mapping.confirm"].detail == {
         "session_id": ids["a1"],

@@ -18,10 +18,10 @@ from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.db.base import utcnow
 from supportlens.db.models import Base
-from supportlens.mapping.facts import customer_key
 from supportlens.mapping.models import MappingIdentity, MappingIpCustomer, SessionCustomerMapping
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from tests.support.keys import TEST_FACT_KEYS
 
 JANE = "jane.doe@acme.io"
 BOB = "bob@example.com"
@@ -132,8 +132,8 @@ async def seed_world(db: AsyncSession, agent_id: uuid.UUID) -> dict[str, uuid.UU
                 session_start=bobs.session_start,
                 session_end=bobs.session_end,
             ),
-            MappingIpCustomer(ip_key="k1", customer_key=customer_key(JANE)),
-            MappingIpCustomer(ip_key="k1", customer_key=customer_key(BOB)),
+            MappingIpCustomer(ip_key="k1", customer_key=TEST_FACT_KEYS.customer(JANE)),
+            MappingIpCustomer(ip_key="k1", customer_key=TEST_FACT_KEYS.customer(BOB)),
             SearchHistory(agent_id=agent_id, query=JANE.upper(), normalized_query=JANE, kind="email"),
             SearchHistory(agent_id=agent_id, query="Jane Doe", normalized_query="jane doe", kind="name"),
             SearchHistory(agent_id=agent_id, query=BOB, normalized_query=BOB, kind="email"),
@@ -158,7 +158,7 @@ async def rows_mentioning(db: AsyncSession, needle: str) -> list[str]:
     return hits
 
 
-async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, app):
+async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, app, settings):
     admin = await signed_in("admin")
     ids = await seed_world(db, admin.agent.id)
     assert await rows_mentioning(db, JANE)  # the scan does find her before
@@ -198,7 +198,7 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
         "notes_redacted": 0,
         "link_reasons_redacted": 0,
     }
-    assert receipt["customerRef"] == audit.customer_ref(JANE)
+    assert receipt["customerRef"] == audit.customer_ref(JANE, settings)
     clarity = next(s for s in receipt["manualSteps"] if s["system"] == "Microsoft Clarity")
     assert clarity["ids"] == ["proj1/dev-jane"]
     assert {s["system"] for s in receipt["manualSteps"]} == {"Microsoft Clarity", "HubSpot", "Dwolla"}
@@ -212,10 +212,10 @@ async def test_erasure_leaves_no_row_with_the_email_in_any_table(signed_in, db, 
     assert (await db.scalars(select(SessionCustomerMapping.customer_email))).all().count(BOB) == 2
     assert {h.query for h in (await db.scalars(select(SearchHistory))).all()} == {"Jane Doe", BOB}
     # the mapping engine's keyed facts about her are gone too; Bob's stay
-    assert (await db.scalars(select(MappingIpCustomer.customer_key))).all() == [customer_key(BOB)]
+    assert (await db.scalars(select(MappingIpCustomer.customer_key))).all() == [TEST_FACT_KEYS.customer(BOB)]
     assert (await db.scalars(select(MappingIdentity.customer_email))).all() == [BOB]
     entry = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "customer_erased"))).one()
-    assert entry.target == audit.customer_ref(JANE) and "jane" not in str(entry.detail).lower()
+    assert entry.target == audit.customer_ref(JANE, settings) and "jane" not in str(entry.detail).lower()
     assert entry.actor_email == admin.agent.email
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import SecretStr
@@ -63,8 +62,9 @@ async def test_hubspot_account_failing_leaves_links_out_and_is_not_retried_at_on
             calls += 1
             raise RuntimeError("account-info refused")
 
-    state = SimpleNamespace(hubspot=Broken(), settings=SimpleNamespace(hubspot_token=SecretStr("pat")))
-    app = SimpleNamespace(state=state)
-    assert await links.hubspot_account(app) is None
-    assert await links.hubspot_account(app) is None
+    settings = Settings(hubspot_token=SecretStr("pat"))
+    lookup = links.AccountLookup()
+    client: Any = Broken()
+    assert await links.hubspot_account(client, settings, lookup) is None
+    assert await links.hubspot_account(client, settings, lookup) is None
     assert calls == 1

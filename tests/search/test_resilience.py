@@ -61,6 +61,7 @@ async def test_refused_connection_is_an_error_quickly(settings_factory, sims: Si
         cache=MemoryCache(0, b"k"),
         sessionmaker=sessionmaker,
         deadline_seconds=DEADLINE,
+        settings=settings,
     )
     try:
         started = time.monotonic()

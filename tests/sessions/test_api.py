@@ -40,7 +40,7 @@ async def seed(
     )
 
 
-async def test_list_newest_first_paged_and_audited(signed_in, db, site_key):
+async def test_list_newest_first_paged_and_audited(signed_in, db, site_key, settings):
     for i, days in enumerate((3, 1, 2, 40)):
         await seed(db, site_key, f"sess{i}", days=days)
     await seed(db, site_key, "other", days=1, customer="someone@else.io")
@@ -67,7 +67,7 @@ async def test_list_newest_first_paged_and_audited(signed_in, db, site_key):
     assert rest["nextCursor"] is None
     assert rest["items"][1]["hasRecording"] is False  # 40 days old: past Clarity's 30-day retention
     rows = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "sessions_listed"))).all()
-    assert len(rows) == 2 and rows[0].target == audit.customer_ref(JANE)
+    assert len(rows) == 2 and rows[0].target == audit.customer_ref(JANE, settings)
     assert all(JANE not in (r.target or "") and JANE not in str(r.detail) for r in rows)
 
 
@@ -176,15 +176,15 @@ async def test_panel_cards_badges_and_show_more(signed_in, db, site_key):
     assert "No recorded sessions" in none.text
 
 
-async def test_search_sessions_contract(db, site_key):
+async def test_search_sessions_contract(db, site_key, settings):
     from supportlens.customers.query import parse_query
     from supportlens.sessions.service import search_sessions, sessions_for_customer
 
     await seed(db, site_key, "one", days=0)
-    by_email = await search_sessions(db, parse_query("Jane@Acme.io"), limit=5)
+    by_email = await search_sessions(db, parse_query("Jane@Acme.io"), settings, limit=5)
     assert [s.clarity_session_id for s in by_email] == ["one"]
-    assert [s.clarity_session_id for s in await sessions_for_customer(db, JANE, limit=5)] == ["one"]
-    assert await search_sessions(db, parse_query("+1 415 555 2671"), limit=5) == []
+    assert [s.clarity_session_id for s in await sessions_for_customer(db, JANE, settings, limit=5)] == ["one"]
+    assert await search_sessions(db, parse_query("+1 415 555 2671"), settings, limit=5) == []
 
 
 async def test_panel_sorts_and_filters_on_the_server(signed_in, db, site_key):

@@ -40,12 +40,12 @@ async def reference(db: Any, email: str, threshold: float) -> list[uuid.UUID]:
     return list((await db.scalars(stmt)).all())
 
 
-async def paged(db: Any, email: str, threshold: float, limit: int) -> list[uuid.UUID]:
+async def paged(db: Any, settings: Any, email: str, threshold: float, limit: int) -> list[uuid.UUID]:
     out: list[uuid.UUID] = []
     cursor = None
     for _ in range(200):
         items, cursor = await service.sessions_page(
-            db, email, limit=limit, before=cursor, min_confidence=threshold
+            db, email, settings, limit=limit, before=cursor, min_confidence=threshold
         )
         out += [i.id for i in items]
         if cursor is None:
@@ -101,7 +101,7 @@ async def build_world(db: Any, seed: int) -> None:
     await db.commit()
 
 
-async def test_union_matches_definition_on_every_page(db):
+async def test_union_matches_definition_on_every_page(db, settings):
     await build_world(db, seed=11)
     # a session whose start moves earlier after it was linked (an earlier event arrives late)
     moved = (await db.scalars(select(UserSession).where(UserSession.clarity_session_id == "s3"))).one()
@@ -113,7 +113,7 @@ async def test_union_matches_definition_on_every_page(db):
         for threshold in (0.5, 0.7, 0.0, 1.0):
             expected = await reference(db, email, threshold)
             for limit in (1, 4, 10, 100):
-                got = await paged(db, email, threshold, limit)
+                got = await paged(db, settings, email, threshold, limit)
                 assert got == expected, (email, threshold, limit)
 
 
@@ -129,7 +129,7 @@ async def test_link_rows_carry_their_session_start(db):
     assert rows and all(a == b for a, b in rows)
 
 
-async def test_a_write_cannot_put_a_wrong_start_on_a_link(db):
+async def test_a_write_cannot_put_a_wrong_start_on_a_link(db, settings):
     """The copy follows the session whatever a writer sets (the list's order depends on it)."""
     await build_world(db, seed=5)
     m, s = SessionCustomerMapping, UserSession
@@ -140,10 +140,10 @@ async def test_a_write_cannot_put_a_wrong_start_on_a_link(db):
     rows = (await db.execute(select(m.session_start, s.session_start).join(s, s.id == m.session_id))).all()
     assert rows and all(a == b for a, b in rows)
     for limit in (1, 3, 50):
-        assert await paged(db, E, 0.5, limit) == expected
+        assert await paged(db, settings, E, 0.5, limit) == expected
 
 
-async def test_possible_sessions_match_their_definition(db):
+async def test_possible_sessions_match_their_definition(db, settings):
     """Undecided links in [floor, threshold) of human sessions, newest first, never one of the list's."""
     await build_world(db, seed=13)
     m = SessionCustomerMapping
@@ -175,11 +175,11 @@ async def test_possible_sessions_match_their_definition(db):
                 and floor <= link.confidence_score < threshold
             ]
             items, more = await service.possible_sessions(
-                db, email, floor=floor, threshold=threshold, limit=5
+                db, email, settings, floor=floor, threshold=threshold, limit=5
             )
             assert [i.id for i in items] == expected[:5] and more == (len(expected) > 5), (email, floor)
             every, more = await service.possible_sessions(
-                db, email, floor=floor, threshold=threshold, limit=100
+                db, email, settings, floor=floor, threshold=threshold, limit=100
             )
             assert [i.id for i in every] == expected and not more, (email, floor)
             listed = set(await reference(db, email, threshold))

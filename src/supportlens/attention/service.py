@@ -41,7 +41,7 @@ from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import FAILED_TRANSFER_TOPICS, DwollaEvent
 from supportlens.integrations.errors import UpstreamNotFound
 from supportlens.investigation.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
-from supportlens.privacy.masking import mask_email_for
+from supportlens.privacy.viewer import Fields, Pii
 from supportlens.problems import ProblemError
 
 ATTENTION_QUEUE = "attention"
@@ -273,7 +273,11 @@ def moment_words(c: AttentionCase) -> str | None:
     return f"{label} {minutes} min before" if minutes >= 1 else f"{label} just before"
 
 
-def case_json(row: CaseRow, principal: Any) -> dict[str, Any]:
+# What a viewer sees of a case (privacy/viewer.py masks these).
+CASE_FIELDS: Fields = {"customerEmail": Pii.email}
+
+
+def case_json(row: CaseRow) -> dict[str, Any]:
     c = row.case
     moment = None
     if c.moment_session_id is not None and c.moment_kind is not None:
@@ -285,7 +289,7 @@ def case_json(row: CaseRow, principal: Any) -> dict[str, Any]:
     code = describe(c.failure_code, c.failure_description)
     return {
         "id": str(c.id),
-        "customerEmail": mask_email_for(principal, c.customer_email) if c.customer_email else None,
+        "customerEmail": c.customer_email or None,
         "customerName": c.customer_name,
         "transferId": c.transfer_id,
         "amount": c.amount,

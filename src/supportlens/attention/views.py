@@ -25,6 +25,7 @@ from supportlens.db.base import utcnow
 from supportlens.deps import DwollaDep
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, WebhookRejected, verify_webhook
 from supportlens.integrations.errors import UpstreamError, in_plain_words
+from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
@@ -83,7 +84,12 @@ async def dwolla_webhook(request: Request, db: DbDep, settings: SettingsDep) -> 
 
 
 async def _audit_view(
-    db: DbDep, request: Request, principal: Principal, rows: list[service.CaseRow], via: str
+    db: DbDep,
+    settings: Settings,
+    request: Request,
+    principal: Principal,
+    rows: list[service.CaseRow],
+    via: str,
 ) -> None:
     await audit.record(
         db,
@@ -95,7 +101,7 @@ async def _audit_view(
         detail={
             "via": via,
             "customers": sorted(
-                {audit.customer_ref(r.case.customer_email) for r in rows if r.case.customer_email}
+                {audit.customer_ref(r.case.customer_email, settings) for r in rows if r.case.customer_email}
             ),
         },
     )
@@ -106,12 +112,14 @@ async def api_attention(
     request: Request,
     principal: CurrentPrincipal,
     db: DbDep,
+    settings: SettingsDep,
     status: Annotated[str, Query(max_length=16)] = "open",
 ) -> dict[str, Any]:
     """Failed transfers to look at: those with a session error within 30 minutes first, then newest."""
     rows = await service.list_cases(db, service.parse_status(status))
-    await _audit_view(db, request, principal, rows, "api")
-    return {"items": [service.case_json(r, principal) for r in rows]}
+    await _audit_view(db, settings, request, principal, rows, "api")
+    items = [service.case_json(r) for r in rows]
+    return {"items": viewer.mask_json(items, service.CASE_FIELDS, viewer.is_viewer(principal))}
 
 
 def _case_id(raw: str) -> uuid.UUID:
@@ -122,7 +130,7 @@ def _case_id(raw: str) -> uuid.UUID:
 
 
 async def _change(
-    request: Request, principal: Principal, db: DbDep, case_id: str, action: str
+    request: Request, principal: Principal, db: DbDep, settings: Settings, case_id: str, action: str
 ) -> AttentionCase:
     cid = _case_id(case_id)
     found = await (service.take if action == "take" else service.close)(db, cid, principal.agent)
@@ -133,7 +141,9 @@ async def _change(
         actor=principal.agent,
         target_type="attention_case",
         target=str(found.id),
-        detail={"customer": audit.customer_ref(found.customer_email) if found.customer_email else None},
+        detail={
+            "customer": audit.customer_ref(found.customer_email, settings) if found.customer_email else None
+        },
         commit=False,
     )
     await db.commit()
@@ -141,23 +151,27 @@ async def _change(
 
 
 @router.post("/api/attention/{case_id}/take", tags=["attention"], summary="Take a case (assign it to me)")
-async def api_take(request: Request, principal: AgentPrincipal, db: DbDep, case_id: str) -> dict[str, Any]:
-    found = await _change(request, principal, db, case_id, "take")
+async def api_take(
+    request: Request, principal: AgentPrincipal, db: DbDep, settings: SettingsDep, case_id: str
+) -> dict[str, Any]:
+    found = await _change(request, principal, db, settings, case_id, "take")
     return {"id": str(found.id), "status": found.status, "assignee": principal.agent.email}
 
 
 @router.post("/api/attention/{case_id}/close", tags=["attention"], summary="Close a case")
-async def api_close(request: Request, principal: AgentPrincipal, db: DbDep, case_id: str) -> dict[str, Any]:
-    found = await _change(request, principal, db, case_id, "close")
+async def api_close(
+    request: Request, principal: AgentPrincipal, db: DbDep, settings: SettingsDep, case_id: str
+) -> dict[str, Any]:
+    found = await _change(request, principal, db, settings, case_id, "close")
     return {"id": str(found.id), "status": found.status}
 
 
 async def _queue_partial(
-    request: Request, principal: Principal, db: DbDep, *, notice: str = ""
+    request: Request, principal: Principal, db: DbDep, settings: Settings, *, notice: str = ""
 ) -> HTMLResponse:
     rows = await service.list_cases(db, "active")
     version = await service.queue_version(db)
-    await _audit_view(db, request, principal, rows, "page")
+    await _audit_view(db, settings, request, principal, rows, "page")
     now = utcnow()
     cases = [
         {
@@ -184,29 +198,33 @@ async def _queue_partial(
 
 @router.get("/partials/attention", include_in_schema=False)
 async def attention_partial(
-    request: Request, principal: CurrentPrincipal, db: DbDep, since: Annotated[str, Query(max_length=64)] = ""
+    request: Request,
+    principal: CurrentPrincipal,
+    db: DbDep,
+    settings: SettingsDep,
+    since: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """The queue for the home page. Polled: unchanged since `since` answers 204 (nothing swapped, nothing
     read about a customer, nothing audited)."""
     if since and since == await service.queue_version(db):
         return Response(status_code=204)
-    return await _queue_partial(request, principal, db)
+    return await _queue_partial(request, principal, db, settings)
 
 
 @router.post("/partials/attention/{case_id}/{action}", include_in_schema=False)
 async def attention_action(
-    request: Request, principal: AgentPrincipal, db: DbDep, case_id: str, action: str
+    request: Request, principal: AgentPrincipal, db: DbDep, settings: SettingsDep, case_id: str, action: str
 ) -> Response:
     if action not in ("take", "close"):
         raise ProblemError(404, "Not found", "no such action", field="action")
     try:
-        await _change(request, principal, db, case_id, action)
+        await _change(request, principal, db, settings, case_id, action)
     except ProblemError as exc:
         if exc.status != 409:
             raise
         await db.rollback()
-        return await _queue_partial(request, principal, db, notice=exc.detail or "")
-    return await _queue_partial(request, principal, db)
+        return await _queue_partial(request, principal, db, settings, notice=exc.detail or "")
+    return await _queue_partial(request, principal, db, settings)
 
 
 # ------------------------------------------------------------------------------- admin: subscription

@@ -10,28 +10,29 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit.models import AuditEntry
-from supportlens.config import get_settings
+from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.logging import request_id_var
 
 
-def customer_ref(email: str) -> str:
-    """A keyed hash naming a customer without PII, so audit rows survive erasure unchanged.
+def customer_ref(email: str, settings: Settings) -> str:
+    """A keyed hash (on the settings' secret key) naming a customer without PII, so audit rows survive
+    erasure unchanged.
 
     Keyed on the canonical e-mail, so every form of one address names one customer."""
-    key = get_settings().secret_key.get_secret_value().encode()
+    key = settings.secret_key.get_secret_value().encode()
     canonical = canonical_email_or_none(email) or email.strip().lower()
     digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
     return f"cust_{digest[:32]}"
 
 
-def address_ref(ip: str | None) -> str:
+def address_ref(ip: str | None, settings: Settings) -> str:
     """A keyed pseudonym of a client address for logs: equal addresses give equal pseudonyms (one
     client's requests can be followed), and without the secret key it cannot be turned back into the
     address (unlike a plain hash of the small IPv4 space)."""
     if not ip:
         return "ip_unknown"
-    key = get_settings().secret_key.get_secret_value().encode()
+    key = settings.secret_key.get_secret_value().encode()
     return "ip_" + hmac.new(key, b"address:" + ip.encode(), hashlib.sha256).hexdigest()[:16]
 
 
@@ -79,6 +80,7 @@ async def record_session(
     action: str,
     session: Any,
     *,
+    settings: Settings,
     request: Request | None,
     actor: Any | None,
     outcome: str = "ok",
@@ -88,7 +90,7 @@ async def record_session(
     """An agent's action on one session (a `UserSession`): targeted at the session, with the
     pseudonym of the customer the site named on it, so "who looked at this customer" is answerable."""
     if getattr(session, "customer_email", None):
-        detail["customer"] = customer_ref(session.customer_email)
+        detail["customer"] = customer_ref(session.customer_email, settings)
     return await record(
         db,
         action,

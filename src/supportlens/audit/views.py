@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
-from supportlens.auth.deps import AdminPrincipal, DbDep
+from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
 from supportlens.deps import SessionmakerDep
 from supportlens.params import OptionalDay, RowId
 from supportlens.web.pages import render
@@ -48,6 +48,8 @@ class AuditFilter:
     target: str = ""
     start: date | None = None
     end: date | None = None
+    # What `target` is matched as: a customer's e-mail is looked up by its pseudonym, as the log stores it.
+    target_value: str = ""
 
     def apply(self, stmt: Select[Any]) -> Select[Any]:
         if self.action:
@@ -65,14 +67,6 @@ class AuditFilter:
                 AuditEntry.occurred_at < datetime.combine(self.end + timedelta(days=1), time.min, UTC)
             )
         return stmt
-
-    @property
-    def target_value(self) -> str:
-        """A customer's e-mail is looked up by its pseudonym, as the log stores it."""
-        value = self.target.strip()
-        if "@" in value:
-            return audit.customer_ref(value)
-        return value
 
     def query_string(self) -> str:
         from urllib.parse import urlencode
@@ -97,8 +91,12 @@ async def audit_filter(
     target: Annotated[str, Query(max_length=256)] = "",
     start: Annotated[OptionalDay, Query(alias="from")] = None,
     end: Annotated[OptionalDay, Query(alias="to")] = None,
+    *,
+    settings: SettingsDep,
 ) -> AuditFilter:
-    return AuditFilter(action.strip(), actor.strip(), target.strip(), start, end)
+    target = target.strip()
+    value = audit.customer_ref(target, settings) if "@" in target else target
+    return AuditFilter(action.strip(), actor.strip(), target, start, end, value)
 
 
 FilterDep = Annotated[AuditFilter, Depends(audit_filter)]

@@ -17,9 +17,9 @@ from supportlens.auth.deps import (
 )
 from supportlens.auth.models import Agent
 from supportlens.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from supportlens.auth.throttle import get_throttle
 from supportlens.auth.views import LOGIN_CSRF_COOKIE, login_csrf_ok, redirect_with
 from supportlens.config import Settings
+from supportlens.deps import LoginThrottleDep
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["auth"])
@@ -75,6 +75,7 @@ async def set_password_submit(
     token: str,
     db: DbDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
     password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH + 1)] = "",
     password_confirm: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH + 1)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -114,7 +115,7 @@ async def set_password_submit(
         target=str(done.agent.id),
         detail={"via": "one-time link", "sessions_ended": done.sessions_ended},
     )
-    await get_throttle(request.app.state, settings).unlock(done.agent.email)
+    await throttle.unlock(done.agent.email)
     return RedirectResponse("/login?password_set=1", status_code=303)
 
 

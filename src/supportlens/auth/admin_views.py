@@ -17,10 +17,10 @@ from supportlens.auth.deps import (
     SettingsDep,
 )
 from supportlens.auth.models import Agent, Role
-from supportlens.auth.throttle import get_throttle
 from supportlens.auth.views import redirect_with
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
+from supportlens.deps import LoginThrottleDep
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render, wants_html
 
@@ -35,6 +35,7 @@ async def admin_home(request: Request, principal: AdminPrincipal) -> HTMLRespons
 async def _agents_page(
     request: Request,
     db: DbDep,
+    settings: Settings,
     *,
     notice: str = "",
     error: str = "",
@@ -45,7 +46,6 @@ async def _agents_page(
     from sqlalchemy import select
 
     agents = (await db.scalars(select(Agent).order_by(Agent.email))).all()
-    settings: Settings = request.app.state.settings
     response = render(
         request,
         "admin/agents.html",
@@ -72,9 +72,14 @@ async def _agents_page(
 
 @router.get("/admin/agents", response_class=HTMLResponse, include_in_schema=False)
 async def admin_agents(
-    request: Request, db: DbDep, principal: AdminPrincipal, notice: str = "", error: str = ""
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AdminPrincipal,
+    notice: str = "",
+    error: str = "",
 ) -> HTMLResponse:
-    return await _agents_page(request, db, notice=notice, error=error)
+    return await _agents_page(request, db, settings, notice=notice, error=error)
 
 
 async def _admin_target(db: DbDep, agent_id: uuid.UUID) -> Agent:
@@ -91,6 +96,7 @@ def _back(notice: str = "", error: str = "") -> RedirectResponse:
 async def _refuse(
     request: Request,
     db: DbDep,
+    settings: Settings,
     status: int,
     title: str,
     detail: str,
@@ -100,7 +106,7 @@ async def _refuse(
 ) -> Response:
     """A refused admin write: the agents page with the reason for a browser, problem details otherwise."""
     if wants_html(request):
-        return await _agents_page(request, db, error=detail, status_code=status, form=form)
+        return await _agents_page(request, db, settings, error=detail, status_code=status, form=form)
     raise ProblemError(status, title, detail, field=field)
 
 
@@ -163,7 +169,7 @@ async def admin_invite(
     refusal = _sign_in_refusal(settings, sign_in)
     if refusal is not None:
         title, detail = refusal
-        return await _refuse(request, db, 400, title, detail, field="sign_in", form=form)
+        return await _refuse(request, db, settings, 400, title, detail, field="sign_in", form=form)
     try:
         agent = await service.create_agent(db, email=email, role=role, name=name.strip(), commit=False)
         raw = (
@@ -189,12 +195,13 @@ async def admin_invite(
             if duplicate
             else f"{exc.field}: {exc.message}"
         )
-        return await _refuse(request, db, status, title, detail, field=exc.field, form=form)
+        return await _refuse(request, db, settings, status, title, detail, field=exc.field, form=form)
     except IntegrityError:  # the same e-mail invited at the same moment by another admin
         await _discard(request, db)
         return await _refuse(
             request,
             db,
+            settings,
             409,
             "Agent already exists",
             f"{service.normalize_email(email)} already has an account.",
@@ -206,6 +213,7 @@ async def admin_invite(
     return await _agents_page(
         request,
         db,
+        settings,
         notice=f"Invited {agent.email} as {agent.role}.",
         new_link=(agent, agent_admin.link_url(settings.base_url, raw)),
         status_code=201,
@@ -219,10 +227,17 @@ async def admin_password_link(
     """A new one-time set-password link (a lost invitation, a forgotten password); older links die."""
     target = await _admin_target(db, agent_id)
     if not settings.local_login_enabled:
-        return await _refuse(request, db, 400, "Password sign-in is off", "Password sign-in is turned off.")
+        return await _refuse(
+            request, db, settings, 400, "Password sign-in is off", "Password sign-in is turned off."
+        )
     if not target.active:
         return await _refuse(
-            request, db, 409, "Agent is deactivated", f"{target.email} is deactivated; reactivate it first."
+            request,
+            db,
+            settings,
+            409,
+            "Agent is deactivated",
+            f"{target.email} is deactivated; reactivate it first.",
         )
     raw = await agent_admin.issue_password_link(db, target, issued_by=principal.agent)
     await audit.record(
@@ -236,6 +251,7 @@ async def admin_password_link(
     return await _agents_page(
         request,
         db,
+        settings,
         notice=f"New set-password link for {target.email}; earlier links no longer work.",
         new_link=(target, agent_admin.link_url(settings.base_url, raw)),
         status_code=201,
@@ -244,7 +260,7 @@ async def admin_password_link(
 
 @router.post("/admin/agents/{agent_id}/deactivate", include_in_schema=False)
 async def admin_deactivate(
-    request: Request, agent_id: uuid.UUID, db: DbDep, principal: AdminPrincipal
+    request: Request, agent_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> Response:
     """Turn an account off: its sessions, API tokens and set-password links end at once."""
     target = await _admin_target(db, agent_id)
@@ -254,7 +270,9 @@ async def admin_deactivate(
         ended = await agent_admin.deactivate(db, principal.agent, target)
     except agent_admin.AdminRefused as exc:
         await _audit_refusal(request, db, "agent_deactivated", principal.agent, target, exc.reason)
-        return await _refuse(request, db, exc.status, "Deactivation refused", exc.message, field=exc.field)
+        return await _refuse(
+            request, db, settings, exc.status, "Deactivation refused", exc.message, field=exc.field
+        )
     await audit.record(
         db,
         "agent_deactivated",
@@ -304,6 +322,7 @@ async def admin_change_role(
     request: Request,
     agent_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     principal: AdminPrincipal,
     role: Annotated[str, Form(max_length=16)],
 ) -> Response:
@@ -323,7 +342,9 @@ async def admin_change_role(
             await _audit_refusal(
                 request, db, "role_change", principal.agent, target, exc.reason, **{"from": old, "to": role}
             )
-            return await _refuse(request, db, exc.status, "Role change refused", exc.message, field="role")
+            return await _refuse(
+                request, db, settings, exc.status, "Role change refused", exc.message, field="role"
+            )
     target.role = role
     await audit.record(
         db,
@@ -339,12 +360,12 @@ async def admin_change_role(
 
 @router.post("/admin/agents/{agent_id}/unlock", include_in_schema=False)
 async def admin_unlock(
-    request: Request, agent_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+    request: Request, agent_id: uuid.UUID, db: DbDep, throttle: LoginThrottleDep, principal: AdminPrincipal
 ) -> Response:
     target = await _admin_target(db, agent_id)
     target.locked_until = None
     target.failed_logins = 0
-    await get_throttle(request.app.state, settings).unlock(target.email)
+    await throttle.unlock(target.email)
     await audit.record(
         db,
         "account_unlocked",

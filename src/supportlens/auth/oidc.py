@@ -14,10 +14,10 @@ SUPPORTLENS_OIDC_DISCOVERY_URL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from authlib.integrations.starlette_client import OAuth, OAuthError
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -26,6 +26,7 @@ from supportlens.auth import service
 from supportlens.auth.deps import DbDep, SettingsDep
 from supportlens.auth.views import complete_login, safe_next
 from supportlens.config import Settings
+from supportlens.deps import LoginThrottleDep, per_app
 from supportlens.logging import get_logger
 from supportlens.web.pages import render
 
@@ -48,20 +49,34 @@ def discovery_url(settings: Settings) -> str:
     return ENTRA_DISCOVERY.format(tenant=settings.oidc_tenant_id)
 
 
-def oidc_client(request: Request, settings: Settings) -> Any:
-    """One Authlib client per app (it caches the provider's metadata and keys)."""
-    oauth = getattr(request.app.state, "oidc_oauth", None)
-    if oauth is None:
-        oauth = OAuth()
-        oauth.register(
-            CLIENT_NAME,
-            client_id=settings.oidc_client_id,
-            client_secret=settings.oidc_client_secret.get_secret_value(),
-            server_metadata_url=discovery_url(settings),
-            client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256", "timeout": 10},
-        )
-        request.app.state.oidc_oauth = oauth
-    return oauth.create_client(CLIENT_NAME)
+class OidcClients:
+    """One Authlib client per app (it caches the provider's metadata and keys), registered on the first
+    sign-in: a missing tenant then fails that sign-in, not the app's start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._oauth: OAuth | None = None
+
+    def client(self) -> Any:
+        if self._oauth is None:
+            settings = self._settings
+            oauth = OAuth()
+            oauth.register(
+                CLIENT_NAME,
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret.get_secret_value(),
+                server_metadata_url=discovery_url(settings),
+                client_kwargs={
+                    "scope": "openid email profile",
+                    "code_challenge_method": "S256",
+                    "timeout": 10,
+                },
+            )
+            self._oauth = oauth
+        return self._oauth.create_client(CLIENT_NAME)
+
+
+OidcClientsDep = Annotated[OidcClients, Depends(per_app("oidc_clients", OidcClients))]
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -90,12 +105,14 @@ def refusal(request: Request, message: str, status_code: int = 403) -> HTMLRespo
 
 
 @router.get("/auth/oidc/login")
-async def oidc_login(request: Request, settings: SettingsDep, next: str = "") -> Response:
+async def oidc_login(
+    request: Request, settings: SettingsDep, clients: OidcClientsDep, next: str = ""
+) -> Response:
     if not settings.oidc_enabled:
         return refusal(request, "Single sign-on is not turned on for this SupportLens.", 404)
     request.scope["session"] = {}
     try:
-        client = oidc_client(request, settings)
+        client = clients.client()
         response = await client.authorize_redirect(request, _redirect_uri(request, settings))
     except Exception as exc:  # discovery or network failure: say so, never a 500
         log.warning("oidc_unavailable", error=type(exc).__name__)
@@ -126,14 +143,16 @@ def verified_email(claims: dict[str, Any]) -> str | None:
 
 
 @router.get("/auth/oidc/callback")
-async def oidc_callback(request: Request, db: DbDep, settings: SettingsDep) -> Response:
+async def oidc_callback(
+    request: Request, db: DbDep, settings: SettingsDep, clients: OidcClientsDep, throttle: LoginThrottleDep
+) -> Response:
     if not settings.oidc_enabled:
         return refusal(request, "Single sign-on is not turned on for this SupportLens.", 404)
     state = _load_state(request, settings)
     next_url = str(state.pop("next", "/"))
     request.scope["session"] = state
     try:
-        client = oidc_client(request, settings)
+        client = clients.client()
         token = await client.authorize_access_token(request)
         claims: dict[str, Any] = dict(token.get("userinfo") or {})
         if not claims.get("email"):
@@ -183,6 +202,8 @@ async def oidc_callback(request: Request, db: DbDep, settings: SettingsDep) -> R
             message = "Your SupportLens account is turned off. Ask an administrator."
         return refusal(request, message)
 
-    response = await complete_login(request, db, settings, agent, method="sso", next_url=next_url)
+    response = await complete_login(
+        request, db, settings, agent, method="sso", next_url=next_url, throttle=throttle
+    )
     response.delete_cookie(STATE_COOKIE, path="/auth/oidc")
     return response

@@ -94,12 +94,3 @@ class LoginThrottle:
 
 def lockout_window(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.login_lockout_minutes)
-
-
-def get_throttle(app_state: object, settings: Settings) -> LoginThrottle:
-    """One throttle per app (memory store) or per Redis; created on first use."""
-    throttle = getattr(app_state, "login_throttle", None)
-    if throttle is None:
-        throttle = LoginThrottle(settings)
-        app_state.login_throttle = throttle  # type: ignore[attr-defined]
-    return throttle

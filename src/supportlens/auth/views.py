@@ -22,9 +22,10 @@ from supportlens.auth.deps import (
     get_principal,
 )
 from supportlens.auth.models import Agent
-from supportlens.auth.throttle import Lock, get_throttle
+from supportlens.auth.throttle import Lock, LoginThrottle
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
+from supportlens.deps import LoginThrottleDep
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["auth"])
@@ -94,6 +95,7 @@ async def login_submit(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -122,7 +124,6 @@ async def login_submit(
             status_code=400,
         )
     ip = audit.client_ip(request)
-    throttle = get_throttle(request.app.state, settings)
     known = await service.get_agent_by_email(db, email)
     lock = await throttle.check(email, ip)
     if lock is None and known is not None and known.locked_until and known.locked_until > utcnow():
@@ -144,7 +145,7 @@ async def login_submit(
         )
     agent = await service.authenticate(db, email, password)
     if agent is None:
-        return await _failed_login(request, db, settings, email=email, known=known, next_url=next)
+        return await _failed_login(request, db, settings, throttle, email=email, known=known, next_url=next)
     if agent.totp_secret:
         pending = totp.sign(settings, "login-2fa", {"a": str(agent.id), "n": safe_next(next)})
         response = RedirectResponse("/login/totp", status_code=303)
@@ -158,13 +159,16 @@ async def login_submit(
             path="/login",
         )
         return response
-    return await complete_login(request, db, settings, agent, method="password", next_url=next)
+    return await complete_login(
+        request, db, settings, agent, method="password", next_url=next, throttle=throttle
+    )
 
 
 async def _failed_login(
     request: Request,
     db: DbDep,
     settings: Settings,
+    throttle: LoginThrottle,
     *,
     email: str,
     known: Agent | None,
@@ -186,7 +190,7 @@ async def _failed_login(
         outcome="denied",
         detail={"factor": factor},
     )
-    lock = await get_throttle(request.app.state, settings).failed(email, audit.client_ip(request))
+    lock = await throttle.failed(email, audit.client_ip(request))
     message = "Wrong e-mail or password." if factor == "password" else "That code is not right. Try again."
     status = 401
     if lock is not None:
@@ -210,12 +214,19 @@ async def _failed_login(
 
 
 async def complete_login(
-    request: Request, db: DbDep, settings: Settings, agent: Agent, *, method: str, next_url: str
+    request: Request,
+    db: DbDep,
+    settings: Settings,
+    agent: Agent,
+    *,
+    method: str,
+    next_url: str,
+    throttle: LoginThrottle,
 ) -> Response:
     """Start the agent's session (password, password+TOTP or single sign-on), audit it, set the cookie."""
     agent.failed_logins = 0
     agent.locked_until = None
-    await get_throttle(request.app.state, settings).succeeded(agent.email)
+    await throttle.succeeded(agent.email)
     new = await service.start_session(
         db, agent, settings, ip=audit.client_ip(request), user_agent=request.headers.get("user-agent")
     )
@@ -277,6 +288,7 @@ async def login_totp_submit(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
     code: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
@@ -287,7 +299,7 @@ async def login_totp_submit(
     agent, next_url = await _pending_agent(request, db, settings)
     if agent is None:
         return RedirectResponse("/login", status_code=303)
-    lock = await get_throttle(request.app.state, settings).check(agent.email, audit.client_ip(request))
+    lock = await throttle.check(agent.email, audit.client_ip(request))
     if lock is not None:
         return _totp_page(request, settings, error=lock.message(), status_code=429)
     if not totp.verify_for_agent(settings, agent, code):
@@ -295,13 +307,16 @@ async def login_totp_submit(
             request,
             db,
             settings,
+            throttle,
             email=agent.email,
             known=agent,
             next_url=next_url,
             factor="totp",
             page="totp",
         )
-    return await complete_login(request, db, settings, agent, method="password+totp", next_url=next_url)
+    return await complete_login(
+        request, db, settings, agent, method="password+totp", next_url=next_url, throttle=throttle
+    )
 
 
 def set_session_cookie(response: Response, value: str, settings: Settings) -> None:

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AdminPrincipal, DbDep
+from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
 from supportlens.capture import sites
 from supportlens.capture.ingest import check_event_times, ingest_batch
 from supportlens.capture.ratelimit import IngestLimiter
 from supportlens.capture.schemas import MAX_BODY_BYTES, IngestBatch, IngestResult
+from supportlens.config import Settings
+from supportlens.deps import SessionmakerDep, per_app
 from supportlens.logging import get_logger
 from supportlens.metrics import INGEST_BATCHES
 from supportlens.problems import ProblemError, problem_response, validation_errors
@@ -50,12 +52,13 @@ async def sdk() -> Response:
     )
 
 
-def _state(request: Request) -> tuple[sites.SiteCache, IngestLimiter]:
-    state = request.app.state
-    if getattr(state, "ingest_sites", None) is None:
-        state.ingest_sites = sites.make_cache(state.settings.ingest_site_cache_seconds)
-        state.ingest_limiter = IngestLimiter(state.settings)
-    return state.ingest_sites, state.ingest_limiter
+def _site_cache(settings: Settings) -> sites.SiteCache:
+    return sites.make_cache(settings.ingest_site_cache_seconds)
+
+
+# Built on the first batch, kept for the app's life: the sites by key, and the limits per site and per IP.
+SiteCacheDep = Annotated[sites.SiteCache, Depends(per_app("ingest_sites", _site_cache))]
+IngestLimiterDep = Annotated[IngestLimiter, Depends(per_app("ingest_limiter", IngestLimiter))]
 
 
 def _cors(origin: str) -> dict[str, str]:
@@ -77,10 +80,9 @@ def _fail(
 
 
 @ingest_router.options(INGEST_PATH, include_in_schema=False)
-async def ingest_preflight(request: Request) -> Response:
+async def ingest_preflight(request: Request, cache: SiteCacheDep, sessionmaker: SessionmakerDep) -> Response:
     origin = request.headers.get("origin", "")
-    cache, _ = _state(request)
-    async with request.app.state.sessionmaker() as db:
+    async with sessionmaker() as db:
         allowed = await cache.all_origins(db)
     if not origin or origin not in allowed:
         return Response(status_code=403)
@@ -122,9 +124,13 @@ async def _read_body(request: Request) -> bytes | None:
     summary="Ingest v1: events from supportlens.js (public, site key)",
     responses={400: {}, 401: {}, 403: {}, 413: {}, 429: {}},
 )
-async def ingest_events(request: Request) -> Response:
-    settings = request.app.state.settings
-    cache, limiter = _state(request)
+async def ingest_events(
+    request: Request,
+    settings: SettingsDep,
+    sessionmaker: SessionmakerDep,
+    cache: SiteCacheDep,
+    limiter: IngestLimiterDep,
+) -> Response:
     origin = request.headers.get("origin")
     refused = _refuse_headers(request)
     if refused is not None:
@@ -138,7 +144,7 @@ async def ingest_events(request: Request) -> Response:
     batch = _parse(body, settings.ingest_max_event_age_days)
     if isinstance(batch, Response):
         return batch
-    async with request.app.state.sessionmaker() as db:
+    async with sessionmaker() as db:
         site = await cache.by_key(db, batch.site_key)
         refused = await _refuse_for_site(site, batch, origin, limiter)
         if refused is not None:

@@ -213,7 +213,7 @@ async def add_note(
         await db.rollback()
         raise as_problem(exc, ticket_id=None) from exc
 
-    await _store_pending(db, session, agent, req, target)
+    await _store_pending(db, session, agent, req, target, settings)
     link = await _lock_link(db, session.id, req)
     content = await _content(db, session, settings, req, link.nonce)
     try:
@@ -233,7 +233,7 @@ async def add_note(
 
 
 async def _store_pending(
-    db: AsyncSession, session: UserSession, agent: Any, req: NoteRequest, target: Target
+    db: AsyncSession, session: UserSession, agent: Any, req: NoteRequest, target: Target, settings: Settings
 ) -> None:
     """The pending row with its nonce, committed before HubSpot is called (see the module's docstring)."""
     await db.execute(
@@ -244,7 +244,7 @@ async def _store_pending(
             ticket_id=req.ticket_id,
             at_ms=req.at_ms,
             contact_id=target.contact_id,
-            customer_ref=customer_ref(target.email),
+            customer_ref=customer_ref(target.email, settings),
             note_id=None,
             nonce=uuid.uuid4().hex,
             comment_sha256=req.comment_sha256,
@@ -334,7 +334,7 @@ async def sessions_by_ticket(db: AsyncSession, ticket_ids: list[str]) -> dict[st
     return out
 
 
-async def erase(db: AsyncSession, email: str, session_ids: list[uuid.UUID]) -> int:
+async def erase(db: AsyncSession, email: str, session_ids: list[uuid.UUID], settings: Settings) -> int:
     """The note links of an erased customer: of their sessions, and any naming them (by keyed hash).
     The notes themselves are HubSpot's records; erasing there is HubSpot's own process."""
     n = HubSpotNoteLink
@@ -342,5 +342,5 @@ async def erase(db: AsyncSession, email: str, session_ids: list[uuid.UUID]) -> i
     for start in range(0, len(session_ids), 500):
         result = await db.execute(delete(n).where(n.session_id.in_(session_ids[start : start + 500])))
         removed += int(getattr(result, "rowcount", 0) or 0)
-    result = await db.execute(delete(n).where(n.customer_ref == customer_ref(email)))
+    result = await db.execute(delete(n).where(n.customer_ref == customer_ref(email, settings)))
     return removed + int(getattr(result, "rowcount", 0) or 0)

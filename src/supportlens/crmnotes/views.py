@@ -73,7 +73,13 @@ async def note_options(
         for t in tickets
     ]
     await audit.record_session(
-        db, "hubspot_tickets_viewed", session, request=request, actor=principal.agent, tickets=len(tickets)
+        db,
+        "hubspot_tickets_viewed",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        tickets=len(tickets),
     )
     return body
 
@@ -98,7 +104,7 @@ async def add_note(
     if not (outcome.created or outcome.updated):
         action = "hubspot_note_unchanged"  # asked again: the same note, answered from our link
     await audit.record_session(
-        db, action, session, request=request, actor=principal.agent, commit=False,
+        db, action, session, settings=settings, request=request, actor=principal.agent, commit=False,
         note=link.note_id, ticket=link.ticket_id, at_ms=link.at_ms,
     )  # fmt: skip
     await db.commit()  # the link (and its audit entry) together

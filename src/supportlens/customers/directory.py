@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
-from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from supportlens.config import Settings
 from supportlens.customers.cache import SearchCache, make_cache
 from supportlens.customers.correlation import Correlation, correlate
 from supportlens.customers.emails import canonical_email_or_none
@@ -79,12 +80,14 @@ class CustomerDirectory:
         cache: SearchCache,
         sessionmaker: Any,
         deadline_seconds: float,
+        settings: Settings,
     ) -> None:
         self.hubspot_client = hubspot
         self.dwolla_client = dwolla
         self.cache = cache
         self.sessionmaker = sessionmaker
         self.deadline = deadline_seconds
+        self.settings = settings  # what the sessions source reads by (threshold, recording retention)
         self._inflight: dict[tuple[str, str], asyncio.Task[list[dict[str, Any]]]] = {}
 
     # ------------------------------------------------------------------------------ producers
@@ -276,7 +279,7 @@ class CustomerDirectory:
         async def run() -> list[dict[str, Any]]:
             async with self.sessionmaker() as db:
                 await autocommit(db)  # read only: no BEGIN/ROLLBACK round trips
-                found = await search_sessions(db, query, limit=SESSIONS_LIMIT)
+                found = await search_sessions(db, query, self.settings, limit=SESSIONS_LIMIT)
             return [_dump(s) for s in found]
 
         try:
@@ -327,22 +330,21 @@ def _dump(item: Any) -> dict[str, Any]:
     return dict(item)
 
 
-def get_directory(app: FastAPI) -> CustomerDirectory:
-    directory: CustomerDirectory | None = getattr(app.state, "customer_directory", None)
-    if directory is None:
-        raise RuntimeError("the customer directory starts with the app (customers.directory.startup_hook)")
-    return directory
-
-
-async def startup_hook(app: FastAPI, stack: AsyncExitStack) -> None:
-    """Runs after the integrations hook: builds the customer directory on the app's vendor clients."""
-    settings = app.state.settings
-    service = CustomerDirectory(
-        hubspot=app.state.hubspot,
-        dwolla=app.state.dwolla,
+def open_directory(
+    settings: Settings,
+    hubspot: HubSpotClient,
+    dwolla: DwollaClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    stack: AsyncExitStack,
+) -> CustomerDirectory:
+    """The app's customer directory on its vendor clients (built at start-up); closed with the stack."""
+    directory = CustomerDirectory(
+        hubspot=hubspot,
+        dwolla=dwolla,
         cache=make_cache(settings),
-        sessionmaker=app.state.sessionmaker,
+        sessionmaker=sessionmaker,
         deadline_seconds=settings.search_source_deadline_seconds,
+        settings=settings,
     )
-    app.state.customer_directory = service
-    stack.push_async_callback(service.aclose)
+    stack.push_async_callback(directory.aclose)
+    return directory

@@ -186,9 +186,8 @@ async def maintain(engine: Any, days_ahead: int = DEFAULT_DAYS_AHEAD) -> list[st
         return await ensure_event_partitions(conn, days_ahead=days_ahead)
 
 
-async def startup_hook(app: Any, _stack: Any) -> None:
+async def ensure_at_startup(engine: Any) -> None:
     """Ensure the partitions when the app starts (then the periodic task supportlens.event_partitions)."""
-    engine = app.state.engine
     try:
         await maintain(engine)
     except Exception as exc:  # a missing table (migrations not run yet) must not stop startup

@@ -174,7 +174,7 @@ async def pull_insights(
 ) -> PullResult:
     """One budgeted call to the Data Export API; the answer becomes a snapshot. Never raises for HTTP.
 
-    `client`: the one built at start-up (`app.state.clarity_export`); without it, one for this call."""
+    `client`: the one built at start-up; without it, one for this call."""
     if not is_configured(settings):
         return PullResult("not_configured", "Clarity is not configured (project id and API token).")
     project = settings.clarity_project_id
@@ -232,14 +232,15 @@ async def pull_insights(
         )
 
 
-async def pull_schedule(app: Any, key: str) -> PullResult:
+async def pull_schedule(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    key: str,
+    client: ClarityExportClient | None,
+) -> PullResult:
     sched = next(s for s in SCHEDULES if s.key == key)
     return await pull_insights(
-        app.state.sessionmaker,
-        app.state.settings,
-        schedule=sched.key,
-        dimensions=sched.dimensions,
-        client=app.state.clarity_export,
+        sessionmaker, settings, schedule=sched.key, dimensions=sched.dimensions, client=client
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
-from supportlens.deps import SessionmakerDep
+from supportlens.deps import ClarityExportDep, SessionmakerDep
 from supportlens.insights import service
 from supportlens.insights.overview import connection_overview
 from supportlens.problems import ProblemError
@@ -60,6 +60,7 @@ async def clarity_pull_now(
     db: DbDep,
     settings: SettingsDep,
     sessionmaker: SessionmakerDep,
+    clarity_export: ClarityExportDep,
     principal: AdminPrincipal,
     schedule: Annotated[str, Form(max_length=32)] = "url_device",
 ) -> Response:
@@ -73,7 +74,7 @@ async def clarity_pull_now(
         settings,
         schedule=f"manual:{sched.key}",
         dimensions=sched.dimensions,
-        client=request.app.state.clarity_export,
+        client=clarity_export,
     )
     await audit.record(
         db,

@@ -17,6 +17,8 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.config import Settings
+from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
 from supportlens.investigation import journey as journey_mod
@@ -24,7 +26,7 @@ from supportlens.investigation import service as svc
 from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
 from supportlens.params import OptionalDay
-from supportlens.privacy.masking import mask_email
+from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -34,7 +36,7 @@ pages = APIRouter(include_in_schema=False)
 
 
 async def _audit_customer(
-    request: Request, db: DbDep, principal: Principal, action: str, email: str, **d: Any
+    request: Request, db: DbDep, settings: Settings, principal: Principal, action: str, email: str, **d: Any
 ) -> None:
     await audit.record(
         db,
@@ -42,20 +44,20 @@ async def _audit_customer(
         request=request,
         actor=principal.agent,
         target_type="customer",
-        target=audit.customer_ref(email),
+        target=audit.customer_ref(email, settings),
         detail=d,
     )
 
 
-def _display_email(principal: Principal, email: str) -> str:
-    return mask_email(email) if svc.is_viewer(principal) else email
+# The customer's most visited pages: their URLs, masked for viewers (privacy/viewer.py).
+TOP_PAGE_FIELDS: Fields = {"url": Pii.text}
 
 
-def _sessions_json(rows: list[tuple[UserSession, int]], settings: Any, email: str, viewer: bool) -> list[Any]:
+def _sessions_json(rows: list[tuple[UserSession, int]], settings: Any, email: str) -> list[Any]:
     cust = {"email": email, "method": None, "confidence": None}
     out = []
     for s, n in rows:
-        item = svc.session_dict(s, cust, settings, viewer=viewer)
+        item = svc.session_dict(s, cust, settings)
         item.pop("mapping", None)
         item["notes"] = n
         item["signals"] = {
@@ -84,8 +86,11 @@ async def customer_sessions_api(
     rows = await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, has_notes=has_notes, limit=limit
     )
-    await _audit_customer(request, db, principal, "customer_sessions_viewed", email, has_notes=has_notes)
-    return {"items": _sessions_json(rows, settings, email, svc.is_viewer(principal))}
+    await _audit_customer(
+        request, db, settings, principal, "customer_sessions_viewed", email, has_notes=has_notes
+    )
+    items = _sessions_json(rows, settings, email)
+    return {"items": mask_json(items, svc.SESSION_FIELDS, is_viewer(principal))}
 
 
 @router.get("/api/customers/{email}/analytics")
@@ -95,12 +100,8 @@ async def customer_analytics_api(
     """Sessions per day, devices, most visited pages, errors and frustration per day."""
     email = svc.normalise_email(email)
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
-    await _audit_customer(request, db, principal, "customer_analytics_viewed", email)
-    if svc.is_viewer(principal):
-        from supportlens.privacy.masking import mask_pii_text
-
-        for p in data["topPages"]:
-            p["url"] = mask_pii_text(p["url"])
+    await _audit_customer(request, db, settings, principal, "customer_analytics_viewed", email)
+    data["topPages"] = mask_json(data["topPages"], TOP_PAGE_FIELDS, is_viewer(principal))
     return data
 
 
@@ -119,7 +120,7 @@ async def customer_heatmap(
         db, email, min_confidence=settings.mapping_min_confidence, limit=500
     )
     result = await analytics.heatmap(db, [s.id for s, _ in rows], url)
-    await _audit_customer(request, db, principal, "customer_heatmap_viewed", email)
+    await _audit_customer(request, db, settings, principal, "customer_heatmap_viewed", email)
     result["clarityHeatmapUrl"] = svc.clarity_heatmap_url(rows[0][0], settings) if rows else None
     return result
 
@@ -130,15 +131,14 @@ async def export_customer(
     email: str,
     db: DbDep,
     settings: SettingsDep,
+    sessionmaker: SessionmakerDep,
     principal: AgentPrincipal,
     format: ExportFormat = "json",
 ) -> StreamingResponse:
     """The customer's sessions as JSON or CSV, streamed page by page (agents and admins)."""
     email = svc.normalise_email(email)
-    await _audit_customer(request, db, principal, "customer_exported", email, format=format)
-    body = exports.export_customer_sessions(
-        request.app.state.sessionmaker, email, format, settings.mapping_min_confidence
-    )
+    await _audit_customer(request, db, settings, principal, "customer_exported", email, format=format)
+    body = exports.export_customer_sessions(sessionmaker, email, format, settings.mapping_min_confidence)
     return download(body, format, "customer-sessions")
 
 
@@ -170,6 +170,7 @@ async def customer_journey_api(
     email: str,
     db: DbDep,
     settings: SettingsDep,
+    directory: DirectoryDep,
     principal: CurrentPrincipal,
     sources: SourcesQuery = "",
     from_: Annotated[OptionalDay, Query(alias="from")] = None,
@@ -183,15 +184,16 @@ async def customer_journey_api(
     email = svc.normalise_email(email)
     since, until = _day_bounds(from_, to)
     result = await journey_mod.build(
-        request.app,
+        directory,
+        settings,
         db,
         email,
         sources=_sources(sources),
         since=since,
         until=until,
-        viewer=svc.is_viewer(principal),
     )
-    await _audit_customer(request, db, principal, "customer_journey_viewed", email)
+    result = mask_json(result, journey_mod.VIEWER_FIELDS, is_viewer(principal))
+    await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
     return result
 
 
@@ -200,6 +202,8 @@ async def customer_journey_page(
     request: Request,
     email: str,
     db: DbDep,
+    settings: SettingsDep,
+    directory: DirectoryDep,
     principal: CurrentPrincipal,
     source: Annotated[list[str] | None, Query(max_length=3)] = None,
     from_: Annotated[OptionalDay, Query(alias="from")] = None,
@@ -208,21 +212,17 @@ async def customer_journey_page(
     email = svc.normalise_email(email)
     chosen = _sources(source or [])
     since, until = _day_bounds(from_, to)
-    viewer = svc.is_viewer(principal)
-    result = await journey_mod.build(
-        request.app, db, email, sources=chosen, since=since, until=until, viewer=viewer
-    )
+    result = await journey_mod.build(directory, settings, db, email, sources=chosen, since=since, until=until)
+    result = mask_json(result, journey_mod.VIEWER_FIELDS, is_viewer(principal))
     errors = [uuid.UUID(i["eventId"]) for i in result["items"] if i.get("eventId")]
-    issue_of = await only_them_of_events(
-        db, errors, [email], min_confidence=request.app.state.settings.mapping_min_confidence
-    )
-    await _audit_customer(request, db, principal, "customer_journey_viewed", email)
+    issue_of = await only_them_of_events(db, errors, [email], min_confidence=settings.mapping_min_confidence)
+    await _audit_customer(request, db, settings, principal, "customer_journey_viewed", email)
     return render(
         request,
         "investigation/journey.html",
         {
             "email": email,
-            "email_display": _display_email(principal, email),
+            "email_display": Pii.email.for_viewer(email, is_viewer(principal)),
             "journey": result,
             "issue_of": issue_of,
             "days": journey_mod.days_newest_first(result["items"]),
@@ -244,7 +244,7 @@ async def customer_analytics_page(
     has_notes: bool = False,
 ) -> HTMLResponse:
     email = svc.normalise_email(email)
-    viewer = svc.is_viewer(principal)
+    viewer = is_viewer(principal)
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
     rows = await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, has_notes=has_notes, limit=50
@@ -252,18 +252,16 @@ async def customer_analytics_page(
     first = rows[:1] or await analytics.customer_sessions(
         db, email, min_confidence=settings.mapping_min_confidence, limit=1
     )
-    await _audit_customer(request, db, principal, "customer_analytics_viewed", email, has_notes=has_notes)
-    if viewer:
-        from supportlens.privacy.masking import mask_pii_text
-
-        for p in data["topPages"]:
-            p["url"] = mask_pii_text(p["url"])
+    await _audit_customer(
+        request, db, settings, principal, "customer_analytics_viewed", email, has_notes=has_notes
+    )
+    data["topPages"] = mask_json(data["topPages"], TOP_PAGE_FIELDS, viewer)
     return render(
         request,
         "investigation/analytics.html",
         {
             "email": email,
-            "email_display": _display_email(principal, email),
+            "email_display": Pii.email.for_viewer(email, viewer),
             "data": data,
             "sessions": rows,
             "has_notes": has_notes,

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.customers.directory import SourceResult, get_directory
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory, SourceResult
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import parse_query
 from supportlens.integrations.dwolla.models import DwollaCustomerDetail
@@ -30,7 +31,7 @@ from supportlens.integrations.hubspot.models import HubSpotContactBundle
 from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.trouble import minutes_apart, pair_up
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.privacy.viewer import Fields, Pii
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SOURCES = ("sessions", "dwolla", "hubspot")
@@ -43,6 +44,15 @@ TRANSFER_STATES = {
     "failed": ("transfer_failed", "failed"),
     "processed": ("transfer_processed", "processed"),
     "cancelled": ("transfer_cancelled", "cancelled"),
+}
+
+
+# What a viewer sees of a journey (privacy/viewer.py masks these where it is served): the texts and URLs
+# of its items, the badges and pairs that quote them, and the customer's e-mail.
+VIEWER_FIELDS: Fields = {
+    "customer": Pii.email,
+    **dict.fromkeys(("title", "detail", "url", "badges"), Pii.text),
+    **dict.fromkeys(("transferTitle", "errorTitle", "errorDetail"), Pii.text),
 }
 
 
@@ -312,14 +322,11 @@ def _vendor_items(
     return items
 
 
-def _configured(app: Any, source: str) -> bool:
-    s = app.state.settings
+def _configured(s: Settings, source: str) -> bool:
     if source == "dwolla":
-        return bool(s.dwolla_key.get_secret_value() and s.dwolla_secret.get_secret_value()) and hasattr(
-            app.state, "dwolla"
-        )
+        return bool(s.dwolla_key.get_secret_value() and s.dwolla_secret.get_secret_value())
     if source == "hubspot":
-        return bool(s.hubspot_token.get_secret_value()) and hasattr(app.state, "hubspot")
+        return bool(s.hubspot_token.get_secret_value())
     return True
 
 
@@ -364,19 +371,20 @@ def days_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def build(
-    app: Any,
+    directory: CustomerDirectory,
+    settings: Settings,
     db: AsyncSession,
     email: str,
     *,
     sources: set[str],
     since: datetime | None,
     until: datetime | None,
-    viewer: bool,
 ) -> dict[str, Any]:
-    settings = app.state.settings
     status: dict[str, dict[str, Any]] = {}
-    wanted: list[str] = [src for src in ("hubspot", "dwolla") if src in sources and _configured(app, src)]
-    vendors = asyncio.gather(*(get_directory(app).source(src, parse_query(email)) for src in wanted))
+    wanted: list[str] = [
+        src for src in ("hubspot", "dwolla") if src in sources and _configured(settings, src)
+    ]
+    vendors = asyncio.gather(*(directory.source(src, parse_query(email)) for src in wanted))
     for src in ("dwolla", "hubspot"):
         if src not in sources:
             status[src] = {"status": "skipped", "note": "left out by the filter"}
@@ -405,15 +413,9 @@ async def build(
             and (until is None or datetime.fromisoformat(i["at"]) < until)
         ]
     items.sort(key=lambda i: (i["at"], i["source"] != "sessions"))
-    if viewer:  # before pairing, so the badges and pairs quote the masked text
-        for i in items:
-            i["detail"] = mask_pii_text(i["detail"])
-            i["title"] = mask_pii_text(i["title"])
-            if i.get("url"):
-                i["url"] = mask_pii_text(i["url"])
     pairs = correlate(items)
     return {
-        "customer": email if not viewer else svc.mask_email(email),
+        "customer": email,
         "items": items,
         "sources": status,
         "correlations": pairs,

@@ -21,7 +21,7 @@ from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import heatmaps_url
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.params import bounded_instant
-from supportlens.privacy.masking import mask_email, mask_pii_text
+from supportlens.privacy.viewer import Fields, Pii
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionEvent, UserSession
 
@@ -102,8 +102,15 @@ async def customer_of(db: AsyncSession, session: UserSession, min_confidence: fl
     return None
 
 
-def is_viewer(principal: Any) -> bool:
-    return getattr(getattr(principal, "agent", None), "role", None) == "viewer"
+# What a viewer sees of a session and of its events (privacy/viewer.py masks these where the answer is
+# serialised): URLs and event texts with their e-mails, phones and cards masked, no recording link.
+SESSION_FIELDS: Fields = {
+    "entryUrl": Pii.text,
+    "exitUrl": Pii.text,
+    "recordingUrl": Pii.withheld,
+    "customerEmail": Pii.email,
+}
+EVENT_FIELDS: Fields = {"url": Pii.text, "text": Pii.text, "msg": Pii.text, "title": Pii.text}
 
 
 def recording_status(session: UserSession, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -129,9 +136,7 @@ def clarity_heatmap_url(session: UserSession, settings: Settings) -> str | None:
     )
 
 
-def session_dict(
-    session: UserSession, customer: dict[str, Any] | None, settings: Settings, *, viewer: bool
-) -> dict[str, Any]:
+def session_dict(session: UserSession, customer: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
     email = customer["email"] if customer else None
     rec = recording_status(session, settings)
     return {
@@ -146,20 +151,14 @@ def session_dict(
         "deviceType": session.device_type,
         "browser": session.browser,
         "os": session.os,
-        "entryUrl": _mask(session.entry_url, viewer),
-        "exitUrl": _mask(session.exit_url, viewer),
-        "recordingUrl": None if viewer else rec["url"],
+        "entryUrl": session.entry_url,
+        "exitUrl": session.exit_url,
+        "recordingUrl": rec["url"],
         "hasRecording": rec["available"],
         "recordingExpiresAt": rec["expiresAt"],
-        "customerEmail": (mask_email(email) if viewer else email) if email else None,
+        "customerEmail": email or None,
         "mapping": customer and {k: customer[k] for k in ("method", "confidence")},
     }
-
-
-def _mask(value: str | None, viewer: bool) -> str | None:
-    if value is None:
-        return None
-    return mask_pii_text(value) if viewer else value
 
 
 # ---------------------------------------------------------------- events
@@ -211,14 +210,14 @@ def offset_ms(ts: datetime, start: datetime) -> int:
     return max(0, int((ts - start).total_seconds() * 1000))
 
 
-def event_json(ev: SessionEvent, start: datetime, *, viewer: bool = False) -> dict[str, Any]:
+def event_json(ev: SessionEvent, start: datetime) -> dict[str, Any]:
     data = event_data(ev)
     out: dict[str, Any] = {
         "id": str(ev.id),
         "t": offset_ms(ev.timestamp, start),
         "ts": ev.timestamp.isoformat(),
         "type": ev.event_type,
-        "url": _mask(ev.page_url, viewer),
+        "url": ev.page_url,
         "c": encode_cursor(ev.timestamp, ev.id),
     }
     if ev.element_selector:
@@ -227,12 +226,12 @@ def event_json(ev: SessionEvent, start: datetime, *, viewer: bool = False) -> di
         out["x"], out["y"] = ev.x, ev.y
     text = bounded_text(data.get("text"), 200)
     if text and ev.event_type != "error":
-        out["text"] = _mask(text, viewer)
+        out["text"] = text
     if ev.event_type == "error":
-        out["msg"] = _mask(error_message(data) or "JavaScript error", viewer)
+        out["msg"] = error_message(data) or "JavaScript error"
     title = bounded_text(data.get("title"), 300)
     if title:
-        out["title"] = _mask(title, viewer)
+        out["title"] = title
     vp = viewport_of(data)
     if vp:
         out["vw"], out["vh"] = vp
@@ -277,7 +276,6 @@ async def timeline_window(
     after: str | None = None,
     before: str | None = None,
     limit: int = 200,
-    viewer: bool = False,
 ) -> dict[str, Any]:
     """One window of events, ordered by time: from an offset, after a cursor, or before a cursor."""
     ev = SessionEvent
@@ -298,7 +296,7 @@ async def timeline_window(
     rows = rows[:limit]
     if descending:
         rows.reverse()
-    events = [event_json(r, session.session_start, viewer=viewer) for r in rows]
+    events = [event_json(r, session.session_start) for r in rows]
     first, last = (rows[0], rows[-1]) if rows else (None, None)
     return {
         "sessionId": str(session.id),
@@ -310,7 +308,7 @@ async def timeline_window(
     }
 
 
-async def markers(db: AsyncSession, session: UserSession, *, viewer: bool = False) -> list[dict[str, Any]]:
+async def markers(db: AsyncSession, session: UserSession) -> list[dict[str, Any]]:
     """The few events the timeline marks (pages, errors, rage and dead clicks), bounded."""
     ev = SessionEvent
     rows = (
@@ -321,7 +319,7 @@ async def markers(db: AsyncSession, session: UserSession, *, viewer: bool = Fals
             .limit(MAX_MARKERS)
         )
     ).all()
-    return [event_json(r, session.session_start, viewer=viewer) for r in rows]
+    return [event_json(r, session.session_start) for r in rows]
 
 
 # ---------------------------------------------------------------- story

@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla.return_codes import describe
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.privacy.viewer import Pii
 from supportlens.sessions.models import SessionEvent, UserSession
 
 CORRELATION_WINDOW = timedelta(minutes=30)
@@ -106,7 +106,9 @@ def _moment_json(
     issues: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     offset = max(0, int((m.at - m.session_start).total_seconds() * 1000))
-    clean = mask_pii_text if viewer else (lambda s: s)
+    # Masked here, not where the answer is served: before the texts are cut to length and the page is
+    # read from the URL (the rule is privacy/viewer.py's).
+    clean = Pii.text.shown if viewer else (lambda s: s)
     url = clean(m.page_url) if m.page_url else None
     day = m.at.astimezone(UTC).date().isoformat()
     journey = (

@@ -17,6 +17,8 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
+from supportlens.config import Settings
+from supportlens.deps import SessionmakerDep
 from supportlens.investigation import analytics as stats
 from supportlens.investigation import annotations as notes
 from supportlens.investigation import export as exports
@@ -24,7 +26,7 @@ from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
 from supportlens.issues.reads import only_them_of_session
 from supportlens.params import decodes_with
-from supportlens.privacy.masking import mask_email
+from supportlens.privacy.viewer import Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -51,14 +53,15 @@ async def _session_context(
     request: Request, db: DbDep, settings: Any, principal: Principal, session_id: uuid.UUID, t: int | None
 ) -> dict[str, Any]:
     session = await svc.get_session(db, session_id)
-    viewer = svc.is_viewer(principal)
+    viewer = is_viewer(principal)
 
     # Small indexed reads, one after another on this request's connection: under load, five pool
     # checkouts and transactions per page cost more than the waits they overlap.
     customer = await svc.customer_of(db, session, settings.mapping_min_confidence)
     analytics = await stats.session_analytics(db, session, await stats.list_goals(db))
-    marks = await svc.markers(db, session, viewer=viewer)
-    first = await svc.timeline_window(db, session, limit=100, viewer=viewer)
+    # Masked as they are read: the page shows them, and the site context is looked up by their URLs.
+    marks = mask_json(await svc.markers(db, session), svc.EVENT_FIELDS, viewer)
+    first = mask_json(await svc.timeline_window(db, session, limit=100), svc.EVENT_FIELDS, viewer)
     annotations = await notes.list_for_session(db, session)
     session_issues = await only_them_of_session(
         db,
@@ -76,18 +79,18 @@ async def _session_context(
             await db.rollback()
             site_ctx = None
     at: dict[str, Any] = {"t": t} if t else {}
-    await audit.record_session(db, "session_viewed", session, request=request, actor=principal.agent, **at)
-    summary = svc.session_dict(session, customer, settings, viewer=viewer)
+    await audit.record_session(
+        db, "session_viewed", session, settings=settings, request=request, actor=principal.agent, **at
+    )
+    summary = mask_json(svc.session_dict(session, customer, settings), svc.SESSION_FIELDS, viewer)
     duration_ms = max(
         svc.offset_ms(session.session_end, session.session_start),
         max((m["t"] for m in marks), default=0),
         first["events"][-1]["t"] if first["events"] else 0,
     )
     story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
-    if viewer:
-        from supportlens.privacy.masking import mask_pii_text
-
-        story_mod.mask_story(story, mask_pii_text)
+    if viewer:  # the story is rendered from its own objects: every text it shows, through the one rule
+        story_mod.mask_story(story, Pii.text.shown)
     clarity = await _clarity_figures(db, settings, session, analytics)
     player = {
         "sessionId": str(session.id),
@@ -109,9 +112,7 @@ async def _session_context(
         "s": session,
         "summary": summary,
         "customer": customer,
-        "customer_display": (mask_email(customer["email"]) if viewer else customer["email"])
-        if customer
-        else None,
+        "customer_display": Pii.email.for_viewer(customer["email"], viewer) if customer else None,
         "analytics": analytics,
         "recording": svc.recording_status(session, settings),
         "player": player,
@@ -198,11 +199,17 @@ async def session_panel(
 
 
 async def _audited_session(
-    request: Request, db: DbDep, principal: Principal, session_id: uuid.UUID, action: str, **detail: Any
+    request: Request,
+    db: DbDep,
+    settings: Settings,
+    principal: Principal,
+    session_id: uuid.UUID,
+    action: str,
+    **detail: Any,
 ) -> UserSession:
     session = await svc.get_session(db, session_id)
     await audit.record_session(
-        db, action, session, request=request, actor=principal.agent, commit=False, **detail
+        db, action, session, settings=settings, request=request, actor=principal.agent, commit=False, **detail
     )
     return session
 
@@ -212,6 +219,7 @@ async def session_timeline(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     from_ms: Annotated[int | None, Query(ge=0, le=7 * 24 * 3600 * 1000)] = None,
     after: Annotated[TimelineCursor | None, Query(max_length=80)] = None,
@@ -223,20 +231,18 @@ async def session_timeline(
     `from_ms`: events at or after this offset; `after` / `before`: the `next` / `prev` cursor of an
     earlier answer. Each event: id, t (ms from the session start), ts, type, url, sel, x, y, text,
     msg (errors), title, vw/vh (viewport), depth (scroll), name (custom)."""
-    session = await _audited_session(request, db, principal, session_id, "session_events_viewed")
-    window = await svc.timeline_window(
-        db, session, from_ms=from_ms, after=after, before=before, limit=limit, viewer=svc.is_viewer(principal)
-    )
+    session = await _audited_session(request, db, settings, principal, session_id, "session_events_viewed")
+    window = await svc.timeline_window(db, session, from_ms=from_ms, after=after, before=before, limit=limit)
     await db.commit()
-    return window
+    return mask_json(window, svc.EVENT_FIELDS, is_viewer(principal))
 
 
 @router.get("/api/clarity/sessions/{session_id}/analytics")
 async def session_analytics(
-    request: Request, session_id: uuid.UUID, db: DbDep, principal: CurrentPrincipal
+    request: Request, session_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Time on site, active time (gaps over 30 s left out), pages, bounce, conversions, errors."""
-    session = await _audited_session(request, db, principal, session_id, "session_analytics_viewed")
+    session = await _audited_session(request, db, settings, principal, session_id, "session_analytics_viewed")
     result = await stats.session_analytics(db, session)
     await db.commit()
     return {"sessionId": str(session.id), "metrics": result.as_json()}
@@ -252,7 +258,7 @@ async def session_heatmap(
     url: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> dict[str, Any]:
     """Click points (x, y, viewport w/h, weight) of one page of this session (default: busiest page)."""
-    session = await _audited_session(request, db, principal, session_id, "session_heatmap_viewed")
+    session = await _audited_session(request, db, settings, principal, session_id, "session_heatmap_viewed")
     result = await stats.heatmap(db, [session.id], url)
     await db.commit()
     result["sessionId"] = str(session.id)
@@ -262,9 +268,11 @@ async def session_heatmap(
 
 @router.get("/api/clarity/sessions/{session_id}/annotations")
 async def list_annotations(
-    request: Request, session_id: uuid.UUID, db: DbDep, principal: CurrentPrincipal
+    request: Request, session_id: uuid.UUID, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    session = await _audited_session(request, db, principal, session_id, "session_annotations_viewed")
+    session = await _audited_session(
+        request, db, settings, principal, session_id, "session_annotations_viewed"
+    )
     items = await notes.list_for_session(db, session)
     await db.commit()
     return {"sessionId": str(session.id), "items": items}
@@ -272,7 +280,12 @@ async def list_annotations(
 
 @router.post("/api/clarity/sessions/{session_id}/annotate", status_code=201)
 async def annotate(
-    request: Request, session_id: uuid.UUID, body: notes.AnnotationIn, db: DbDep, principal: AgentPrincipal
+    request: Request,
+    session_id: uuid.UUID,
+    body: notes.AnnotationIn,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AgentPrincipal,
 ) -> dict[str, Any]:
     """Add a note at a moment of the session: {timestamp | offsetMs, note (≤ 2,000), category, severity}."""
     session = await svc.get_session(db, session_id)
@@ -281,6 +294,7 @@ async def annotate(
         db,
         "annotation_created",
         session,
+        settings=settings,
         request=request,
         actor=principal.agent,
         annotation=str(a.id),
@@ -307,6 +321,7 @@ async def edit_annotation(
     annotation_id: uuid.UUID,
     body: notes.AnnotationPatch,
     db: DbDep,
+    settings: SettingsDep,
     principal: AgentPrincipal,
 ) -> dict[str, Any]:
     session, a = await _changeable(db, principal, session_id, annotation_id)
@@ -315,6 +330,7 @@ async def edit_annotation(
         db,
         "annotation_updated",
         session,
+        settings=settings,
         request=request,
         actor=principal.agent,
         annotation=str(a.id),
@@ -325,12 +341,23 @@ async def edit_annotation(
 
 @router.delete("/api/clarity/sessions/{session_id}/annotations/{annotation_id}", status_code=204)
 async def delete_annotation(
-    request: Request, session_id: uuid.UUID, annotation_id: uuid.UUID, db: DbDep, principal: AgentPrincipal
+    request: Request,
+    session_id: uuid.UUID,
+    annotation_id: uuid.UUID,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: AgentPrincipal,
 ) -> Response:
     session, a = await _changeable(db, principal, session_id, annotation_id)
     await notes.soft_delete(db, a)
     await audit.record_session(
-        db, "annotation_deleted", session, request=request, actor=principal.agent, annotation=str(a.id)
+        db,
+        "annotation_deleted",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        annotation=str(a.id),
     )
     return Response(status_code=204)
 
@@ -354,15 +381,23 @@ async def export_session(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
+    sessionmaker: SessionmakerDep,
     principal: AgentPrincipal,
     format: ExportFormat = "json",
 ) -> StreamingResponse:
     """The session's events as JSON or CSV, streamed page by page (agents and admins)."""
     session = await svc.get_session(db, session_id)
     await audit.record_session(
-        db, "session_exported", session, request=request, actor=principal.agent, format=format
+        db,
+        "session_exported",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        format=format,
     )
-    body = exports.export_session_events(request.app.state.sessionmaker, session, format)
+    body = exports.export_session_events(sessionmaker, session, format)
     return download(body, format, f"session-{session.id}-events")
 
 

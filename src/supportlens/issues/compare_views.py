@@ -20,7 +20,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
+from supportlens.config import Settings
 from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.models import ConversionGoal
@@ -28,7 +29,7 @@ from supportlens.issues import compare
 from supportlens.issues.fingerprint import template_path
 from supportlens.issues.models import Issue
 from supportlens.params import RowId
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.privacy.viewer import Pii, is_viewer
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.web.pages import render
@@ -46,7 +47,7 @@ class Candidate:
     goal: str
 
 
-async def _steps(db: AsyncSession, session_id: uuid.UUID, viewer: bool) -> list[compare.Step]:
+async def _steps(db: AsyncSession, session_id: uuid.UUID) -> list[compare.Step]:
     events = (
         await db.scalars(
             select(SessionEvent)
@@ -55,10 +56,12 @@ async def _steps(db: AsyncSession, session_id: uuid.UUID, viewer: bool) -> list[
             .limit(MAX_EVENTS)
         )
     ).all()
-    out = compare.steps(events)
-    if viewer:
-        out = [replace(s, label=mask_pii_text(s.label)) for s in out]
-    return out
+    return compare.steps(events)
+
+
+def _as_seen(steps: list[compare.Step], viewer: bool) -> list[compare.Step]:
+    """Step labels can quote what the customer typed: free text to a viewer (privacy/viewer.py)."""
+    return [replace(s, label=Pii.text.for_viewer(s.label, viewer)) for s in steps]
 
 
 async def _goals_reached(
@@ -115,6 +118,7 @@ async def candidates(
 async def _render(
     request: Request,
     db: AsyncSession,
+    settings: Settings,
     principal: Any,
     *,
     left: UserSession,
@@ -122,7 +126,7 @@ async def _render(
     exclude: set[uuid.UUID],
     issue: Issue | None,
 ) -> HTMLResponse:
-    viewer = svc.is_viewer(principal)
+    viewer = is_viewer(principal)
     goals = await analytics.list_goals(db)
     found = await candidates(db, left, exclude | {left.id}, goals)
     right: UserSession | None = None
@@ -132,8 +136,8 @@ async def _render(
             raise ProblemError(404, "Session not found", f"no session {with_}", field="with")
     elif found:
         right = found[0].session
-    left_steps = await _steps(db, left.id, viewer)
-    right_steps = await _steps(db, right.id, viewer) if right is not None else []
+    left_steps = _as_seen(await _steps(db, left.id), viewer)
+    right_steps = _as_seen(await _steps(db, right.id), viewer) if right is not None else []
     rows = compare.side_by_side(left_steps, right_steps) if right is not None else []
     divergence = compare.first_divergence(left_steps, right_steps) if right is not None else None
     for s in (left, right):
@@ -142,6 +146,7 @@ async def _render(
                 db,
                 "session_compared",
                 s,
+                settings=settings,
                 request=request,
                 actor=principal.agent,
                 commit=False,
@@ -169,6 +174,7 @@ async def issue_compare(
     request: Request,
     issue_id: RowId,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     with_: Annotated[uuid.UUID | None, Query(alias="with")] = None,
     session: Annotated[uuid.UUID | None, Query()] = None,
@@ -198,7 +204,9 @@ async def issue_compare(
     if example_id is None:
         raise ProblemError(404, "No session to compare", "this issue has no stored session any more")
     left = await svc.get_session(db, example_id)
-    return await _render(request, db, principal, left=left, with_=with_, exclude=affected, issue=issue)
+    return await _render(
+        request, db, settings, principal, left=left, with_=with_, exclude=affected, issue=issue
+    )
 
 
 @router.get("/sessions/{session_id}/compare", response_class=HTMLResponse)
@@ -206,8 +214,9 @@ async def session_compare(
     request: Request,
     session_id: uuid.UUID,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     with_: Annotated[uuid.UUID | None, Query(alias="with")] = None,
 ) -> HTMLResponse:
     left = await svc.get_session(db, session_id)
-    return await _render(request, db, principal, left=left, with_=with_, exclude=set(), issue=None)
+    return await _render(request, db, settings, principal, left=left, with_=with_, exclude=set(), issue=None)

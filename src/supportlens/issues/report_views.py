@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
-from supportlens.investigation.service import is_viewer
 from supportlens.issues import reports
+from supportlens.privacy.viewer import is_viewer
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
@@ -26,7 +26,7 @@ async def _report(
 ) -> reports.WeeklyReport:
     week = week or reports.week_of(datetime.now(tz=UTC) - timedelta(days=7))
     try:
-        report = await reports.build(db, week, viewer=is_viewer(principal))
+        report = reports.as_seen(await reports.build(db, week), is_viewer(principal))
     except reports.WeekError as exc:
         raise ProblemError(400, "Invalid week", str(exc), field="week") from None
     await audit.record(

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.integrations.dwolla import return_codes
 from supportlens.investigation.analytics import list_goals
 from supportlens.investigation.export import csv_cell
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.privacy.viewer import Pii
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 TOP = 20
@@ -144,7 +144,7 @@ async def _issue_rows(db: AsyncSession, start: datetime, end: datetime, where: s
     return [IssueRow(**dict(r._mapping)) for r in rows]
 
 
-async def build(db: AsyncSession, week: str, *, viewer: bool = False) -> WeeklyReport:
+async def build(db: AsyncSession, week: str) -> WeeklyReport:
     label, start, end = parse_week(week)
     top = await _issue_rows(db, start, end)
     new = await _issue_rows(db, start, end, "WHERE i.first_seen >= :start AND i.first_seen < :end")
@@ -202,15 +202,18 @@ async def build(db: AsyncSession, week: str, *, viewer: bool = False) -> WeeklyR
         failed_payments.append(
             FailedPaymentRow(r.code or "—", meaning, int(r.transfers), int(r.after_trouble))
         )
-    report = WeeklyReport(
+    return WeeklyReport(
         label, start, end, sessions, top, new, regressed, frustration, conversions, failed_payments
     )
-    return masked(report) if viewer else report
 
 
-def masked(report: WeeklyReport) -> WeeklyReport:
+def as_seen(report: WeeklyReport, viewer: bool) -> WeeklyReport:
+    """The report as `viewer` may see it: issue titles are free text (privacy/viewer.py's rule)."""
+    if not viewer:
+        return report
+
     def m(rows: list[IssueRow]) -> list[IssueRow]:
-        return [IssueRow(**{**asdict(r), "title": mask_pii_text(r.title)}) for r in rows]
+        return [IssueRow(**{**asdict(r), "title": Pii.text.shown(r.title)}) for r in rows]
 
     return WeeklyReport(
         report.week,

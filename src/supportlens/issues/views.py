@@ -6,23 +6,28 @@ is audited; a status change needs the agent role, is checked against the status 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Body, Form, Query, Request
+from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
+from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory
+from supportlens.deps import DirectoryDep
 from supportlens.issues import reads, service
 from supportlens.issues.models import Issue
 from supportlens.issues.reads import IssueRow
 from supportlens.issues.service import IssueNotFound, IssueStatusError
 from supportlens.issues.transfers import TransfersNear, failed_transfers_near
 from supportlens.params import OptionalInstant, RowId
-from supportlens.privacy.masking import mask_email_for
+from supportlens.privacy import viewer
+from supportlens.privacy.viewer import Pii
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 
@@ -35,10 +40,6 @@ KIND_LABELS = {"error": "Error", "rage_click": "Rage clicks", "dead_click": "Dea
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}
 TIMELINE_DAYS = 7
 MAX_PAGE = 10_000
-
-
-def _viewer(principal: Principal) -> bool:
-    return principal.agent.role == "viewer"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -74,8 +75,8 @@ def sparkline(trend: list[int], width: int = 96, height: int = 24) -> str:
 
 
 async def _list(
-    request: Request,
     db: DbDep,
+    settings: Settings,
     *,
     status: str | None,
     kind: str | None,
@@ -88,14 +89,14 @@ async def _list(
         kind=kind,
         since=since,
         page=page,
-        min_confidence=request.app.state.settings.mapping_min_confidence,
+        min_confidence=settings.mapping_min_confidence,
     )
 
 
 @router.get("/api/issues")
 async def api_list(
-    request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     status: Annotated[Status | None, Query()] = None,
     kind: Annotated[Kind | None, Query()] = None,
@@ -103,10 +104,26 @@ async def api_list(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> JSONResponse:
     """Issues with activity since `since`, newest activity first, 25 a page."""
-    rows, more = await _list(request, db, status=status, kind=kind, since=since, page=page)
+    rows, more = await _list(db, settings, status=status, kind=kind, since=since, page=page)
     return JSONResponse(
         {"items": [_item(r) for r in rows], "page": page, "nextPage": page + 1 if more else None}
     )
+
+
+@dataclass
+class IssueSources:
+    """What an issue's detail reads besides the database: the settings, and the customer directory for
+    the failed transfers near the issue."""
+
+    settings: Settings
+    directory: CustomerDirectory
+
+
+async def _issue_sources(settings: SettingsDep, directory: DirectoryDep) -> IssueSources:
+    return IssueSources(settings, directory)
+
+
+IssueSourcesDep = Annotated[IssueSources, Depends(_issue_sources)]
 
 
 async def _issue_or_404(db: DbDep, issue_id: int) -> Issue:
@@ -116,9 +133,11 @@ async def _issue_or_404(db: DbDep, issue_id: int) -> Issue:
     return issue
 
 
-async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issue) -> dict[str, Any]:
+async def _detail(
+    request: Request, db: DbDep, principal: Principal, issue: Issue, sources: IssueSources
+) -> dict[str, Any]:
     """Everything the issue page and `GET /api/issues/{id}` show, read once; audited."""
-    settings = request.app.state.settings
+    settings = sources.settings
     now = datetime.now(UTC)
     # The week up to now, or up to its last occurrence when that is older (an old issue's chart is not empty).
     end = now if issue.last_seen >= now - timedelta(days=TIMELINE_DAYS) else issue.last_seen.astimezone(UTC)
@@ -133,7 +152,7 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
     history = await service.status_history(db, issue.id)
     near = await failed_transfers_near(
         db,
-        request.app.state.customer_directory,
+        sources.directory,
         issue.id,
         customers,
         min_confidence=settings.mapping_min_confidence,
@@ -146,12 +165,11 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
         actor=principal.agent,
         target_type="issue",
         target=str(issue.id),
-        detail={"customers": [audit.customer_ref(c.email) for c in customers[:20]]},
+        detail={"customers": [audit.customer_ref(c.email, settings) for c in customers[:20]]},
         commit=False,
     )
     await db.commit()
-    mask = _viewer(principal)
-    return {
+    detail = {
         "id": issue.id,
         "title": issue.title,
         "kind": issue.kind,
@@ -167,18 +185,19 @@ async def _detail(request: Request, db: DbDep, principal: Principal, issue: Issu
         "events": issue.event_count,
         "sessions": issue.session_count,
         "customers": counts.get(issue.id, 0),
-        "failedTransfers": _transfers_json(near, principal) | {"count": len(near.transfers)},
+        "failedTransfers": _transfers_json(near) | {"count": len(near.transfers)},
         "hourly": [{"hour": _iso(h), "count": n} for h, n in hourly],
         "hourlyEndsNow": end is now,
         "pages": [{"page": p, "count": n} for p, n in where["pages"]],
         "browsers": [{"browser": b, "sessions": n} for b, n in where["browsers"]],
         "examples": _examples_json(examples),
-        "affectedCustomers": _customers_json(customers, principal, mask),
+        "affectedCustomers": _customers_json(customers),
         "history": [
             {"from": h.from_status, "to": h.to_status, "at": _iso(h.changed_at), "reason": h.reason}
             for h in history
         ],
     }
+    return viewer.mask_json(detail, ISSUE_FIELDS, viewer.is_viewer(principal))
 
 
 def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
@@ -196,20 +215,24 @@ def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _customers_json(customers: list[Any], principal: Principal, mask: bool) -> list[dict[str, Any]]:
-    """Affected customers; a viewer sees masked e-mails and no journey link."""
+# What a viewer sees of an issue (privacy/viewer.py masks these): affected customers' e-mails masked,
+# and no link to their journeys.
+ISSUE_FIELDS: viewer.Fields = {"email": Pii.email, "customer": Pii.email, "journey": Pii.withheld}
+
+
+def _customers_json(customers: list[Any]) -> list[dict[str, Any]]:
     return [
         {
-            "email": mask_email_for(principal, c.email) if mask else c.email,
+            "email": c.email,
             "firstSeen": _iso(c.first_seen),
             "lastSeen": _iso(c.last_seen),
-            "journey": None if mask else f"/customers/{quote(c.email, safe='@')}/journey",
+            "journey": f"/customers/{quote(c.email, safe='@')}/journey",
         }
         for c in customers
     ]
 
 
-def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]:
+def _transfers_json(near: TransfersNear) -> dict[str, Any]:
     return {
         "complete": near.complete,
         "asked": near.asked,
@@ -218,7 +241,7 @@ def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]
         "items": [
             {
                 "transferId": t.failure.transfer_id,
-                "customer": mask_email_for(principal, t.email),
+                "customer": t.email,
                 "at": _iso(t.failure.at),
                 "amount": t.failure.amount,
                 "currency": t.failure.currency,
@@ -232,10 +255,10 @@ def _transfers_json(near: TransfersNear, principal: Principal) -> dict[str, Any]
 
 @router.get("/api/issues/{issue_id}")
 async def api_issue(
-    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal
+    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal, sources: IssueSourcesDep
 ) -> JSONResponse:
     issue = await _issue_or_404(db, issue_id)
-    return JSONResponse(await _detail(request, db, principal, issue))
+    return JSONResponse(await _detail(request, db, principal, issue, sources))
 
 
 class StatusChange(BaseModel):
@@ -283,6 +306,7 @@ async def api_set_status(
 async def issues_page(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     status: Annotated[Status | Literal[""] | None, Query()] = None,
     kind: Annotated[Kind | Literal[""] | None, Query()] = None,
@@ -291,7 +315,7 @@ async def issues_page(
 ) -> HTMLResponse:
     span = WINDOWS[window]
     since = datetime.now(UTC) - span if span else None
-    rows, more = await _list(request, db, status=status or None, kind=kind or None, since=since, page=page)
+    rows, more = await _list(db, settings, status=status or None, kind=kind or None, since=since, page=page)
     filters = {"status": status or "", "kind": kind or "", "window": window}
 
     def page_link(n: int) -> str:
@@ -313,10 +337,10 @@ async def issues_page(
 
 @pages.get("/issues/{issue_id}", response_class=HTMLResponse)
 async def issue_page(
-    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal
+    request: Request, issue_id: RowId, db: DbDep, principal: CurrentPrincipal, sources: IssueSourcesDep
 ) -> HTMLResponse:
     issue = await _issue_or_404(db, issue_id)
-    detail = await _detail(request, db, principal, issue)
+    detail = await _detail(request, db, principal, issue, sources)
     total_week = sum(h["count"] for h in detail["hourly"])
     busiest = max(detail["hourly"], key=lambda h: h["count"], default=None)
     return render(
@@ -331,7 +355,7 @@ async def issue_page(
                 "hours": [h["hour"] for h in detail["hourly"]],
                 "counts": [h["count"] for h in detail["hourly"]],
             },
-            "can_change": not _viewer(principal),
+            "can_change": not viewer.is_viewer(principal),
         },
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.db.base import utcnow
 from supportlens.mapping.engine import mapping_mutex, rescore
-from supportlens.mapping.facts import RescoreContext, normalise_email
+from supportlens.mapping.facts import FactKeys, RescoreContext, normalise_email
 from supportlens.mapping.models import MappingIdentity, SessionCustomerMapping
 from supportlens.sessions.models import UserSession
 
@@ -32,6 +32,7 @@ async def set_manual(
     decision: str,
     agent: Any,
     reason: str | None,
+    keys: FactKeys,
     possible: bool = False,
 ) -> SessionCustomerMapping:
     """An agent links ("link") or unlinks ("unlink") a session and a customer. Does not commit.
@@ -43,7 +44,7 @@ async def set_manual(
         raise ValueError("decision must be link or unlink")
     email = normalise_email(email)
     await mapping_mutex(db)
-    ctx = RescoreContext()
+    ctx = RescoreContext(keys)
     row = await db.scalar(
         select(SessionCustomerMapping).where(
             SessionCustomerMapping.session_id == session.id, SessionCustomerMapping.customer_email == email

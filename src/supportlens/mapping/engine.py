@@ -30,12 +30,12 @@ from supportlens.mapping.evidence import (
     gather,
 )
 from supportlens.mapping.facts import (
+    FactKeys,
     RescoreContext,
     add_to_counter,
     browser_busy,
     busy_browsers,
     ip_counts,
-    ip_key,
     ip_sightings,
     is_crowded,
     normalise_email,
@@ -82,12 +82,12 @@ def _email_match_evidence() -> list[dict[str, object]]:
     return [{"method": "email_match", "score": 1.0, "reason": EMAIL_MATCH_REASON}]
 
 
-async def rescore(db: AsyncSession, session: UserSession, ctx: RescoreContext | None = None) -> None:
+async def rescore(db: AsyncSession, session: UserSession, ctx: RescoreContext) -> None:
     """Recompute every automatic link of one session from the stored facts; manual decisions stay."""
     await rescore_sessions(db, [session], ctx)
 
 
-async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: RescoreContext | None = None) -> None:
+async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: RescoreContext) -> None:
     """Re-score the anonymous ones among `ids`.
 
     A session the site named a customer on links by that name alone (email_match), whatever its browser
@@ -95,7 +95,6 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: RescoreContex
     skipping them is most of a sign-in's fan-out. Whether a session is signed in is read again under
     the same transaction as the re-score.
     """
-    ctx = ctx or RescoreContext()
     ordered = sorted(ids)
     signed_in = select(MappingIdentity.session_id).where(MappingIdentity.session_id == UserSession.id)
     for offset in range(0, len(ordered), 500):
@@ -109,12 +108,11 @@ async def rescore_many(db: AsyncSession, ids: set[uuid.UUID], ctx: RescoreContex
 async def rescore_sessions(
     db: AsyncSession,
     sessions: list[UserSession],
-    ctx: RescoreContext | None = None,
+    ctx: RescoreContext,
     *,
     identities: dict[uuid.UUID, list[str]] | None = None,
 ) -> None:
     """`identities`: each session's signed-in e-mails when the caller already holds them."""
-    ctx = ctx or RescoreContext()
     if not sessions:
         return
     ids = [s.id for s in sessions]
@@ -201,17 +199,19 @@ async def on_ingest(
     session: UserSession,
     identified: CustomerRef | None,
     client_ip: str | None,
+    keys: FactKeys,
 ) -> None:
     """Record what a stored batch says about who the session belongs to and re-score what it affects.
 
     The mapping worker calls it, one job at a time, after the batch's own transaction committed
     (supportlens.tasks.mapping); it runs inside the caller's transaction and does not commit.
     `client_ip`: the address the batch came from (the session's latest when the batch had none).
+    `keys`: the keyed hashes of addresses and customers, on the caller's settings (`FactKeys.of`).
     """
     ip = client_ip or session.client_ip
-    key = ip_key(ip)
+    key = keys.ip(ip)
     device = session.clarity_user_id
-    ctx = RescoreContext()
+    ctx = RescoreContext(keys)
     if session.automated is None:
         await _flag_if_too_many(db, ctx, session, ip)
     if not automation.carries_evidence(session.automated, session.human_interaction):
@@ -478,7 +478,7 @@ async def _forget_evidence_of(db: AsyncSession, ctx: RescoreContext, sessions: l
         return
     ctx.forget_facts()
     devices = sorted({device for device, _ in removed})
-    addresses = sorted({s.client_ip for s in sessions if s.client_ip and ip_key(s.client_ip)})
+    addresses = sorted({s.client_ip for s in sessions if s.client_ip and ctx.keys.ip(s.client_ip)})
     neighbours = select(UserSession.id).where(
         UserSession.id.not_in(ids),
         UserSession.clarity_user_id.in_(devices) | UserSession.client_ip.in_(addresses),

@@ -13,7 +13,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.config import get_settings
+from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.mapping import evidence as rules
@@ -46,24 +46,35 @@ def normalise_email(email: str) -> str:
     return canonical_email(email)
 
 
-def _keyed(value: str) -> str:
-    key = get_settings().secret_key.get_secret_value().encode()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+@dataclass(frozen=True)
+class FactKeys:
+    """Keyed hashes of addresses and customers (on the settings' secret key): the counters never hold a
+    raw address or e-mail. Built by the caller from its settings (the mapping worker's runtime, a
+    request's settings) and carried by the `RescoreContext`."""
 
+    secret: bytes
 
-def ip_key(ip: str | None) -> str | None:
-    """Keyed hash of a client IP: the counters never hold a raw address."""
-    return _keyed("ip:" + ip.strip().lower()) if ip else None
+    @classmethod
+    def of(cls, settings: Settings) -> FactKeys:
+        return cls(settings.secret_key.get_secret_value().encode())
 
+    def _keyed(self, value: str) -> str:
+        return hmac.new(self.secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
-def customer_key(email: str) -> str:
-    return _keyed("customer:" + normalise_email(email))
+    def ip(self, ip: str | None) -> str | None:
+        """Keyed hash of a client IP."""
+        return self._keyed("ip:" + ip.strip().lower()) if ip else None
+
+    def customer(self, email: str) -> str:
+        return self._keyed("customer:" + normalise_email(email))
 
 
 @dataclass
 class RescoreContext:
-    """Per-call caches, so sessions sharing a browser or an IP are looked up once."""
+    """Per-call caches, so sessions sharing a browser or an IP are looked up once; `keys` hash the
+    addresses and customers the counters are keyed on."""
 
+    keys: FactKeys
     device: dict[str, SightingIndex] = field(default_factory=dict)
     ip_counts: dict[str, IpCounts] = field(default_factory=dict)
     ip_sightings: dict[str, SightingIndex] = field(default_factory=dict)
@@ -125,7 +136,7 @@ async def add_to_counter(
     else:
         if customers > MAX_IP_CUSTOMERS or email is None:
             return False
-        stmt = _insert(MappingIpCustomer.__table__).values(ip_key=key, customer_key=customer_key(email))
+        stmt = _insert(MappingIpCustomer.__table__).values(ip_key=key, customer_key=ctx.keys.customer(email))
     result = await db.execute(stmt.on_conflict_do_nothing())
     if not getattr(result, "rowcount", 0):
         return False
@@ -262,7 +273,7 @@ async def browser_visits(db: AsyncSession, ctx: RescoreContext, device: str) -> 
         ).all()
         visits = []
         for row in sorted(rows, key=lambda r: r.id):
-            key = ip_key(row.client_ip)
+            key = ctx.keys.ip(row.client_ip)
             visits.append(
                 Visit(
                     session_id=row.id,
@@ -277,15 +288,12 @@ async def browser_visits(db: AsyncSession, ctx: RescoreContext, device: str) -> 
     return ctx.visits[device]
 
 
-async def session_facts(
-    db: AsyncSession, session: UserSession, ctx: RescoreContext | None = None
-) -> SessionFacts:
-    ctx = ctx or RescoreContext()
+async def session_facts(db: AsyncSession, session: UserSession, ctx: RescoreContext) -> SessionFacts:
     facts = SessionFacts(session_id=session.id, start=session.session_start, end=session.session_end)
     busy = await browser_busy(db, ctx, session.clarity_user_id)
     if not busy:
         facts.device_sightings = await device_sightings(db, ctx, session.clarity_user_id)
-    key = ip_key(session.client_ip)
+    key = ctx.keys.ip(session.client_ip)
     if key is not None:
         counts = await ip_counts(db, ctx, key)
         facts.ip_customers, facts.ip_devices = counts.customers, counts.devices

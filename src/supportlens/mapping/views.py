@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import AdminPrincipal, AgentPrincipal, DbDep, Principal, SettingsDep
+from supportlens.config import Settings
 from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import calibration, decisions, engine
+from supportlens.mapping.facts import FactKeys
 from supportlens.mapping.labels import calibration_report
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.possible import DISMISS_REASON
@@ -82,6 +84,7 @@ async def _decide(
     db: AsyncSession,
     request: Request,
     principal: Principal,
+    settings: Settings,
     body: MapRequest,
     decision: str,
     *,
@@ -98,6 +101,7 @@ async def _decide(
             decision=decision,
             agent=principal.agent,
             reason=body.reason,
+            keys=FactKeys.of(settings),
             possible=possible,
         )
     except decisions.NotUndecided as exc:
@@ -115,7 +119,7 @@ async def _decide(
         request=request,
         actor=principal.agent,
         target_type="customer",
-        target=audit.customer_ref(body.customer_email),
+        target=audit.customer_ref(body.customer_email, settings),
         # The audit log is append-only and outlives erasure: what the agent typed goes there masked
         # (e-mails, phones, cards); the text as typed stays on the link, which erasure deletes.
         detail={"session_id": str(session.id), "reason": mask_pii_text(body.reason or "")},
@@ -138,10 +142,10 @@ def _out(row: SessionCustomerMapping) -> MappingOut:
 
 @router.post("/api/clarity/sessions/map", response_model=MappingOut, response_model_by_alias=True)
 async def link_session(
-    request: Request, db: DbDep, principal: AgentPrincipal, body: MapRequest
+    request: Request, db: DbDep, principal: AgentPrincipal, settings: SettingsDep, body: MapRequest
 ) -> MappingOut:
     """Link a session to a customer by hand: wins over every automatic result."""
-    return _out(await _decide(db, request, principal, body, "link"))
+    return _out(await _decide(db, request, principal, settings, body, "link"))
 
 
 @router.delete("/api/clarity/sessions/map", response_model=MappingOut, response_model_by_alias=True)
@@ -149,6 +153,7 @@ async def unlink_session(
     request: Request,
     db: DbDep,
     principal: AgentPrincipal,
+    settings: SettingsDep,
     body: Annotated[MapRequest | None, Body()] = None,
     session_id: Annotated[uuid.UUID | None, Query(alias="sessionId")] = None,
     customer_email: Annotated[Email | None, Query(alias="customerEmail")] = None,
@@ -161,42 +166,53 @@ async def unlink_session(
         if customer_email is None:
             raise ProblemError(400, "Missing customerEmail", field="customerEmail")
         body = MapRequest(session_id=session_id, customer_email=customer_email, reason=reason)
-    return _out(await _decide(db, request, principal, body, "unlink"))
+    return _out(await _decide(db, request, principal, settings, body, "unlink"))
 
 
 async def _on_possible(
     request: Request,
     db: AsyncSession,
     principal: Principal,
+    settings: Settings,
     session_id: uuid.UUID,
     body: PossibleRequest,
     decision: str,
 ) -> MappingOut:
     reason = body.reason or (DISMISS_REASON if decision == "unlink" else None)
     pair = MapRequest(session_id=session_id, customer_email=body.customer_email, reason=reason)
-    return _out(await _decide(db, request, principal, pair, decision, possible=True))
+    return _out(await _decide(db, request, principal, settings, pair, decision, possible=True))
 
 
 @router.post(
     "/api/clarity/sessions/{session_id}/confirm", response_model=MappingOut, response_model_by_alias=True
 )
 async def confirm_possible(
-    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID, body: PossibleRequest
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    settings: SettingsDep,
+    session_id: uuid.UUID,
+    body: PossibleRequest,
 ) -> MappingOut:
     """Confirm a possible session of a customer: a manual link (404 when the engine has no link to confirm,
     409 when an agent already decided)."""
-    return await _on_possible(request, db, principal, session_id, body, "link")
+    return await _on_possible(request, db, principal, settings, session_id, body, "link")
 
 
 @router.post(
     "/api/clarity/sessions/{session_id}/dismiss", response_model=MappingOut, response_model_by_alias=True
 )
 async def dismiss_possible(
-    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID, body: PossibleRequest
+    request: Request,
+    db: DbDep,
+    principal: AgentPrincipal,
+    settings: SettingsDep,
+    session_id: uuid.UUID,
+    body: PossibleRequest,
 ) -> MappingOut:
     """Dismiss a possible session ("not this customer" unless a reason is given): a manual unlink, which
     re-scoring keeps as negative evidence."""
-    return await _on_possible(request, db, principal, session_id, body, "unlink")
+    return await _on_possible(request, db, principal, settings, session_id, body, "unlink")
 
 
 # ---- htmx partials for the session card ------------------------------------------------------------
@@ -241,12 +257,13 @@ async def link_partial(
     request: Request,
     db: DbDep,
     principal: AgentPrincipal,
+    settings: SettingsDep,
     session_id: Annotated[str, Form()],
     customer_email: Annotated[str, Form()],
     reason: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     body = _form_request(session_id, customer_email, reason)
-    await _decide(db, request, principal, body, "link")
+    await _decide(db, request, principal, settings, body, "link")
     return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))
 
 
@@ -255,27 +272,37 @@ async def unlink_partial(
     request: Request,
     db: DbDep,
     principal: AgentPrincipal,
+    settings: SettingsDep,
     session_id: Annotated[str, Form()],
     customer_email: Annotated[str, Form()],
     reason: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     body = _form_request(session_id, customer_email, reason)
-    await _decide(db, request, principal, body, "unlink")
+    await _decide(db, request, principal, settings, body, "unlink")
     return await _card_fragment(request, db, body.session_id, engine.normalise_email(body.customer_email))
 
 
 async def _possible_partial(
-    request: Request, db: AsyncSession, principal: Principal, body: MapRequest, decision: str
+    request: Request,
+    db: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    body: MapRequest,
+    decision: str,
 ) -> HTMLResponse:
     if decision == "unlink" and body.reason is None:
         body = body.model_copy(update={"reason": DISMISS_REASON})
-    row = await _decide(db, request, principal, body, decision, possible=True)
+    row = await _decide(db, request, principal, settings, body, decision, possible=True)
     session = await db.get(UserSession, body.session_id)
     assert session is not None  # _decide found it; a decision never deletes a session
     return render(
         request,
         "sessions/_possible_item.html",
-        {"s": summary(session, row), "decided": decision, "customer": row.customer_email},
+        {
+            "s": summary(session, row, retention_days=settings.recording_retention_days),
+            "decided": decision,
+            "customer": row.customer_email,
+        },
     )
 
 
@@ -284,12 +311,13 @@ async def confirm_partial(
     request: Request,
     db: DbDep,
     principal: AgentPrincipal,
+    settings: SettingsDep,
     session_id: Annotated[str, Form()],
     customer_email: Annotated[str, Form()],
     reason: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     return await _possible_partial(
-        request, db, principal, _form_request(session_id, customer_email, reason), "link"
+        request, db, principal, settings, _form_request(session_id, customer_email, reason), "link"
     )
 
 
@@ -298,12 +326,13 @@ async def dismiss_partial(
     request: Request,
     db: DbDep,
     principal: AgentPrincipal,
+    settings: SettingsDep,
     session_id: Annotated[str, Form()],
     customer_email: Annotated[str, Form()],
     reason: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     return await _possible_partial(
-        request, db, principal, _form_request(session_id, customer_email, reason), "unlink"
+        request, db, principal, settings, _form_request(session_id, customer_email, reason), "unlink"
     )
 
 

@@ -12,7 +12,8 @@ has the e-mail redacted. The audit log keeps one entry naming the customer by a 
 manual steps, is returned once and not stored.
 
 Other domains that store customer data register an eraser in ERASERS:
-`async def erase(db, email) -> dict[str, int]` (counts by kind), called inside the same transaction.
+`async def erase(db, email, settings) -> dict[str, int]` (counts by kind), called inside the same
+transaction.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from supportlens.mapping.models import MappingBusyBrowser, MappingIpDevice, Sess
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 
-Eraser = Callable[[AsyncSession, str], Awaitable[dict[str, int]]]
+Eraser = Callable[[AsyncSession, str, Settings], Awaitable[dict[str, int]]]
 ERASERS: list[Eraser] = []
 
 # Help pages for the steps that must be done by hand in the vendors' own consoles (no API call is made).
@@ -208,7 +209,7 @@ async def erase_customer(
     HubSpot and Dwolla ids and phone numbers: the receipt names the ids, and searches by those phones or
     ids go from search history with the searches by e-mail."""
     email = normalize(email)
-    ref = audit.customer_ref(email)
+    ref = audit.customer_ref(email, settings)
     facts = await directory_facts(directory, email) if directory is not None else None
     counts: dict[str, int] = {}
     ids = await _customer_session_ids(db, email, settings.mapping_min_confidence)
@@ -218,13 +219,13 @@ async def erase_customer(
     from supportlens.crmnotes.service import erase as erase_note_links
 
     # Before the sessions: the links of her sessions and any naming her (the notes are HubSpot's).
-    counts["hubspot_note_links"] = await erase_note_links(db, email, ids)
+    counts["hubspot_note_links"] = await erase_note_links(db, email, ids, settings)
     counts.update(await _erase_sessions(db, email, ids))
     counts["search_history"] = await _erase_searches(db, email, facts)
     counts.update(await _erase_browsers(db, browsers))
     counts.update(await _redact_mentions(db, email))
     for eraser in ERASERS:
-        for key, value in (await eraser(db, email)).items():
+        for key, value in (await eraser(db, email, settings)).items():
             counts[key] = counts.get(key, 0) + int(value)
 
     cache_cleared = await _clear_search_cache()
@@ -331,11 +332,11 @@ async def _redact_mentions(db: AsyncSession, email: str) -> dict[str, int]:
     return {"notes_redacted": len(notes), "link_reasons_redacted": len(links)}
 
 
-async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
+async def _erase_mapping_facts(db: AsyncSession, email: str, settings: Settings) -> dict[str, int]:
     """The mapping engine's own facts about the customer: identified sessions and the (keyed) count of
     customers seen behind an address."""
     try:
-        from supportlens.mapping.facts import customer_key
+        from supportlens.mapping.facts import FactKeys
         from supportlens.mapping.models import MappingIdentity, MappingIpCustomer
     except ImportError:  # pragma: no cover - the mapping engine is part of the app
         return {}
@@ -343,7 +344,10 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
         db, delete(MappingIdentity).where(func.lower(MappingIdentity.customer_email) == email)
     )
     ip_links = await _deleted(
-        db, delete(MappingIpCustomer).where(MappingIpCustomer.customer_key == customer_key(email))
+        db,
+        delete(MappingIpCustomer).where(
+            MappingIpCustomer.customer_key == FactKeys.of(settings).customer(email)
+        ),
     )
     return {"mapping_identities": identities, "mapping_ip_links": ip_links}
 
@@ -351,7 +355,7 @@ async def _erase_mapping_facts(db: AsyncSession, email: str) -> dict[str, int]:
 ERASERS.append(_erase_mapping_facts)
 
 
-async def _erase_attention(db: AsyncSession, email: str) -> dict[str, int]:
+async def _erase_attention(db: AsyncSession, email: str, _settings: Settings) -> dict[str, int]:
     from supportlens.attention.service import erase_customer
 
     return await erase_customer(db, email)

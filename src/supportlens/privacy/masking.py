@@ -1,4 +1,5 @@
-"""Masking PII for display (viewers) and before storage (event text and URLs).
+"""Masking PII: the masks themselves, for display to viewers (privacy/viewer.py decides where) and
+before storage (event text and URLs).
 
 Storage masking is precise rather than greedy: order ids, dates, timestamps and version numbers
 stay readable (agents need them), while e-mail addresses, phone numbers and card numbers go.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
 from urllib.parse import unquote
 
 import phonenumbers
@@ -51,23 +51,6 @@ def mask_phone(phone: str) -> str:
     if len(digits) <= 2:
         return "**"
     return "*" * (len(digits) - 2) + "".join(digits[-2:])
-
-
-def _is_viewer(principal: Any) -> bool:
-    role = getattr(getattr(principal, "agent", None), "role", None)
-    return role == "viewer"
-
-
-def mask_email_for(principal: Any, email: str | None) -> str:
-    if not email:
-        return ""
-    return mask_email(email) if _is_viewer(principal) else email
-
-
-def mask_phone_for(principal: Any, phone: str | None) -> str:
-    if not phone:
-        return ""
-    return mask_phone(phone) if _is_viewer(principal) else phone
 
 
 def _digits(s: str) -> int:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from supportlens.auth.deps import AdminPrincipal, DbDep, SettingsDep
-from supportlens.customers.directory import get_directory
 from supportlens.customers.emails import canonical_email_or_none
+from supportlens.deps import DirectoryDep
 from supportlens.privacy import (
     erasure,
     retention,  # noqa: F401  (registers the daily retention job)
@@ -23,13 +23,18 @@ router = APIRouter(tags=["privacy"])
 
 @router.delete("/api/customers/{email}", summary="Erase a customer")
 async def erase_customer_api(
-    email: str, request: Request, db: DbDep, settings: SettingsDep, principal: AdminPrincipal
+    email: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    directory: DirectoryDep,
+    principal: AdminPrincipal,
 ) -> dict[str, Any]:
     """Delete everything SupportLens holds about the customer; answers with a receipt of what was deleted
     and the steps left to do by hand in Clarity, HubSpot and Dwolla. Administrators only."""
     try:
         receipt = await erasure.erase_customer(
-            db, email, settings, actor=principal.agent, request=request, directory=get_directory(request.app)
+            db, email, settings, actor=principal.agent, request=request, directory=directory
         )
     except erasure.ErasureError as exc:
         raise ProblemError(400, "Invalid e-mail", str(exc), field="email") from None
@@ -67,6 +72,7 @@ async def erasure_confirm(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
+    directory: DirectoryDep,
     principal: AdminPrincipal,
     email: Annotated[str, Form(max_length=254)] = "",
     confirm_email: Annotated[str, Form(max_length=254)] = "",
@@ -95,7 +101,7 @@ async def erasure_confirm(
             status_code=400,
         )
     receipt = await erasure.erase_customer(
-        db, normalized, settings, actor=principal.agent, request=request, directory=get_directory(request.app)
+        db, normalized, settings, actor=principal.agent, request=request, directory=directory
     )
     page = render(
         request,

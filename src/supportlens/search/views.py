@@ -3,51 +3,49 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import CurrentPrincipal, DbDep
-from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of, get_directory
+from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
+from supportlens.config import Settings
+from supportlens.customers.directory import CustomerDirectory, SourceResult, correlation_of
 from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
-from supportlens.deps import DirectoryDep, SessionmakerDep
+from supportlens.deps import DirectoryDep, HubSpotDep, SessionmakerDep, per_app
 from supportlens.integrations.breaker import manual_retry
+from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.investigation.trouble import load_summary
-from supportlens.privacy.masking import mask_email, mask_phone
+from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
 from supportlens.search import history, links
+from supportlens.search.links import AccountLookup, new_account_lookup
 from supportlens.web.pages import render
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
 
-EMAIL_KEYS = frozenset({"email", "customerEmail", "hubspot_email", "bestEmail"})
-PHONE_KEYS = frozenset({"phone", "mobilePhone"})
+
+def _inconsistent_value(record: Mapping[str, Any]) -> Pii | None:
+    """The two systems' values of an inconsistency are e-mails when the e-mails differ."""
+    return Pii.email if record.get("field") == "email" else None
 
 
-def _is_viewer(principal: Any) -> bool:
-    return getattr(principal.agent, "role", None) == "viewer"
-
-
-def mask_tree(value: Any, parent_key: str | None = None) -> Any:
-    """Viewers' copy of an answer: e-mail and phone values masked wherever they appear."""
-    if isinstance(value, dict):
-        if value.get("field") == "email":  # an inconsistency between the two systems' e-mails
-            return {
-                k: mask_email(v) if k in ("hubspot", "dwolla") and isinstance(v, str) else v
-                for k, v in value.items()
-            }
-        return {k: mask_tree(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_tree(v, parent_key) for v in value]
-    if isinstance(value, str) and parent_key in EMAIL_KEYS:
-        return mask_email(value)
-    if isinstance(value, str) and parent_key in PHONE_KEYS:
-        return mask_phone(value)
-    return value
+# What a viewer sees of a search answer (the vendors' records as JSON): privacy/viewer.py masks these.
+SEARCH_FIELDS: Fields = {
+    "email": Pii.email,
+    "customerEmail": Pii.email,
+    "hubspot_email": Pii.email,
+    "bestEmail": Pii.email,
+    "phone": Pii.phone,
+    "mobilePhone": Pii.phone,
+    "hubspot": _inconsistent_value,
+    "dwolla": _inconsistent_value,
+}
 
 
 def query_json(query: SearchQuery) -> dict[str, Any]:
@@ -62,6 +60,7 @@ def query_json(query: SearchQuery) -> dict[str, Any]:
 
 async def audit_search(
     db: DbDep,
+    settings: Settings,
     request: Request,
     principal: Any,
     query: SearchQuery,
@@ -74,7 +73,7 @@ async def audit_search(
         request=request,
         actor=principal.agent,
         target_type="search",
-        target=audit.customer_ref(query.normalized),
+        target=audit.customer_ref(query.normalized, settings),
         detail={"kind": query.kind, "via": via, **(detail or {})},
     )
 
@@ -87,6 +86,7 @@ async def api_search(
     background: BackgroundTasks,
     directory: DirectoryDep,
     sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
     q: str | None = None,
     refresh: bool = False,
 ) -> JSONResponse:
@@ -97,7 +97,7 @@ async def api_search(
     searching = asyncio.create_task(directory.search(query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
-        await audit_search(db, request, principal, query, "api")  # written while the sources answer
+        await audit_search(db, settings, request, principal, query, "api")  # written while the sources answer
     except BaseException:
         searching.cancel()
         raise
@@ -109,22 +109,20 @@ async def api_search(
     body: dict[str, Any] = {"query": query_json(query)}
     body.update({name: r.as_json() for name, r in results.items()})
     body["correlation"] = correlation.model_dump(mode="json", by_alias=True)
-    body["summary"] = await _summary(request, db, principal, query, results["dwolla"])
-    if _is_viewer(principal):
-        body = mask_tree(body)
-    return JSONResponse(body)
+    body["summary"] = await _summary(db, principal, query, results["dwolla"], settings.mapping_min_confidence)
+    return JSONResponse(mask_json(body, SEARCH_FIELDS, is_viewer(principal)))
 
 
 async def _summary(
-    request: Request, db: DbDep, principal: Any, query: SearchQuery, dwolla: SourceResult
+    db: DbDep, principal: Any, query: SearchQuery, dwolla: SourceResult, min_confidence: float
 ) -> dict[str, Any]:
     return await load_summary(
         db,
         dwolla.status,
         dwolla.items,
         query_email=query.email,
-        min_confidence=request.app.state.settings.mapping_min_confidence,
-        viewer=_is_viewer(principal),
+        min_confidence=min_confidence,
+        viewer=is_viewer(principal),
         dwolla_error=f"Dwolla {dwolla.plain}" if dwolla.plain else dwolla.error,
     )
 
@@ -177,34 +175,65 @@ async def _both(
 PanelName = Literal["hubspot", "dwolla", "sessions", "correlation", "summary"]
 
 
+# When HubSpot's account endpoint last failed, shared by the app's searches (search/links.py).
+AccountLookupDep = Annotated[AccountLookup, Depends(per_app("hubspot_account_lookup", new_account_lookup))]
+
+
+@dataclass
+class PanelSources:
+    """What a search panel reads from: the customer directory, HubSpot's client for record links."""
+
+    directory: CustomerDirectory
+    hubspot: HubSpotClient
+    settings: Settings
+    account_lookup: AccountLookup
+
+
+async def _panel_sources(
+    directory: DirectoryDep, hubspot: HubSpotDep, settings: SettingsDep, account_lookup: AccountLookupDep
+) -> PanelSources:
+    return PanelSources(directory, hubspot, settings, account_lookup)
+
+
+PanelSourcesDep = Annotated[PanelSources, Depends(_panel_sources)]
+
+
 @router.get("/search/panel/{panel}", response_class=HTMLResponse, include_in_schema=False)
 async def panel(
     request: Request,
     panel: PanelName,
     principal: CurrentPrincipal,
     db: DbDep,
+    sources: PanelSourcesDep,
     q: str | None = None,
     refresh: bool = False,
 ) -> HTMLResponse:
     query = parse_query(q if q is not None else "")
     if refresh:  # an agent pressed Retry or Refresh: one call may go through an open circuit at once
         with manual_retry():
-            return await _panel(request, panel, principal, db, query, refresh)
-    return await _panel(request, panel, principal, db, query, refresh)
+            return await _panel(request, panel, principal, db, sources, query, refresh)
+    return await _panel(request, panel, principal, db, sources, query, refresh)
 
 
 async def _panel(
-    request: Request, panel: PanelName, principal: Any, db: DbDep, query: SearchQuery, refresh: bool
+    request: Request,
+    panel: PanelName,
+    principal: Any,
+    db: DbDep,
+    sources: PanelSources,
+    query: SearchQuery,
+    refresh: bool,
 ) -> HTMLResponse:
-    service = get_directory(request.app)
+    service, settings = sources.directory, sources.settings
     ctx: dict[str, Any] = {"q": query.text, "query": query, "panel": panel}
     if panel == "hubspot":
         result, ctx["hubspot_account"] = await asyncio.gather(
-            service.source(panel, query, refresh=refresh), links.hubspot_account(request.app)
+            service.source(panel, query, refresh=refresh),
+            links.hubspot_account(sources.hubspot, settings, sources.account_lookup),
         )
     elif panel == "dwolla":
         result = await service.source(panel, query, refresh=refresh)
-        ctx["dwolla_dashboard"] = links.dwolla_dashboard(request.app)
+        ctx["dwolla_dashboard"] = links.dwolla_dashboard(settings)
     if panel in ("hubspot", "dwolla"):
         ctx["result"] = result
         if panel == "hubspot" and result.status == "ok":  # the sessions agents attached to each ticket
@@ -212,13 +241,15 @@ async def _panel(
 
             ticket_ids = [str(t["id"]) for i in result.items for t in i.get("tickets") or []]
             ctx["attached"] = await sessions_by_ticket(db, ticket_ids)
-        await audit_search(db, request, principal, query, f"panel:{panel}", {"status": result.status})
+        await audit_search(
+            db, settings, request, principal, query, f"panel:{panel}", {"status": result.status}
+        )
         await history.update_counts(db, principal.agent.id, query, {panel: len(result.items)})
         return render(request, f"search/_{panel}.html", ctx)
     if panel == "summary":
         result = await service.source("dwolla", query, refresh=refresh)
         ctx["result"] = result
-        ctx["summary"] = await _summary(request, db, principal, query, result)
+        ctx["summary"] = await _summary(db, principal, query, result, settings.mapping_min_confidence)
         return render(request, "search/_summary.html", ctx)
     hubspot, dwolla = await _both(service, query, refresh)
     correlation = correlation_of(query, hubspot, dwolla)

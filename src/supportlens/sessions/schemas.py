@@ -1,13 +1,16 @@
-"""The agents' sessions API: its wire shapes (camelCase)."""
+"""The agents' sessions API: its wire shapes (camelCase). Fields that can hold PII say which kind
+(privacy/viewer.py decides what a viewer sees of each)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from supportlens.privacy.viewer import Pii
 
 
 class _Camel(BaseModel):
@@ -21,7 +24,7 @@ class Evidence(_Camel):
 
 
 class MappingInfo(_Camel):
-    customer_email: str | None = None
+    customer_email: Annotated[str | None, Pii.email.field] = None
     method: str | None = None
     confidence: float | None = None
     evidence: list[Evidence] = Field(default_factory=list)
@@ -49,7 +52,7 @@ class SessionSummary(_Camel):
     os: str | None = None
     entry_url: str | None = None
     exit_url: str | None = None
-    recording_url: str | None = None
+    recording_url: Annotated[str | None, Pii.withheld.field] = None  # viewers do not open recordings
     has_recording: bool
     recording_expires_at: datetime
     mapping: MappingInfo = Field(default_factory=MappingInfo)
@@ -71,10 +74,10 @@ class SessionPage(_Camel):
 
 
 class SessionDetail(SessionSummary):
-    customer_email: str | None = None
+    customer_email: Annotated[str | None, Pii.email.field] = None
     customer_name: str | None = None
     event_count: int = 0
-    client_ip: str | None = None
+    client_ip: Annotated[str | None, Pii.withheld.field] = None
     user_agent: str | None = None
 
 

@@ -25,13 +25,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.config import get_settings
+from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.possible import POSSIBLE_LIMIT
 from supportlens.params import bounded_instant
-from supportlens.privacy.masking import mask_email
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import (
     EventOut,
@@ -69,11 +68,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise BadCursor("not a cursor from this API") from exc
 
 
-def recording_expires_at(session: UserSession, retention_days: int | None = None) -> datetime:
-    days = retention_days if retention_days is not None else get_settings().recording_retention_days
-    return session.session_start + timedelta(days=days)
-
-
 def _mapping_info(session: UserSession, row: SessionCustomerMapping | None) -> MappingInfo:
     if row is not None:
         evidence = []
@@ -109,10 +103,10 @@ def summary(
     session: UserSession,
     mapping: SessionCustomerMapping | None = None,
     *,
-    retention_days: int | None = None,
+    retention_days: int,
     now: datetime | None = None,
 ) -> SessionSummary:
-    expires = recording_expires_at(session, retention_days)
+    expires = session.session_start + timedelta(days=retention_days)  # Clarity keeps recordings so long
     return SessionSummary(
         id=session.id,
         clarity_session_id=session.clarity_session_id,
@@ -141,8 +135,10 @@ def summary(
     )
 
 
-def detail(session: UserSession, mapping: SessionCustomerMapping | None = None) -> SessionDetail:
-    base = summary(session, mapping)
+def detail(
+    session: UserSession, mapping: SessionCustomerMapping | None, *, retention_days: int
+) -> SessionDetail:
+    base = summary(session, mapping, retention_days=retention_days)
     return SessionDetail(
         **base.model_dump(),
         customer_email=session.customer_email,
@@ -151,20 +147,6 @@ def detail(session: UserSession, mapping: SessionCustomerMapping | None = None) 
         client_ip=session.client_ip,
         user_agent=session.user_agent,
     )
-
-
-def for_viewer(item: SessionSummary) -> SessionSummary:
-    """Viewers see sessions but not recordings, and customer e-mails masked."""
-    changes: dict[str, Any] = {"recording_url": None}
-    if item.mapping.customer_email:
-        changes["mapping"] = item.mapping.model_copy(
-            update={"customer_email": mask_email(item.mapping.customer_email)}
-        )
-    if isinstance(item, SessionDetail):
-        if item.customer_email:
-            changes["customer_email"] = mask_email(item.customer_email)
-        changes["client_ip"] = None
-    return item.model_copy(update=changes)
 
 
 # Lower bound for "no cut-off" (every real session starts after it).
@@ -247,6 +229,7 @@ def _page_statement(with_cursor: bool) -> Select[UserSession, SessionCustomerMap
 async def sessions_page(
     db: AsyncSession,
     email: str,
+    settings: Settings,
     *,
     limit: int = 10,
     before: str | None = None,
@@ -258,7 +241,7 @@ async def sessions_page(
         return [], None
     email = canonical
     limit = max(1, min(limit, MAX_LIMIT))
-    threshold = get_settings().mapping_min_confidence if min_confidence is None else min_confidence
+    threshold = settings.mapping_min_confidence if min_confidence is None else min_confidence
     params: dict[str, Any] = {
         "email": email,
         "threshold": threshold,
@@ -269,7 +252,7 @@ async def sessions_page(
     if before:
         params["ts"], params["sid"] = decode_cursor(before)
     rows = (await db.execute(_page_statement(bool(before)), params)).all()
-    retention = get_settings().recording_retention_days
+    retention = settings.recording_retention_days
     now = utcnow()
     items = [summary(row[0], row[1], retention_days=retention, now=now) for row in rows[:limit]]
     cursor = None
@@ -282,19 +265,23 @@ async def sessions_page(
 async def sessions_for_customer(
     db: AsyncSession,
     email: str,
+    settings: Settings,
     *,
     limit: int = 10,
     before: str | None = None,
     min_confidence: float | None = None,
 ) -> list[SessionSummary]:
     """Contract for other domains: the customer's sessions, newest first."""
-    items, _ = await sessions_page(db, email, limit=limit, before=before, min_confidence=min_confidence)
+    items, _ = await sessions_page(
+        db, email, settings, limit=limit, before=before, min_confidence=min_confidence
+    )
     return items
 
 
 async def possible_sessions(
     db: AsyncSession,
     email: str,
+    settings: Settings,
     *,
     floor: float | None = None,
     threshold: float | None = None,
@@ -307,7 +294,6 @@ async def possible_sessions(
     CTE: otherwise, for a customer with many links, PostgreSQL may walk every session newest first and
     probe its links until the page fills (0.7 s at 214,000 sessions in bench/possible.py)."""
     canonical = canonical_email_or_none(email)
-    settings = get_settings()
     floor = settings.possible_floor if floor is None else floor
     threshold = settings.mapping_min_confidence if threshold is None else threshold
     if canonical is None or floor >= threshold:
@@ -390,6 +376,7 @@ def sort_and_filter(
 async def filtered_sessions(
     db: AsyncSession,
     email: str,
+    settings: Settings,
     *,
     sort: str = "newest",
     signals: str = "any",
@@ -405,7 +392,7 @@ async def filtered_sessions(
     cursor = encode_cursor(until, _LAST_ID) if until else None
     while len(window) < FILTER_WINDOW:
         page, cursor = await sessions_page(
-            db, email, limit=min(MAX_LIMIT, FILTER_WINDOW - len(window)), before=cursor
+            db, email, settings, limit=min(MAX_LIMIT, FILTER_WINDOW - len(window)), before=cursor
         )
         window.extend(i for i in page if since is None or i.session_start >= since)
         if cursor is None or (since is not None and page and page[-1].session_start < since):
@@ -416,10 +403,12 @@ async def filtered_sessions(
     return kept[offset:end], (end if end < len(kept) else None), full
 
 
-async def search_sessions(db: AsyncSession, query: SearchQuery, limit: int = 10) -> list[SessionSummary]:
+async def search_sessions(
+    db: AsyncSession, query: SearchQuery, settings: Settings, limit: int = 10
+) -> list[SessionSummary]:
     """Sessions for the search page: by e-mail through the mapping, by name through identified sessions."""
     if query.email:
-        return await sessions_for_customer(db, query.email, limit=limit)
+        return await sessions_for_customer(db, query.email, settings, limit=limit)
     if query.kind in ("name", "company") and len(query.text.strip()) >= 2:
         pattern = "%" + query.text.strip().lower().replace("%", "").replace("_", "") + "%"
         stmt = (
@@ -428,7 +417,8 @@ async def search_sessions(db: AsyncSession, query: SearchQuery, limit: int = 10)
             .order_by(UserSession.session_start.desc())
             .limit(max(1, min(limit, MAX_LIMIT)))
         )
-        return [summary(s) for s in (await db.scalars(stmt)).all()]
+        retention = settings.recording_retention_days
+        return [summary(s, retention_days=retention) for s in (await db.scalars(stmt)).all()]
     return []
 
 
@@ -488,7 +478,7 @@ async def list_events(
     )
 
 
-def recording(session: UserSession) -> RecordingInfo:
-    expires = recording_expires_at(session)
+def recording(session: UserSession, retention_days: int) -> RecordingInfo:
+    expires = session.session_start + timedelta(days=retention_days)
     available = utcnow() < expires
     return RecordingInfo(url=session.recording_url, available=available, expires_at=expires)

@@ -7,14 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from supportlens.audit import service as audit
-from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
-from supportlens.auth.models import Role
+from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
+from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.mapping.possible import heading
 from supportlens.params import OptionalDay, OptionalInstant, decodes_with
+from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
 from supportlens.sessions import service
 from supportlens.sessions.schemas import (
@@ -33,20 +34,17 @@ router = APIRouter(tags=["sessions"])
 # ---- agents: sessions API --------------------------------------------------------------------------
 
 
-def _is_viewer(principal: Principal) -> bool:
-    return principal.role == Role.viewer
-
-
-def _shown(item: SessionSummary, principal: Principal) -> SessionSummary:
-    return service.for_viewer(item) if _is_viewer(principal) else item
-
-
 async def _page(
-    db: DbDep, customer: str, limit: int, before: str | None, min_confidence: float | None
+    db: DbDep,
+    settings: Settings,
+    customer: str,
+    limit: int,
+    before: str | None,
+    min_confidence: float | None,
 ) -> tuple[list[SessionSummary], str | None]:
     try:
         return await service.sessions_page(
-            db, customer, limit=limit, before=before, min_confidence=min_confidence
+            db, customer, settings, limit=limit, before=before, min_confidence=min_confidence
         )
     except service.BadCursor as exc:
         raise ProblemError(400, "Invalid cursor", str(exc), field="before") from exc
@@ -61,6 +59,7 @@ CustomerQ = Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]
 async def list_sessions(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     customer: CustomerQ,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -69,23 +68,23 @@ async def list_sessions(
     include: Annotated[
         Literal["possible"] | None, Query(description="possible: add possible sessions")
     ] = None,
-) -> SessionPage:
+) -> JSONResponse:
     """A customer's sessions, newest first; `before` is the previous page's `nextCursor`.
 
     `include=possible` adds, on the first page, the customer's possible sessions: links scored below
     the threshold (`min_confidence` or the setting) down to the possible floor, undecided."""
-    items, cursor = await _page(db, customer, limit, before, min_confidence)
+    items, cursor = await _page(db, settings, customer, limit, before, min_confidence)
     possible = None
     detail: dict[str, Any] = {"count": len(items)}
     if include == "possible" and before is None:
-        settings = request.app.state.settings
         found, more = await service.possible_sessions(
             db,
             customer,
+            settings,
             floor=settings.possible_floor,
             threshold=settings.mapping_min_confidence if min_confidence is None else min_confidence,
         )
-        possible = PossibleSessions(items=[_shown(i, principal) for i in found], more=more)
+        possible = PossibleSessions(items=found, more=more)
         detail["possible"] = len(found)
     await audit.record(
         db,
@@ -93,10 +92,10 @@ async def list_sessions(
         request=request,
         actor=principal.agent,
         target_type="customer",
-        target=audit.customer_ref(customer),
+        target=audit.customer_ref(customer, settings),
         detail=detail,
     )
-    return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor, possible=possible)
+    return viewer.respond(SessionPage(items=items, next_cursor=cursor, possible=possible), principal)
 
 
 async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
@@ -108,14 +107,15 @@ async def _session_or_404(db: DbDep, session_id: uuid.UUID) -> Any:
 
 @router.get("/api/clarity/sessions/{session_id}", response_model=SessionDetail, response_model_by_alias=True)
 async def get_session(
-    request: Request, db: DbDep, principal: CurrentPrincipal, session_id: uuid.UUID
-) -> SessionDetail:
+    request: Request, db: DbDep, settings: SettingsDep, principal: CurrentPrincipal, session_id: uuid.UUID
+) -> JSONResponse:
     session = await _session_or_404(db, session_id)
-    item = service.detail(session, await service.best_mapping(db, session))
-    await audit.record_session(db, "session_viewed", session, request=request, actor=principal.agent)
-    shown = _shown(item, principal)
-    assert isinstance(shown, SessionDetail)
-    return shown
+    mapping = await service.best_mapping(db, session)
+    item = service.detail(session, mapping, retention_days=settings.recording_retention_days)
+    await audit.record_session(
+        db, "session_viewed", session, settings=settings, request=request, actor=principal.agent
+    )
+    return viewer.respond(item, principal)
 
 
 @router.get(
@@ -124,6 +124,7 @@ async def get_session(
 async def session_events(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     session_id: uuid.UUID,
     after: OptionalInstant = None,
@@ -134,7 +135,13 @@ async def session_events(
     session = await _session_or_404(db, session_id)
     page = await service.list_events(db, session.id, after=after, after_id=after_id, limit=limit)
     await audit.record_session(
-        db, "session_events_viewed", session, request=request, actor=principal.agent, count=len(page.items)
+        db,
+        "session_events_viewed",
+        session,
+        settings=settings,
+        request=request,
+        actor=principal.agent,
+        count=len(page.items),
     )
     return page
 
@@ -143,13 +150,13 @@ async def session_events(
     "/api/clarity/sessions/{session_id}/recording", response_model=RecordingInfo, response_model_by_alias=True
 )
 async def session_recording(
-    request: Request, db: DbDep, principal: AgentPrincipal, session_id: uuid.UUID
+    request: Request, db: DbDep, settings: SettingsDep, principal: AgentPrincipal, session_id: uuid.UUID
 ) -> RecordingInfo:
     """The Clarity recording link, whether Clarity still keeps it, and until when (viewers: 403)."""
     session = await _session_or_404(db, session_id)
-    info = service.recording(session)
+    info = service.recording(session, settings.recording_retention_days)
     await audit.record_session(
-        db, "session_recording_viewed", session, request=request, actor=principal.agent
+        db, "session_recording_viewed", session, settings=settings, request=request, actor=principal.agent
     )
     return info
 
@@ -176,6 +183,7 @@ PANEL_PAGE = 8
 async def sessions_panel(
     request: Request,
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     customer: Annotated[str, Query(max_length=254)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
@@ -194,10 +202,8 @@ async def sessions_panel(
     items: list[SessionSummary] = []
     # Below the list, collapsed: links under the threshold down to the possible floor (first page only).
     possible: list[SessionSummary] = []
-    possible_more = False
-    cursor = None
-    next_offset = None
-    window_full = False
+    possible_more = window_full = False
+    cursor = next_offset = None
     since, until = _day_range(from_, to)
     filtered = sort != "newest" or signals != "any" or confidence > 0 or since or until or offset
     if email and "@" in email:
@@ -205,6 +211,7 @@ async def sessions_panel(
             items, next_offset, window_full = await service.filtered_sessions(
                 db,
                 email,
+                settings,
                 sort=sort,
                 signals=signals,
                 min_confidence=confidence / 100,
@@ -214,18 +221,17 @@ async def sessions_panel(
                 limit=limit,
             )
         else:
-            items, cursor = await _page(db, email, limit, before, None)
+            items, cursor = await _page(db, settings, email, limit, before, None)
             if before is None:
-                settings = request.app.state.settings
-                possible, possible_more = await service.possible_sessions(
-                    db, email, floor=settings.possible_floor, threshold=settings.mapping_min_confidence
-                )
-        await _audit_listing(request, db, principal, email, len(items), len(possible), sort, signals)
+                possible, possible_more = await service.possible_sessions(db, email, settings)
+        await _audit_listing(
+            request, db, settings, principal, email, len(items), len(possible), sort, signals
+        )
     elif q:
         from supportlens.customers.query import parse_query
 
         try:
-            items = await service.search_sessions(db, parse_query(q), limit=limit)
+            items = await service.search_sessions(db, parse_query(q), settings, limit=limit)
         except ProblemError:
             items = []
     filters: dict[str, Any] = {"sort": sort, "signals": signals, "confidence": confidence}
@@ -245,8 +251,8 @@ async def sessions_panel(
             "filters": filters,
             "limit": limit,
             "more_only": before is not None or offset > 0,
-            "can_open_recordings": not _is_viewer(principal),
-            "possible": [_shown(i, principal) for i in possible],
+            "can_open_recordings": not viewer.is_viewer(principal),
+            "possible": possible,
             "possible_heading": heading(
                 len(possible), (e.method for i in possible for e in i.mapping.evidence), more=possible_more
             ),
@@ -257,6 +263,7 @@ async def sessions_panel(
 async def _audit_listing(
     request: Request,
     db: DbDep,
+    settings: Settings,
     principal: Principal,
     email: str,
     count: int,
@@ -274,7 +281,7 @@ async def _audit_listing(
         request=request,
         actor=principal.agent,
         target_type="customer",
-        target=audit.customer_ref(email),
+        target=audit.customer_ref(email, settings),
         detail=detail,
     )
 

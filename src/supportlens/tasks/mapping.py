@@ -25,10 +25,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from supportlens.mapping.facts import FactKeys
 
 MAPPING_QUEUE = "mapping"
 MAPPING_TASK = "supportlens.map_session"
@@ -128,7 +131,7 @@ async def yield_to_mapping(max_wait: float, poll: float = 0.02) -> None:
 
 
 async def map_session(
-    sessionmaker: Any, *, session_id: str, email: str | None, client_ip: str | None
+    sessionmaker: Any, *, session_id: str, email: str | None, client_ip: str | None, keys: FactKeys
 ) -> bool:
     """Run the mapping engine for one stored batch (or a coalesced run of them) and commit.
 
@@ -142,6 +145,6 @@ async def map_session(
         if session is None:
             return False
         identified = engine.CustomerRef(email=email) if email else None
-        await engine.on_ingest(db, session=session, identified=identified, client_ip=client_ip)
+        await engine.on_ingest(db, session=session, identified=identified, client_ip=client_ip, keys=keys)
         await db.commit()
     return True

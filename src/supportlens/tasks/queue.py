@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from sqlalchemy.engine import make_url
@@ -30,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from supportlens.config import Settings
 from supportlens.metrics import MAPPING_LAG
 from supportlens.tasks import attention, grouping, mapping, schedule
+
+if TYPE_CHECKING:
+    from supportlens.mapping.facts import FactKeys
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,7 @@ class Runtime:
     additional context). The clients are built once with the runtime (`with_clients`), or are the app's
     own for the worker inside `serve`.
 
-    `state` is the runtime itself, so functions written for the FastAPI app (`app.state.sessionmaker`)
-    take it as they take the app."""
+    `state` is the runtime itself (tasks written as `runtime.state.sessionmaker` read it so)."""
 
     settings: Settings
     engine: AsyncEngine
@@ -71,6 +74,13 @@ class Runtime:
     def state(self) -> Runtime:
         return self
 
+    @functools.cached_property
+    def fact_keys(self) -> FactKeys:
+        """The mapping engine's keyed hashes, on these settings' secret key."""
+        from supportlens.mapping.facts import FactKeys
+
+        return FactKeys.of(self.settings)
+
 
 def conninfo(database_url: str) -> str:
     """The libpq connection string of the application's SQLAlchemy URL (any driver)."""
@@ -95,7 +105,11 @@ async def _map_session(
     runtime = _runtime(context)
     async with mapping.in_flight():
         await mapping.map_session(
-            runtime.sessionmaker, session_id=session_id, email=email, client_ip=client_ip
+            runtime.sessionmaker,
+            session_id=session_id,
+            email=email,
+            client_ip=client_ip,
+            keys=runtime.fact_keys,
         )
     if acked_at:
         # The oldest batch this job stands for (a coalesced run keeps the first one's time).
@@ -211,20 +225,13 @@ async def run_until_empty(runtime: Runtime, *, queues: tuple[str, ...]) -> None:
         )
 
 
-async def start_in_process_worker(app: Any, stack: contextlib.AsyncExitStack) -> None:
-    """STARTUP_HOOK: run a worker inside the web process when settings.run_worker."""
-    settings: Settings = app.state.settings
-    if not settings.run_worker:
-        return
-    runtime = Runtime(
-        settings=settings,
-        engine=app.state.engine,
-        sessionmaker=app.state.sessionmaker,
-        dwolla=app.state.dwolla,
-        clarity_export=app.state.clarity_export,
-        clarity_recordings=app.state.clarity_recordings,
-    )
-    app.state.queue = await stack.enter_async_context(running_worker(runtime))
+async def start_in_process_worker(
+    runtime: Runtime, stack: contextlib.AsyncExitStack
+) -> procrastinate.App | None:
+    """Run a worker inside the web process when settings.run_worker; the stack stops it (app.py)."""
+    if not runtime.settings.run_worker:
+        return None
+    return await stack.enter_async_context(running_worker(runtime))
 
 
 class _WithoutJobArguments(logging.Filter):

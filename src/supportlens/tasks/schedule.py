@@ -66,7 +66,9 @@ def _clarity_pull(key: str) -> Callable[[Any], Awaitable[None]]:
     async def run(runtime: Any) -> None:
         from supportlens.insights import service
 
-        result = await service.pull_schedule(runtime, key)
+        result = await service.pull_schedule(
+            runtime.sessionmaker, runtime.settings, key, client=runtime.clarity_export
+        )
         if result.outcome not in ("ok", "budget_exhausted", "not_configured"):
             raise RuntimeError(result.message)
 

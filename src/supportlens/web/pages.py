@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from supportlens.privacy.masking import mask_email_for, mask_phone_for
+from supportlens.privacy.viewer import pii_filter
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -23,8 +23,8 @@ def asset(path: str) -> str:
 
 
 templates.env.globals["asset"] = asset
-templates.env.globals["mask_email_for"] = mask_email_for
-templates.env.globals["mask_phone_for"] = mask_phone_for
+# `{{ value | pii("email") }}`: what a viewer may see of a customer's data (privacy/viewer.py).
+templates.env.filters["pii"] = pii_filter
 
 
 def wants_html(request: Request) -> bool:

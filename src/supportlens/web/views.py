@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from supportlens.auth.deps import CurrentPrincipal, DbDep
+from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
 from supportlens.customers.query import MAX_QUERY_LENGTH, parse_query
 from supportlens.problems import ProblemError
 from supportlens.search import history
@@ -18,7 +18,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, principal: CurrentPrincipal, db: DbDep, q: str = "") -> HTMLResponse:
+async def home(
+    request: Request, principal: CurrentPrincipal, db: DbDep, settings: SettingsDep, q: str = ""
+) -> HTMLResponse:
     ctx: dict[str, Any] = {"query": q[:MAX_QUERY_LENGTH], "search": None, "search_error": None}
     if q.strip():
         try:
@@ -29,6 +31,6 @@ async def home(request: Request, principal: CurrentPrincipal, db: DbDep, q: str 
             ctx["search"] = search
             ctx["query"] = search.text
             await history.record(db, principal.agent.id, search, commit=False)
-            await audit_search(db, request, principal, search, "page")
+            await audit_search(db, settings, request, principal, search, "page")
     ctx["history"] = await history.recent(db, principal.agent.id)
     return render(request, "home.html", ctx)
