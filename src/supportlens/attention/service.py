@@ -41,7 +41,7 @@ from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import FAILED_TRANSFER_TOPICS, DwollaEvent
 from supportlens.integrations.errors import UpstreamNotFound
 from supportlens.investigation.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
-from supportlens.privacy.masking import mask_email_for
+from supportlens.masking import mask_email_for
 from supportlens.problems import ProblemError
 
 ATTENTION_QUEUE = "attention"

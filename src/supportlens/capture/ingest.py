@@ -30,8 +30,8 @@ from supportlens.capture.sites import SiteInfo
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import recording_url
+from supportlens.masking import mask_pii_text
 from supportlens.metrics import INGEST_EVENTS
-from supportlens.privacy.masking import mask_pii_text
 from supportlens.sessions.models import UserSession
 from supportlens.tasks import grouping, mapping
 

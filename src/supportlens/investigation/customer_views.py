@@ -23,8 +23,8 @@ from supportlens.investigation import journey as journey_mod
 from supportlens.investigation import service as svc
 from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
+from supportlens.masking import mask_email
 from supportlens.params import OptionalDay
-from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -97,7 +97,7 @@ async def customer_analytics_api(
     data = await analytics.customer_analytics(db, email, min_confidence=settings.mapping_min_confidence)
     await _audit_customer(request, db, principal, "customer_analytics_viewed", email)
     if svc.is_viewer(principal):
-        from supportlens.privacy.masking import mask_pii_text
+        from supportlens.masking import mask_pii_text
 
         for p in data["topPages"]:
             p["url"] = mask_pii_text(p["url"])
@@ -254,7 +254,7 @@ async def customer_analytics_page(
     )
     await _audit_customer(request, db, principal, "customer_analytics_viewed", email, has_notes=has_notes)
     if viewer:
-        from supportlens.privacy.masking import mask_pii_text
+        from supportlens.masking import mask_pii_text
 
         for p in data["topPages"]:
             p["url"] = mask_pii_text(p["url"])

@@ -30,7 +30,7 @@ from supportlens.integrations.hubspot.models import HubSpotContactBundle
 from supportlens.investigation import analytics
 from supportlens.investigation import service as svc
 from supportlens.investigation.trouble import minutes_apart, pair_up
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SOURCES = ("sessions", "dwolla", "hubspot")

@@ -20,8 +20,8 @@ from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import heatmaps_url
 from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.masking import mask_email, mask_pii_text
 from supportlens.params import bounded_instant
-from supportlens.privacy.masking import mask_email, mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionEvent, UserSession
 

@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla.return_codes import describe
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
 
 CORRELATION_WINDOW = timedelta(minutes=30)

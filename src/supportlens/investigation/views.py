@@ -23,8 +23,8 @@ from supportlens.investigation import export as exports
 from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
 from supportlens.issues.reads import only_them_of_session
+from supportlens.masking import mask_email
 from supportlens.params import decodes_with
-from supportlens.privacy.masking import mask_email
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
@@ -85,7 +85,7 @@ async def _session_context(
     )
     story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
     if viewer:
-        from supportlens.privacy.masking import mask_pii_text
+        from supportlens.masking import mask_pii_text
 
         story_mod.mask_story(story, mask_pii_text)
     clarity = await _clarity_figures(db, settings, session, analytics)

@@ -27,8 +27,8 @@ from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import compare
 from supportlens.issues.fingerprint import template_path
 from supportlens.issues.models import Issue
+from supportlens.masking import mask_pii_text
 from supportlens.params import RowId
-from supportlens.privacy.masking import mask_pii_text
 from supportlens.problems import ProblemError
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.web.pages import render

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.integrations.dwolla import return_codes
 from supportlens.investigation.analytics import list_goals
 from supportlens.investigation.export import csv_cell
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 TOP = 20

@@ -21,8 +21,8 @@ from supportlens.issues.models import Issue
 from supportlens.issues.reads import IssueRow
 from supportlens.issues.service import IssueNotFound, IssueStatusError
 from supportlens.issues.transfers import TransfersNear, failed_transfers_near
+from supportlens.masking import mask_email_for
 from supportlens.params import OptionalInstant, RowId
-from supportlens.privacy.masking import mask_email_for
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
 

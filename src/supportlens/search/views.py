@@ -17,7 +17,7 @@ from supportlens.db.engine import autocommit
 from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
-from supportlens.privacy.masking import mask_email, mask_phone
+from supportlens.masking import mask_email, mask_phone
 from supportlens.search import history, links
 from supportlens.web.pages import render
 

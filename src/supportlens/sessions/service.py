@@ -30,8 +30,8 @@ from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
 from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.mapping.possible import POSSIBLE_LIMIT
+from supportlens.masking import mask_email
 from supportlens.params import bounded_instant
-from supportlens.privacy.masking import mask_email
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.sessions.schemas import (
     EventOut,
