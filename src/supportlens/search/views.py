@@ -19,6 +19,7 @@ from supportlens.integrations.breaker import manual_retry
 from supportlens.investigation.trouble import load_summary
 from supportlens.masking import mask_email, mask_phone
 from supportlens.search import history, links
+from supportlens.search.sources import search_all
 from supportlens.web.pages import render
 
 router = APIRouter()
@@ -94,7 +95,7 @@ async def api_search(
     `correlation` pairs HubSpot contacts with Dwolla customers; `summary` is "what happened": each failed
     transfer (newest first, return code in plain words) with the session moments within 30 minutes."""
     query = parse_query(q if q is not None else "")
-    searching = asyncio.create_task(directory.search(query, refresh=refresh))
+    searching = asyncio.create_task(search_all(directory, query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
         await audit_search(db, request, principal, query, "api")  # written while the sources answer
