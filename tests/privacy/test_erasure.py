@@ -17,9 +17,9 @@ from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.db.base import utcnow
-from supportlens.db.models import Base
 from supportlens.mapping.facts import customer_key
 from supportlens.mapping.models import MappingIdentity, MappingIpCustomer, SessionCustomerMapping
+from supportlens.models import Base
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 

@@ -1,4 +1,5 @@
-"""Imports every model so that Base.metadata knows all tables (Alembic, tests, erasure scans)."""
+"""Every table's model, imported so that Base.metadata knows them all (Alembic's autogenerate, the worker
+resolving foreign keys, tests). It imports every domain, so it sits above them all, beside the app."""
 
 from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit.models import AuditEntry
