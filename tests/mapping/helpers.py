@@ -32,7 +32,7 @@ class Batch:
     length_min: int
     ip: str | None = None
     email: str | None = None
-    automated: str | None = None  # what ingest found (capture/automation.py)
+    automated: str | None = None  # what ingest found (sessions/automation.py)
     human: bool | None = None  # the page's "interacted" (None: not said)
 
 

@@ -82,7 +82,7 @@ class UserSession(UUIDPrimaryKey, Base):
     location: Mapped[str | None] = mapped_column(String(255), nullable=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     consent_analytics: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # Automated traffic (capture/automation.py): why, kept for good once set; such a session is never
+    # Automated traffic (sessions/automation.py): why, kept for good once set; such a session is never
     # a customer's. human_interaction: whether the page saw a person act yet (None: it did not say).
     automated: Mapped[str | None] = mapped_column(String(16), nullable=True)
     human_interaction: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
