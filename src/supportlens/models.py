@@ -7,7 +7,6 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
 from supportlens.insights.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.alert_models import AlertDelivery, AlertWebhook, SpikeAlert, SpikeSeries
 from supportlens.issues.models import (
     Issue,
@@ -26,6 +25,7 @@ from supportlens.mapping.models import (
     SessionCustomerMapping,
 )
 from supportlens.search.models import SearchHistory
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEvent, UserSession
 
 __all__ = [

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.investigation.models import ConversionGoal
+from supportlens.sessions.goals import ConversionGoal
 from tests.investigation.seed import SHOP, seed_big_session, seed_checkout_session
 
 

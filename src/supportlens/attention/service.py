@@ -10,7 +10,7 @@ make one case per transfer (`ON CONFLICT (transfer_id) DO NOTHING`: Dwolla sends
 for one failure). A Dwolla error raises, and the queue retries the job.
 
 Model of "the moment before it" (`pick_moment`, pure): among the customer's JavaScript errors, rage
-clicks and dead clicks in the 30 minutes up to the failure (investigation.trouble's window), an error
+clicks and dead clicks in the 30 minutes up to the failure (issues.trouble's window), an error
 wins over a rage click over a dead click, the latest of a kind wins. Queue order: cases with an error
 moment first, then newest failure first.
 
@@ -40,7 +40,7 @@ from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import FAILED_TRANSFER_TOPICS, DwollaEvent
 from supportlens.integrations.errors import UpstreamNotFound
-from supportlens.investigation.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
+from supportlens.issues.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
 from supportlens.masking import mask_email_for
 from supportlens.problems import ProblemError
 

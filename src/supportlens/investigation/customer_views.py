@@ -17,15 +17,15 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
-from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
 from supportlens.investigation import journey as journey_mod
-from supportlens.investigation import service as svc
 from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
 from supportlens.masking import mask_email
 from supportlens.params import OptionalDay
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
 

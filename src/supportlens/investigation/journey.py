@@ -27,10 +27,10 @@ from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import parse_query
 from supportlens.integrations.dwolla.models import DwollaCustomerDetail
 from supportlens.integrations.hubspot.models import HubSpotContactBundle
-from supportlens.investigation import analytics
-from supportlens.investigation import service as svc
-from supportlens.investigation.trouble import minutes_apart, pair_up
+from supportlens.issues.trouble import minutes_apart, pair_up
 from supportlens.masking import mask_pii_text
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SOURCES = ("sessions", "dwolla", "hubspot")

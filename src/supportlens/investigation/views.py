@@ -17,15 +17,16 @@ from supportlens.auth.deps import (
     Principal,
     SettingsDep,
 )
-from supportlens.investigation import analytics as stats
 from supportlens.investigation import annotations as notes
 from supportlens.investigation import export as exports
-from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
+from supportlens.investigation.story_reads import MAX_STORY_EVENTS, story_events
 from supportlens.issues.reads import only_them_of_session
 from supportlens.masking import mask_email
 from supportlens.params import decodes_with
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics as stats
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
 
@@ -83,7 +84,7 @@ async def _session_context(
         max((m["t"] for m in marks), default=0),
         first["events"][-1]["t"] if first["events"] else 0,
     )
-    story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
+    story = story_mod.build_story(await story_events(db, session), duration_ms=duration_ms, focus_ms=t)
     if viewer:
         from supportlens.masking import mask_pii_text
 
@@ -121,7 +122,7 @@ async def _session_context(
         "site_context": site_ctx,
         "has_site_context": site_ctx is not None,
         "story": story,
-        "untold": max(0, session.event_count - story.events) if story.events >= svc.MAX_STORY_EVENTS else 0,
+        "untold": max(0, session.event_count - story.events) if story.events >= MAX_STORY_EVENTS else 0,
         "clarity": clarity,
         "session_issues": session_issues,
     }

@@ -21,15 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
-from supportlens.investigation import analytics
-from supportlens.investigation import service as svc
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import compare
 from supportlens.issues.fingerprint import template_path
 from supportlens.issues.models import Issue
 from supportlens.masking import mask_pii_text
 from supportlens.params import RowId
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.web.pages import render
 

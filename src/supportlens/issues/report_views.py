@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
-from supportlens.investigation.service import is_viewer
 from supportlens.issues import reports
 from supportlens.problems import ProblemError
+from supportlens.sessions.reads import is_viewer
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["reports"])

@@ -26,9 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla import return_codes
-from supportlens.investigation.analytics import list_goals
-from supportlens.investigation.export import csv_cell
 from supportlens.masking import mask_pii_text
+from supportlens.sessions.analytics import list_goals
+from supportlens.web.csv import csv_cell
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 TOP = 20

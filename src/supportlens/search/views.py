@@ -16,7 +16,7 @@ from supportlens.customers.query import SearchQuery, parse_query
 from supportlens.db.engine import autocommit
 from supportlens.deps import DirectoryDep, SessionmakerDep
 from supportlens.integrations.breaker import manual_retry
-from supportlens.investigation.trouble import load_summary
+from supportlens.issues.trouble import load_summary
 from supportlens.masking import mask_email, mask_phone
 from supportlens.search import history, links
 from supportlens.search.sources import search_all

@@ -22,8 +22,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla.return_codes import describe
+from supportlens.issues.reads import only_them_of_events
 from supportlens.masking import mask_pii_text
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.reads import customer_sessions_filter, error_message
 
 CORRELATION_WINDOW = timedelta(minutes=30)
 MOMENT_TYPES = ("error", "rage_click", "dead_click")
@@ -227,8 +229,6 @@ async def moments_near(
     db: AsyncSession, emails: set[str], failures: list[Failure], *, min_confidence: float
 ) -> list[Moment]:
     """The customers' errors, rage and dead clicks within the window of any of the failures."""
-    from supportlens.investigation.service import customer_sessions_filter, error_message
-
     if not emails or not failures:
         return []
     e = SessionEvent
@@ -291,7 +291,5 @@ async def issues_of_moments(
     db: AsyncSession, moments: list[Moment], customers: set[str], *, min_confidence: float
 ) -> dict[str, dict[str, Any]]:
     """Each moment's issue and how many other customers hit it (one query for them all)."""
-    from supportlens.issues.reads import only_them_of_events
-
     ids = [uuid.UUID(m.event_id) for m in moments if m.event_id]
     return await only_them_of_events(db, ids, sorted(customers), min_confidence=min_confidence)
