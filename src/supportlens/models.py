@@ -22,11 +22,16 @@ from supportlens.mapping.models import (
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
-    SessionCustomerMapping,
 )
 from supportlens.search.models import SearchHistory
 from supportlens.sessions.goals import ConversionGoal
-from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import (
+    IngestSite,
+    SessionAnnotation,
+    SessionCustomerMapping,
+    SessionEvent,
+    UserSession,
+)
 
 __all__ = [
     "Agent",

@@ -17,9 +17,8 @@ from supportlens.mapping.models import (
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
-    SessionCustomerMapping,
 )
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.db.base import utcnow
 from supportlens.mapping.facts import customer_key
-from supportlens.mapping.models import MappingIdentity, MappingIpCustomer, SessionCustomerMapping
+from supportlens.mapping.models import MappingIdentity, MappingIpCustomer
 from supportlens.models import Base
 from supportlens.search.models import SearchHistory
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import SessionAnnotation, SessionCustomerMapping, SessionEvent, UserSession
 
 JANE = "jane.doe@acme.io"
 BOB = "bob@example.com"

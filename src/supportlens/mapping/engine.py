@@ -43,10 +43,9 @@ from supportlens.mapping.facts import (
 )
 from supportlens.mapping.models import (
     MappingIdentity,
-    SessionCustomerMapping,
 )
 from supportlens.sessions import automation
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.
 MAX_SESSION_HOURS = 6

@@ -20,11 +20,10 @@ from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import heatmaps_url
-from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.masking import mask_email, mask_pii_text
 from supportlens.params import bounded_instant
 from supportlens.problems import ProblemError
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import SessionCustomerMapping, SessionEvent, UserSession
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MARKER_TYPES = ("navigation", "error", "rage_click", "dead_click")

@@ -13,10 +13,10 @@ from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal
 from supportlens.auth.models import Role
 from supportlens.customers.emails import canonical_email_or_none
-from supportlens.mapping.possible import heading
 from supportlens.params import OptionalDay, OptionalInstant, decodes_with
 from supportlens.problems import ProblemError
 from supportlens.sessions import service
+from supportlens.sessions.possible import heading
 from supportlens.sessions.schemas import (
     EventPage,
     PossibleSessions,
