@@ -87,15 +87,7 @@ async def list_sessions(
         )
         possible = PossibleSessions(items=[_shown(i, principal) for i in found], more=more)
         detail["possible"] = len(found)
-    await audit.record(
-        db,
-        "sessions_listed",
-        request=request,
-        actor=principal.agent,
-        target_type="customer",
-        target=audit.customer_ref(customer),
-        detail=detail,
-    )
+    await _audit_listed(db, request, principal, customer, detail)
     return SessionPage(items=[_shown(i, principal) for i in items], next_cursor=cursor, possible=possible)
 
 
@@ -268,15 +260,7 @@ async def _audit_listing(
     detail: dict[str, Any] = {"count": count, "via": "panel", "sort": sort, "signals": signals}
     if possible:
         detail["possible"] = possible
-    await audit.record(
-        db,
-        "sessions_listed",
-        request=request,
-        actor=principal.agent,
-        target_type="customer",
-        target=audit.customer_ref(email),
-        detail=detail,
-    )
+    await _audit_listed(db, request, principal, email, detail)
 
 
 def _day_range(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -285,3 +269,18 @@ def _day_range(since: date | None, until: date | None) -> tuple[datetime | None,
     if start and end and end <= start:
         raise ProblemError(400, "Invalid dates", "`to` is before `from`", field="to")
     return start, end
+
+
+async def _audit_listed(
+    db: DbDep, request: Request, principal: Principal, customer: str, detail: dict[str, Any]
+) -> None:
+    """A customer's sessions were listed (the API or the panel; `detail` says which and how)."""
+    await audit.record(
+        db,
+        "sessions_listed",
+        request=request,
+        actor=principal.agent,
+        target_type="customer",
+        target=audit.customer_ref(customer),
+        detail=detail,
+    )
