@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import create_db, drop_db  # noqa: E402
 from supportlens.issues import spikes  # noqa: E402
-from supportlens.privacy.masking import mask_pii_text  # noqa: E402
+from supportlens.masking import mask_pii_text  # noqa: E402
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 ORIGIN = "https://shop.example"

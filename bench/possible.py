@@ -87,8 +87,7 @@ def _rows(customers: int, busy: int, seed: int) -> tuple[list[dict[str, Any]], l
 
 
 async def load(url: str, customers: int, busy: int) -> int:
-    from supportlens.mapping.models import SessionCustomerMapping
-    from supportlens.sessions.models import UserSession
+    from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
     sessions, links = _rows(customers, busy, seed=7)
     engine = create_async_engine(url)

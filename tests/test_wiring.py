@@ -1,6 +1,6 @@
 """How the product is wired (docs/architecture.md, "Dependencies, settings and what a viewer sees"):
 shared resources are built in app.py and read through the dependency providers; settings are read where
-the process starts, then passed; what a viewer may see is decided by privacy/viewer.py alone."""
+the process starts, then passed; what a viewer may see is decided by web/viewer.py alone."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ READS_APP_STATE = {"app.py", "deps.py", "auth/deps.py", "web/pages.py"}
 # Where a process starts: the command line, the app factory, the migrations; config.py defines it and
 # the embedded PostgreSQL clears its cache when it sets the database URL.
 READS_GLOBAL_SETTINGS = {"app.py", "cli.py", "config.py", "db/migrations/env.py", "db/embedded.py"}
-# The masks themselves: shown to viewers only through privacy/viewer.py; the others mask before storage
+# The masks themselves: shown to viewers only through web/viewer.py; the others mask before storage
 # (ingest, fingerprints, the audit log's reasons) or in logs.
 USES_MASKS = {
-    "privacy/viewer.py",
-    "privacy/masking.py",
+    "web/viewer.py",
+    "masking.py",
     "capture/ingest.py",
     "issues/fingerprint.py",
     "logging.py",

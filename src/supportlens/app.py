@@ -18,6 +18,7 @@ from supportlens.audit import views as audit_views
 from supportlens.auth import account_views as auth_account_views
 from supportlens.auth import admin_views as auth_admin_views
 from supportlens.auth import oidc as auth_oidc
+from supportlens.auth import theme as auth_theme
 from supportlens.auth import views as auth_views
 from supportlens.auth.deps import LoginRequired
 from supportlens.capture import views as capture_views
@@ -36,11 +37,10 @@ from supportlens.logging import configure_logging
 from supportlens.mapping import views as mapping_views
 from supportlens.middleware import RequestContextMiddleware
 from supportlens.privacy import views as privacy_views
+from supportlens.search import home_views
 from supportlens.search import views as search_views
 from supportlens.sessions import views as sessions_views
 from supportlens.tasks.queue import Runtime, start_in_process_worker
-from supportlens.web import theme as web_theme
-from supportlens.web import views as web_views
 from supportlens.web.pages import STATIC_DIR, wants_html
 
 
@@ -78,8 +78,8 @@ def routers() -> list[APIRouter]:
         auth_oidc.router,
         audit_views.router,
         privacy_views.router,
-        web_views.router,
-        web_theme.router,
+        home_views.router,
+        auth_theme.router,
         search_views.router,
         mapping_views.router,
         sessions_views.router,

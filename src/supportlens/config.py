@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # Sessions and mapping
     mapping_min_confidence: float = Field(default=0.5, ge=0, le=1)
     # Below the listing threshold, down to this floor, a link is a *possible* session of the customer
-    # (mapping/possible.py). The engine stores candidates from 0.05 up (scoring.STORE_FLOOR).
+    # (sessions/possible.py). The engine stores candidates from 0.05 up (scoring.STORE_FLOOR).
     possible_floor: float = Field(default=0.2, ge=0.05, le=1)
     recording_retention_days: int = 30
     # Ingest (capture): limits per public site key and per client IP ("N/second|minute|hour", `limits` syntax)

@@ -14,7 +14,6 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from supportlens.auth.throttle import LoginThrottle
 from supportlens.config import Settings
 from supportlens.customers.directory import CustomerDirectory
 from supportlens.integrations.clarity.export_api import ClarityExportClient
@@ -65,5 +64,3 @@ ClarityExportDep = Annotated[ClarityExportClient, Depends(_clarity_export)]
 DirectoryDep = Annotated[CustomerDirectory, Depends(_directory)]
 # For work that outlives the request's own session (background tasks, a separate transaction).
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
-# Failed sign-ins per account and per address: one per app (memory) or shared through Redis.
-LoginThrottleDep = Annotated[LoginThrottle, Depends(per_app("login_throttle", LoginThrottle))]

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 from supportlens.redaction import redact_secrets
 
 TRANSPORT_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")

@@ -19,7 +19,7 @@ from supportlens.app import create_app
 from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.attention.service import erase_customer, pick_moment
 from supportlens.audit.models import AuditEntry
-from supportlens.investigation.trouble import Moment
+from supportlens.issues.trouble import Moment
 from supportlens_sandbox.dwolla import DWOLLA_KEY, DWOLLA_SECRET, create_dwolla_app
 from supportlens_sandbox.knobs import Knobs
 from supportlens_sandbox.world import demo_world

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from supportlens.capture.automation import agent_reason, batch_reason, carries_evidence, listable
+from supportlens.sessions.automation import agent_reason, batch_reason, carries_evidence, listable
 from supportlens.sessions.models import UserSession
 from tests.support.ingest import IPHONE_UA, batch, event, headers
 

@@ -11,8 +11,7 @@ from sqlalchemy import func, select, text
 
 from supportlens.capture import sites
 from supportlens.capture.views import RETRIES
-from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import SessionCustomerMapping, SessionEvent, UserSession
 from tests.support.ingest import IPHONE_UA, ORIGIN, PROJECT, ago, batch, event, headers
 
 URL = "/api/ingest/v1/events"

@@ -6,7 +6,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from supportlens.db import migrate
-from supportlens.db.models import Base
+from supportlens.models import Base
 from tests.support import database
 
 

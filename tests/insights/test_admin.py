@@ -128,7 +128,7 @@ async def test_scheduled_pulls_and_job_status_show(
     names = [t.name for t in schedule.periodic_tasks(settings)]
     assert schedule.RECORDINGS_TASK not in names  # the recordings pull is off by default
     runtime = Runtime(settings=settings, engine=engine, sessionmaker=sessionmaker)
-    await run_periodic_now(runtime, [schedule.clarity_pull_task("url_device"), schedule.RETENTION_TASK])
+    await run_periodic_now(runtime, [service.pull_task_name("url_device"), schedule.RETENTION_TASK])
     admin = await signed_in("admin")
     page = await admin.client.get("/admin/clarity", headers={"Accept": "text/html"})
     assert _field(page.text, "calls-used") == "1/10"

@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
 from supportlens.audit.service import customer_ref
-from supportlens.investigation import analytics, journey
 from supportlens.investigation import export as exports
+from supportlens.investigation import journey
+from supportlens.sessions import analytics
 from supportlens.sessions.models import SessionEvent
+from supportlens.web.csv import csv_cell
 from tests.investigation.seed import SHOP, ev, seed_checkout_session
 
 
@@ -76,9 +78,9 @@ async def test_customer_export_and_roles(signed_in, sessionmaker, db, monkeypatc
 
 def test_csv_cells_are_neutralised():
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
-        assert exports.csv_cell(value) == "'" + value
-    assert exports.csv_cell("plain") == "plain"
-    assert exports.csv_cell(-5) == -5  # numbers stay numbers
+        assert csv_cell(value) == "'" + value
+    assert csv_cell("plain") == "plain"
+    assert csv_cell(-5) == -5  # numbers stay numbers
 
 
 def test_active_time_leaves_out_idle_gaps():

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.investigation.models import ConversionGoal
+from supportlens.sessions.goals import ConversionGoal
 from tests.investigation.seed import SHOP, seed_big_session, seed_checkout_session
 
 
@@ -177,7 +177,7 @@ async def test_heatmap_for_a_session_and_a_customer(signed_in, sessionmaker):
 
 
 async def test_unlinked_sessions_are_left_out(signed_in, sessionmaker, db):
-    from supportlens.mapping.models import SessionCustomerMapping
+    from supportlens.sessions.models import SessionCustomerMapping
 
     a = await seed_checkout_session(sessionmaker)
     row = (

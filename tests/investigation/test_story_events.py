@@ -1,11 +1,11 @@
-"""The story's read of a session's events (service.story_events) against PostgreSQL."""
+"""The story's read of a session's events (story_reads.story_events) against PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from supportlens.investigation import service as svc
+from supportlens.investigation import story_reads
 from supportlens.investigation.story import StoryEvent, build_story
 from supportlens.sessions.models import SessionEvent, UserSession
 from tests.investigation.seed import SHOP, seed_big_session
@@ -62,7 +62,7 @@ async def test_each_event_type_reads_the_fields_its_step_uses(sessionmaker, db):
             (9, "form_submit", pay, "form#card", {"title": "not read"}),
         ],
     )
-    events = await svc.story_events(db, s)
+    events = await story_reads.story_events(db, s)
     assert events == [
         StoryEvent(0, "navigation", pay, title="Pay"),
         StoryEvent(1500, "click", pay, sel="#pay", text="Pay now"),
@@ -80,8 +80,8 @@ async def test_each_event_type_reads_the_fields_its_step_uses(sessionmaker, db):
 
 async def test_events_come_in_time_order_and_stop_at_the_limit(sessionmaker, db):
     big = await seed_big_session(sessionmaker, n=300)
-    events = await svc.story_events(db, big, limit=120)
+    events = await story_reads.story_events(db, big, limit=120)
     assert len(events) == 120
     assert [e.t for e in events] == [i * 1000 for i in range(120)]  # one event a second from the start
-    story = build_story(await svc.story_events(db, big), duration_ms=300_000)
+    story = build_story(await story_reads.story_events(db, big), duration_ms=300_000)
     assert story.events == 300 and story.visits == 6  # a page every 50 events

@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.alert_models import AlertDelivery, SpikeAlert, SpikeSeries
 from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueSession
 from supportlens.issues.spikes import SpikeState
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import SessionEvent, UserSession
 
 SHOP = "https://shop.example"

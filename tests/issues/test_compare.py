@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import compare
 from supportlens.issues.compare import Step, first_divergence, side_by_side
 from supportlens.issues.models import Issue, IssueSession
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import SessionEvent, UserSession
 
 

@@ -16,7 +16,7 @@ from supportlens.issues.fingerprint import (
     template_selector,
     top_frames,
 )
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 
 PAGE = "https://shop.example/pay"
 

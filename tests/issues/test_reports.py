@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from supportlens.audit.models import AuditEntry
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import reports
 from supportlens.issues.alert_models import AlertDelivery
 from supportlens.issues.models import Issue, IssueBucket, IssueOccurrence, IssueStatusChange
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import SessionEvent, UserSession
 
 WEEK = "2026-W48"  # Monday 23 November 2026

@@ -17,9 +17,8 @@ from supportlens.mapping.models import (
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
-    SessionCustomerMapping,
 )
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 from tests.support.keys import TEST_FACT_KEYS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -33,7 +32,7 @@ class Batch:
     length_min: int
     ip: str | None = None
     email: str | None = None
-    automated: str | None = None  # what ingest found (capture/automation.py)
+    automated: str | None = None  # what ingest found (sessions/automation.py)
     human: bool | None = None  # the page's "interacted" (None: not said)
 
 

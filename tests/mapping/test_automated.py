@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from supportlens.capture import automation
 from supportlens.mapping.models import MappingIdentity
+from supportlens.sessions import automation
 from supportlens.sessions.models import UserSession
 from tests.mapping.helpers import Batch, link_of, send
 

@@ -17,8 +17,7 @@ import supportlens.capture.views as ingest_views
 from supportlens.capture import sites
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import gather
-from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 from supportlens_sandbox.mapping_world import build_world, offline_facts
 from tests.support.browsers import BROWSER
 

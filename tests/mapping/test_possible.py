@@ -10,7 +10,7 @@ from sqlalchemy import select
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.mapping.labels import calibration_report
-from supportlens.mapping.possible import evidence_phrase, heading, is_possible, possible_emails
+from supportlens.sessions.possible import evidence_phrase, heading, is_possible, possible_emails
 from tests.mapping.helpers import Batch, link_of, send
 
 JANE = "jane@acme.io"

@@ -17,10 +17,10 @@ from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit import service as audit
 from supportlens.audit.models import AuditEntry
 from supportlens.db.base import utcnow
-from supportlens.db.models import Base
-from supportlens.mapping.models import MappingIdentity, MappingIpCustomer, SessionCustomerMapping
+from supportlens.mapping.models import MappingIdentity, MappingIpCustomer
+from supportlens.models import Base
 from supportlens.search.models import SearchHistory
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import SessionAnnotation, SessionCustomerMapping, SessionEvent, UserSession
 from tests.support.keys import TEST_FACT_KEYS
 
 JANE = "jane.doe@acme.io"

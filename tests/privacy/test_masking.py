@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supportlens.privacy.masking import luhn_ok, mask_email, mask_phone, mask_pii_text
+from supportlens.masking import luhn_ok, mask_email, mask_phone, mask_pii_text
 
 
 @pytest.mark.parametrize(

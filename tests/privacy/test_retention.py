@@ -10,9 +10,8 @@ from sqlalchemy import select, text
 
 from supportlens.auth.models import AgentSession
 from supportlens.db.base import utcnow
-from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.privacy.retention import run_retention
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import SessionAnnotation, SessionCustomerMapping, SessionEvent, UserSession
 from tests.support.agents import make_agent
 
 

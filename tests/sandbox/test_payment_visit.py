@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from supportlens.investigation import analytics as stats
-from supportlens.investigation import service
+from supportlens.sessions import analytics as stats
+from supportlens.sessions import reads as service
 from supportlens.sessions.models import SessionAnnotation, UserSession
 from supportlens_sandbox import payment_visit as demo
 from supportlens_sandbox.crm_demo import today_world

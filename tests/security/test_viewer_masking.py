@@ -6,8 +6,7 @@ import uuid
 from datetime import timedelta
 
 from supportlens.db.base import utcnow
-from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import SessionCustomerMapping, SessionEvent, UserSession
 
 JANE = "jane.doe@acme.io"
 MASKED = "j***@acme.io"

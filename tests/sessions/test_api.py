@@ -12,7 +12,7 @@ from supportlens.capture import sites
 from supportlens.capture.ingest import ingest_batch
 from supportlens.capture.schemas import IngestBatch
 from supportlens.capture.sites import SiteInfo
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.sessions.models import SessionCustomerMapping
 from tests.support.ingest import CHROME_UA, ORIGIN, ago, batch, event
 
 JANE = "jane@acme.io"

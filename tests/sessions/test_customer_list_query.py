@@ -15,9 +15,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.sessions import service
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
 E = "jane@acme.io"
 BASE = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -74,7 +74,7 @@ class WorldSession:
     user_agent: str = ""
     webdriver: bool = False
     interacted: bool | None = True
-    automated: str | None = None  # the reason the product must find (capture/automation.py)
+    automated: str | None = None  # the reason the product must find (sessions/automation.py)
     signs_in_as: str | None = None  # whom a session signs in as when that is not its truth (a test account)
     shared: str | None = None  # "family" or "public": a computer several people sign in on (shared_devices)
 

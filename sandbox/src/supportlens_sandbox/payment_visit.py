@@ -76,7 +76,7 @@ async def seed(db: Any, ctx: DemoContext) -> None:
     from supportlens.capture import sites
     from supportlens.capture.ingest import ingest_batch
     from supportlens.capture.schemas import IngestBatch
-    from supportlens.investigation.models import ConversionGoal
+    from supportlens.sessions.goals import ConversionGoal
     from supportlens.sessions.models import SessionAnnotation, UserSession
     from supportlens_sandbox.crm_demo import today_world
     from supportlens_sandbox.sessions_demo import DEMO_CLARITY_PROJECT, DEMO_SITE_KEY

@@ -10,7 +10,7 @@ make one case per transfer (`ON CONFLICT (transfer_id) DO NOTHING`: Dwolla sends
 for one failure). A Dwolla error raises, and the queue retries the job.
 
 Model of "the moment before it" (`pick_moment`, pure): among the customer's JavaScript errors, rage
-clicks and dead clicks in the 30 minutes up to the failure (investigation.trouble's window), an error
+clicks and dead clicks in the 30 minutes up to the failure (issues.trouble's window), an error
 wins over a rage click over a dead click, the latest of a kind wins. Queue order: cases with an error
 moment first, then newest failure first.
 
@@ -40,9 +40,9 @@ from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.return_codes import describe
 from supportlens.integrations.dwolla.webhooks import FAILED_TRANSFER_TOPICS, DwollaEvent
 from supportlens.integrations.errors import UpstreamNotFound
-from supportlens.investigation.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
-from supportlens.privacy.viewer import Fields, Pii
+from supportlens.issues.trouble import CORRELATION_WINDOW, MOMENT_LABELS, Failure, Moment, moments_near
 from supportlens.problems import ProblemError
+from supportlens.web.viewer import Fields, Pii
 
 ATTENTION_QUEUE = "attention"
 HANDLE_EVENT_TASK = "supportlens.attention.handle_dwolla_event"
@@ -273,7 +273,7 @@ def moment_words(c: AttentionCase) -> str | None:
     return f"{label} {minutes} min before" if minutes >= 1 else f"{label} just before"
 
 
-# What a viewer sees of a case (privacy/viewer.py masks these).
+# What a viewer sees of a case (web/viewer.py masks these).
 CASE_FIELDS: Fields = {"customerEmail": Pii.email}
 
 

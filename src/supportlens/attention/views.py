@@ -25,8 +25,8 @@ from supportlens.db.base import utcnow
 from supportlens.deps import DwollaDep
 from supportlens.integrations.dwolla.webhooks import SIGNATURE_HEADER, WebhookRejected, verify_webhook
 from supportlens.integrations.errors import UpstreamError, in_plain_words
-from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
+from supportlens.web import viewer
 from supportlens.web.pages import render
 
 router = APIRouter()

@@ -13,13 +13,13 @@ from supportlens.auth import agent_admin, totp
 from supportlens.auth.deps import (
     CurrentPrincipal,
     DbDep,
+    LoginThrottleDep,
     SettingsDep,
 )
 from supportlens.auth.models import Agent
 from supportlens.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from supportlens.auth.views import LOGIN_CSRF_COOKIE, login_csrf_ok, redirect_with
 from supportlens.config import Settings
-from supportlens.deps import LoginThrottleDep
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["auth"])

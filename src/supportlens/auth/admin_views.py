@@ -13,6 +13,7 @@ from supportlens.auth import agent_admin, service
 from supportlens.auth.deps import (
     AdminPrincipal,
     DbDep,
+    LoginThrottleDep,
     Principal,
     SettingsDep,
 )
@@ -20,7 +21,6 @@ from supportlens.auth.models import Agent, Role
 from supportlens.auth.views import redirect_with
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
-from supportlens.deps import LoginThrottleDep
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render, wants_html
 

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.auth import service
 from supportlens.auth.models import ROLE_RANK, Agent, AgentSession, Role
+from supportlens.auth.throttle import LoginThrottle
 from supportlens.config import Settings
 from supportlens.db.engine import autocommit
+from supportlens.deps import per_app
 from supportlens.problems import ProblemError
 
 SESSION_COOKIE = "sl_session"
@@ -112,3 +114,6 @@ def require_role(minimum: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 CurrentPrincipal = Annotated[Principal, Depends(require_role(Role.viewer))]
 AgentPrincipal = Annotated[Principal, Depends(require_role(Role.agent))]
 AdminPrincipal = Annotated[Principal, Depends(require_role(Role.admin))]
+
+# Failed sign-ins per account and per address: one per app (memory) or shared through Redis.
+LoginThrottleDep = Annotated[LoginThrottle, Depends(per_app("login_throttle", LoginThrottle))]

@@ -38,7 +38,7 @@ class Agent(UUIDPrimaryKey, Base):
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # The agent's colour scheme: light, dark or system (follow prefers-color-scheme); web/theme.py.
+    # The agent's colour scheme: light, dark or system (follow prefers-color-scheme); auth/theme.py.
     theme: Mapped[str] = mapped_column(String(8), default="system", server_default="system")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="agent", cascade="all, delete-orphan")

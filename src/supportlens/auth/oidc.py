@@ -23,10 +23,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from supportlens.audit import service as audit
 from supportlens.auth import service
-from supportlens.auth.deps import DbDep, SettingsDep
+from supportlens.auth.deps import DbDep, LoginThrottleDep, SettingsDep
 from supportlens.auth.views import complete_login, safe_next
 from supportlens.config import Settings
-from supportlens.deps import LoginThrottleDep, per_app
+from supportlens.deps import per_app
 from supportlens.logging import get_logger
 from supportlens.web.pages import render
 

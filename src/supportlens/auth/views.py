@@ -17,6 +17,7 @@ from supportlens.auth.deps import (
     CurrentPrincipal,
     DbDep,
     LoginRequired,
+    LoginThrottleDep,
     Principal,
     SettingsDep,
     get_principal,
@@ -25,7 +26,6 @@ from supportlens.auth.models import Agent
 from supportlens.auth.throttle import Lock, LoginThrottle
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
-from supportlens.deps import LoginThrottleDep
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["auth"])

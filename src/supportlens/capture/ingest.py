@@ -24,14 +24,14 @@ import orjson
 from sqlalchemy import Table, func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.capture.automation import batch_reason
 from supportlens.capture.schemas import EventIn, IngestBatch, IngestResult
 from supportlens.capture.sites import SiteInfo
 from supportlens.customers.emails import canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import recording_url
+from supportlens.masking import mask_pii_text
 from supportlens.metrics import INGEST_EVENTS
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.sessions.automation import batch_reason
 from supportlens.sessions.models import UserSession
 from supportlens.tasks import grouping, mapping
 

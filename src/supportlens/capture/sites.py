@@ -194,7 +194,7 @@ AUTOMATED_WINDOW_DAYS = 7
 async def automated_counts(
     db: AsyncSession, *, days: int = AUTOMATED_WINDOW_DAYS
 ) -> dict[uuid.UUID, dict[str, int]]:
-    """Per site, its automated sessions of the last `days` days by reason (capture/automation.py)."""
+    """Per site, its automated sessions of the last `days` days by reason (sessions/automation.py)."""
     since = utcnow() - timedelta(days=days)
     rows = await db.execute(
         select(UserSession.site_id, UserSession.automated, func.count())

@@ -35,8 +35,8 @@ from supportlens.integrations.errors import (
 from supportlens.integrations.hubspot.client import HubSpotClient
 from supportlens.integrations.hubspot.models import HubSpotTicket
 from supportlens.integrations.hubspot.notes import NoteContent
-from supportlens.investigation import service as inv
 from supportlens.problems import ProblemError
+from supportlens.sessions import reads as inv
 from supportlens.sessions.models import UserSession
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT found the row locked

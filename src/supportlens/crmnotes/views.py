@@ -15,7 +15,7 @@ from supportlens.crmnotes import service
 from supportlens.deps import HubSpotDep
 from supportlens.integrations.errors import UpstreamError
 from supportlens.integrations.hubspot.notes import COMMENT_MAX
-from supportlens.investigation import service as inv
+from supportlens.sessions import reads as inv
 
 router = APIRouter(tags=["hubspot notes"])
 

@@ -1,6 +1,6 @@
-"""The customer directory: a customer's HubSpot and Dwolla records (and the local sessions the search page
-lists), each source under its own deadline. Search, the journey, "what happened" and erasure all read
-customers through it.
+"""The customer directory: a customer's HubSpot and Dwolla records, each source under its own deadline.
+Search, the journey, "what happened" and erasure all read customers through it (the search page adds
+the local sessions beside it: `search/sources.py`).
 
 One slow or failing source never holds up the others: each runs as its own task and the answer for each
 is `{status: ok|error|timeout, items, error?, tookMs}`. Concurrent identical lookups share one upstream
@@ -24,7 +24,6 @@ from supportlens.customers.cache import SearchCache, make_cache
 from supportlens.customers.correlation import Correlation, correlate
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import SearchQuery
-from supportlens.db.engine import autocommit
 from supportlens.integrations.dwolla.client import DwollaClient
 from supportlens.integrations.dwolla.models import DwollaCustomer, DwollaCustomerDetail
 from supportlens.integrations.errors import UpstreamError, in_plain_words
@@ -34,12 +33,10 @@ from supportlens.integrations.hubspot.models import HubSpotContact, HubSpotConta
 log = structlog.get_logger(__name__)
 
 Status = Literal["ok", "error", "timeout"]
-SOURCES = ("hubspot", "dwolla", "sessions")
 MAX_CONTACTS = 10
 DETAILED_CONTACTS = 5  # contacts whose companies, deals and tickets are fetched
 DETAILED_CUSTOMERS = 5  # Dwolla customers whose funding sources and transfers are fetched
 TRANSFERS_SHOWN = 25
-SESSIONS_LIMIT = 10
 CACHED_SOURCES = frozenset({"hubspot", "dwolla"})
 # How long Dwolla's lookup waits for HubSpot's contacts (to follow the Dwolla ids HubSpot keeps),
 # so a slow HubSpot never holds the Dwolla panel back for long.
@@ -263,45 +260,6 @@ class CustomerDirectory:
             )
         return SourceResult("ok", items, took_ms=took())
 
-    async def sessions(self, query: SearchQuery) -> SourceResult:
-        started = time.perf_counter()
-
-        def took() -> int:
-            return int((time.perf_counter() - started) * 1000)
-
-        try:
-            from supportlens.sessions import service as sessions_service
-
-            search_sessions = sessions_service.search_sessions
-        except (ImportError, AttributeError):
-            return SourceResult("error", error="sessions not available", took_ms=took())
-
-        async def run() -> list[dict[str, Any]]:
-            async with self.sessionmaker() as db:
-                await autocommit(db)  # read only: no BEGIN/ROLLBACK round trips
-                found = await search_sessions(db, query, self.settings, limit=SESSIONS_LIMIT)
-            return [_dump(s) for s in found]
-
-        try:
-            items = await asyncio.wait_for(run(), self.deadline)
-        except TimeoutError:
-            return SourceResult("timeout", error=f"no answer within {self.deadline:g} s", took_ms=took())
-        except Exception as exc:
-            log.exception("search.sessions_failed")
-            return SourceResult(
-                "error", error=f"sessions search failed ({type(exc).__name__})", took_ms=took()
-            )
-        return SourceResult("ok", items, took_ms=took())
-
-    async def search(self, query: SearchQuery, *, refresh: bool = False) -> dict[str, SourceResult]:
-        """All three sources at once; returns when each has answered or hit its deadline."""
-        hubspot, dwolla, sessions = await asyncio.gather(
-            self.source("hubspot", query, refresh=refresh),
-            self.source("dwolla", query, refresh=refresh),
-            self.sessions(query),
-        )
-        return {"hubspot": hubspot, "dwolla": dwolla, "sessions": sessions}
-
     async def aclose(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
@@ -322,12 +280,6 @@ def correlation_of(query: SearchQuery, hubspot: SourceResult, dwolla: SourceResu
 
 def _canonical(email: str) -> str:
     return canonical_email_or_none(email) or email.lower()
-
-
-def _dump(item: Any) -> dict[str, Any]:
-    if hasattr(item, "model_dump"):
-        return item.model_dump(mode="json", by_alias=True)
-    return dict(item)
 
 
 def open_directory(

@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.config import Settings
 from supportlens.insights.models import ClarityConnection
-from supportlens.insights.service import RECORDINGS, SCHEDULES, calls_used_today, is_configured
+from supportlens.insights.service import (
+    RECORDINGS,
+    SCHEDULES,
+    calls_used_today,
+    is_configured,
+    pull_task_name,
+)
 from supportlens.insights.site_context import PageContext, latest_snapshots, site_context
 from supportlens.integrations.clarity.models import page_path, parse_live_insights
 
@@ -126,13 +132,12 @@ async def connection_overview(db: AsyncSession, settings: Settings) -> Connectio
 
 async def _schedule_rows(db: AsyncSession, settings: Settings, configured: bool) -> list[ScheduleRow]:
     """Each pull schedule with its calls a day and its task's next and last runs."""
-    from supportlens.tasks.schedule import clarity_pull_task
     from supportlens.tasks.status import task_statuses
 
     jobs = {j.name: j for j in await task_statuses(db, settings, "supportlens.insights.")}
     schedules = []
     for s in SCHEDULES:
-        j = jobs.get(clarity_pull_task(s.key))
+        j = jobs.get(pull_task_name(s.key))
         schedules.append(
             ScheduleRow(
                 key=s.key,

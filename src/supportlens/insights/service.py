@@ -147,6 +147,11 @@ SCHEDULES: tuple[PullSchedule, ...] = (
 )
 
 
+def pull_task_name(key: str) -> str:
+    """The periodic task of a pull schedule (tasks/schedule.py runs it; the admin page shows its runs)."""
+    return f"supportlens.insights.pull.{key}"
+
+
 def is_configured(settings: Settings) -> bool:
     return bool(settings.clarity_project_id and settings.clarity_api_token.get_secret_value())
 

@@ -19,17 +19,17 @@ from supportlens.auth.deps import (
 )
 from supportlens.config import Settings
 from supportlens.deps import DirectoryDep, SessionmakerDep
-from supportlens.investigation import analytics
 from supportlens.investigation import export as exports
 from supportlens.investigation import journey as journey_mod
-from supportlens.investigation import service as svc
 from supportlens.investigation.views import ExportFormat, download
 from supportlens.issues.reads import only_them_of_events
 from supportlens.params import OptionalDay
-from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
+from supportlens.web.viewer import Fields, Pii, is_viewer, mask_json
 
 router = APIRouter(tags=["investigation"])
 pages = APIRouter(include_in_schema=False)
@@ -49,7 +49,7 @@ async def _audit_customer(
     )
 
 
-# The customer's most visited pages: their URLs, masked for viewers (privacy/viewer.py).
+# The customer's most visited pages: their URLs, masked for viewers (web/viewer.py).
 TOP_PAGE_FIELDS: Fields = {"url": Pii.text}
 
 

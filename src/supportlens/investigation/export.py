@@ -14,24 +14,17 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from supportlens.investigation.service import (
+from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.reads import (
     bounded_text,
     customer_sessions_filter,
     error_message,
     event_data,
     offset_ms,
 )
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.web.csv import csv_cell
 
 EXPORT_PAGE = 1000
-CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (CSV injection): text starting with = + - @ tab or CR gets a quote."""
-    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
-        return "'" + value
-    return value
 
 
 def _csv_line(values: Sequence[Any]) -> str:

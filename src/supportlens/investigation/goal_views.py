@@ -14,9 +14,9 @@ from supportlens.auth.deps import (
     AdminPrincipal,
     DbDep,
 )
-from supportlens.investigation import analytics
-from supportlens.investigation.models import GOAL_KINDS, ConversionGoal
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics
+from supportlens.sessions.goals import GOAL_KINDS, ConversionGoal
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["investigation"])

@@ -28,11 +28,11 @@ from supportlens.customers.emails import canonical_email_or_none
 from supportlens.customers.query import parse_query
 from supportlens.integrations.dwolla.models import DwollaCustomerDetail
 from supportlens.integrations.hubspot.models import HubSpotContactBundle
-from supportlens.investigation import analytics
-from supportlens.investigation import service as svc
-from supportlens.investigation.trouble import minutes_apart, pair_up
-from supportlens.privacy.viewer import Fields, Pii
+from supportlens.issues.trouble import minutes_apart, pair_up
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.web.viewer import Fields, Pii
 
 SOURCES = ("sessions", "dwolla", "hubspot")
 VENDOR_NAMES = {"dwolla": "Dwolla", "hubspot": "HubSpot"}
@@ -47,7 +47,7 @@ TRANSFER_STATES = {
 }
 
 
-# What a viewer sees of a journey (privacy/viewer.py masks these where it is served): the texts and URLs
+# What a viewer sees of a journey (web/viewer.py masks these where it is served): the texts and URLs
 # of its items, the badges and pairs that quote them, and the customer's e-mail.
 VIEWER_FIELDS: Fields = {
     "customer": Pii.email,

@@ -22,7 +22,7 @@ type, page URL, element selector/text, error message…). The output is a `Story
   and rows are in time order. The end: "left after <duration>" (the session's length).
 
 Pure: no database, no clock. `build_story(events, duration_ms=…, focus_ms=…)`; the service loads the
-events (`service.story_events`) and the template renders the result.
+events (`story_reads.story_events`) and the template renders the result.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ KIND_WORDS = {
 
 
 class StoryEvent(NamedTuple):
-    """What the story needs of one event (service.story_events reads just these columns)."""
+    """What the story needs of one event (story_reads.story_events reads just these columns)."""
 
     t: int
     type: str

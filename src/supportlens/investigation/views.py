@@ -19,17 +19,18 @@ from supportlens.auth.deps import (
 )
 from supportlens.config import Settings
 from supportlens.deps import SessionmakerDep
-from supportlens.investigation import analytics as stats
 from supportlens.investigation import annotations as notes
 from supportlens.investigation import export as exports
-from supportlens.investigation import service as svc
 from supportlens.investigation import story as story_mod
+from supportlens.investigation.story_reads import MAX_STORY_EVENTS, story_events
 from supportlens.issues.reads import only_them_of_session
 from supportlens.params import decodes_with
-from supportlens.privacy.viewer import Pii, is_viewer, mask_json
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics as stats
+from supportlens.sessions import reads as svc
 from supportlens.sessions.models import UserSession
 from supportlens.web.pages import render
+from supportlens.web.viewer import Pii, is_viewer, mask_json
 
 router = APIRouter(tags=["investigation"])
 pages = APIRouter(include_in_schema=False)
@@ -88,7 +89,7 @@ async def _session_context(
         max((m["t"] for m in marks), default=0),
         first["events"][-1]["t"] if first["events"] else 0,
     )
-    story = story_mod.build_story(await svc.story_events(db, session), duration_ms=duration_ms, focus_ms=t)
+    story = story_mod.build_story(await story_events(db, session), duration_ms=duration_ms, focus_ms=t)
     if viewer:  # the story is rendered from its own objects: every text it shows, through the one rule
         story_mod.mask_story(story, Pii.text.shown)
     clarity = await _clarity_figures(db, settings, session, analytics)
@@ -122,7 +123,7 @@ async def _session_context(
         "site_context": site_ctx,
         "has_site_context": site_ctx is not None,
         "story": story,
-        "untold": max(0, session.event_count - story.events) if story.events >= svc.MAX_STORY_EVENTS else 0,
+        "untold": max(0, session.event_count - story.events) if story.events >= MAX_STORY_EVENTS else 0,
         "clarity": clarity,
         "session_issues": session_issues,
     }

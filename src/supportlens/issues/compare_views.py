@@ -22,17 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep, SettingsDep
 from supportlens.config import Settings
-from supportlens.investigation import analytics
-from supportlens.investigation import service as svc
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues import compare
 from supportlens.issues.fingerprint import template_path
 from supportlens.issues.models import Issue
 from supportlens.params import RowId
-from supportlens.privacy.viewer import Pii, is_viewer
 from supportlens.problems import ProblemError
+from supportlens.sessions import analytics
+from supportlens.sessions import reads as svc
+from supportlens.sessions.goals import ConversionGoal
 from supportlens.sessions.models import SessionEvent, UserSession
 from supportlens.web.pages import render
+from supportlens.web.viewer import Pii, is_viewer
 
 router = APIRouter(tags=["issues"], include_in_schema=False)
 
@@ -60,7 +60,7 @@ async def _steps(db: AsyncSession, session_id: uuid.UUID) -> list[compare.Step]:
 
 
 def _as_seen(steps: list[compare.Step], viewer: bool) -> list[compare.Step]:
-    """Step labels can quote what the customer typed: free text to a viewer (privacy/viewer.py)."""
+    """Step labels can quote what the customer typed: free text to a viewer (web/viewer.py)."""
     return [replace(s, label=Pii.text.for_viewer(s.label, viewer)) for s in steps]
 
 

@@ -61,7 +61,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 
 IssueKind = Literal["error", "rage_click", "dead_click"]
 KINDS: tuple[IssueKind, ...] = ("error", "rage_click", "dead_click")

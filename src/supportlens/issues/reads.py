@@ -21,7 +21,7 @@ from supportlens.issues.models import Issue
 # The customers behind an issue's sessions, read when asked (never stored: mapping links sessions to
 # customers after grouping, and agents link and unlink them later). A session's customer is the one it
 # identified as (unless an agent unlinked it), plus every customer mapped to it with enough confidence
-# or linked by an agent: the rule of investigation.service.customer_sessions_filter.
+# or linked by an agent: the rule of sessions.reads.customer_sessions_filter.
 _SESSION_CUSTOMERS = (
     "SELECT us.customer_email AS email FROM user_sessions us "
     "WHERE us.id = {session} AND us.customer_email IS NOT NULL "

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from supportlens.audit import service as audit
 from supportlens.auth.deps import CurrentPrincipal, DbDep
 from supportlens.issues import reports
-from supportlens.privacy.viewer import is_viewer
 from supportlens.problems import ProblemError
 from supportlens.web.pages import render
+from supportlens.web.viewer import is_viewer
 
 router = APIRouter(tags=["reports"])
 

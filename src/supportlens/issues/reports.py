@@ -26,9 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla import return_codes
-from supportlens.investigation.analytics import list_goals
-from supportlens.investigation.export import csv_cell
-from supportlens.privacy.viewer import Pii
+from supportlens.sessions.analytics import list_goals
+from supportlens.web.csv import csv_cell
+from supportlens.web.viewer import Pii
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 TOP = 20
@@ -208,7 +208,7 @@ async def build(db: AsyncSession, week: str) -> WeeklyReport:
 
 
 def as_seen(report: WeeklyReport, viewer: bool) -> WeeklyReport:
-    """The report as `viewer` may see it: issue titles are free text (privacy/viewer.py's rule)."""
+    """The report as `viewer` may see it: issue titles are free text (web/viewer.py's rule)."""
     if not viewer:
         return report
 

@@ -233,34 +233,45 @@ def day_seen(state: SpikeState) -> bool:
     return all(e > 0 for e in state.season_expected)
 
 
-def step(
-    state: SpikeState, count: int, params: SpikeParams = SpikeParams(), *, day_bucket: int = 0
-) -> tuple[SpikeState, Spike | None]:
-    """Feed the count of the bucket that just closed (its bucket of the UTC day); get the new
-    state and maybe a new alert."""
-    longest = max(params.windows)
-    # Past `adopt_after_buckets` a level that stays high is the new normal: it joins the baseline.
-    held_out = state.alerting and state.open_for < params.adopt_after_buckets
-    mu_now = expected_count(state, day_bucket, params)
-    recent = [*state.recent, (count, held_out, mu_now, day_bucket)]
-
+def _window_tests(
+    state: SpikeState,
+    recent: list[tuple[int, bool, float, int]],
+    mu_now: float,
+    day_bucket: int,
+    params: SpikeParams,
+) -> list[Spike]:
+    """Each window's test of the newest buckets against the baseline (none before any baseline)."""
     tests: list[Spike] = []
-    if state.level_buckets > 0:
-        inv_k = _inverse_shape(state, mu_now, day_bucket, params)
-        shape = 1.0 / inv_k
-        for w in params.windows:
-            if len(recent) < w:
-                continue
-            window = recent[-w:]
-            observed = sum(c for c, _, _, _ in window)
-            # Each bucket's expectation under the current baseline (the older ones were made
-            # with an older baseline: re-read them so the window is tested on one belief).
-            expected = sum(expected_count(state, b, params) for _, _, _, b in window)
-            if expected <= 0:
-                continue
-            p = negative_binomial_tail(observed, shape, shape / expected, 1.0)
-            tests.append(Spike(window_buckets=w, observed=observed, expected=expected, p_value=p))
+    if state.level_buckets <= 0:
+        return tests
+    inv_k = _inverse_shape(state, mu_now, day_bucket, params)
+    shape = 1.0 / inv_k
+    for w in params.windows:
+        if len(recent) < w:
+            continue
+        window = recent[-w:]
+        observed = sum(c for c, _, _, _ in window)
+        # Each bucket's expectation under the current baseline (the older ones were made
+        # with an older baseline: re-read them so the window is tested on one belief).
+        expected = sum(expected_count(state, b, params) for _, _, _, b in window)
+        if expected <= 0:
+            continue
+        p = negative_binomial_tail(observed, shape, shape / expected, 1.0)
+        tests.append(Spike(window_buckets=w, observed=observed, expected=expected, p_value=p))
+    return tests
 
+
+@dataclass(frozen=True)
+class _AlertStatus:
+    spike: Spike | None
+    alerting: bool
+    calm: int
+    open_for: int
+
+
+def _raise_or_clear(state: SpikeState, tests: list[Spike], params: SpikeParams) -> _AlertStatus:
+    """Raise an alert on the first window that crosses, or count calm buckets towards clearing
+    the open one."""
     spike: Spike | None = None
     alerting, calm = state.alerting, state.calm
     open_for = state.open_for + 1 if alerting else 0
@@ -282,10 +293,15 @@ def step(
         calm = calm + 1 if ordinary else 0
         if calm >= params.cooldown_buckets:
             alerting, calm, open_for = False, 0, 0
+    return _AlertStatus(spike=spike, alerting=alerting, calm=calm, open_for=open_for)
 
-    # The buckets that raised belong to the alert: they never join the baseline.
-    if spike is not None:
-        recent = [(c, True, m, b) for c, _, m, b in recent]
+
+def _absorb_aged_buckets(
+    state: SpikeState, recent: list[tuple[int, bool, float, int]], params: SpikeParams
+) -> SpikeState:
+    """The buckets past the longest window leave `recent` (popped in place) and join the
+    baseline's level, season and dispersion, unless they were seen while alerting."""
+    longest = max(params.windows)
     level_decay = 0.5 ** (1.0 / params.level_half_life_buckets)
     season_decay = 0.5 ** (1.0 / (params.season_half_life_days * BUCKETS_PER_DAY / HOURS))
     disp_decay = 0.5 ** (1.0 / params.dispersion_half_life_buckets)
@@ -311,7 +327,7 @@ def step(
         se[hour] = se[hour] * season_decay + level
         le = le * level_decay + old / season
         lb = lb * level_decay + 1.0
-    new_state = replace(
+    return replace(
         state,
         level_events=le,
         level_buckets=lb,
@@ -320,12 +336,32 @@ def step(
         disp_num=dn,
         disp_den=dd,
         disp_buckets=dbk,
-        recent=tuple(recent),
-        alerting=alerting,
-        calm=calm,
-        open_for=open_for,
     )
-    return new_state, spike
+
+
+def step(
+    state: SpikeState, count: int, params: SpikeParams = SpikeParams(), *, day_bucket: int = 0
+) -> tuple[SpikeState, Spike | None]:
+    """Feed the count of the bucket that just closed (its bucket of the UTC day); get the new
+    state and maybe a new alert."""
+    # Past `adopt_after_buckets` a level that stays high is the new normal: it joins the baseline.
+    held_out = state.alerting and state.open_for < params.adopt_after_buckets
+    mu_now = expected_count(state, day_bucket, params)
+    recent = [*state.recent, (count, held_out, mu_now, day_bucket)]
+    tests = _window_tests(state, recent, mu_now, day_bucket, params)
+    status = _raise_or_clear(state, tests, params)
+    # The buckets that raised belong to the alert: they never join the baseline.
+    if status.spike is not None:
+        recent = [(c, True, m, b) for c, _, m, b in recent]
+    baseline = _absorb_aged_buckets(state, recent, params)
+    new_state = replace(
+        baseline,
+        recent=tuple(recent),
+        alerting=status.alerting,
+        calm=status.calm,
+        open_for=status.open_for,
+    )
+    return new_state, status.spike
 
 
 def run(

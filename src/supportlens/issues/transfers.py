@@ -1,5 +1,5 @@
 """Failed transfers near an issue: the affected customers' failed Dwolla transfers created within 30
-minutes of one of their occurrences (`investigation.trouble.pair_up`, the rule the search page uses).
+minutes of one of their occurrences (`issues.trouble.pair_up`, the rule the search page uses).
 
 Why on read, through the search service: SupportLens stores no Dwolla transfers (Dwolla is the record;
 its webhooks only trigger work), so the transfers come from Dwolla's API. The search service already
@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.investigation.trouble import Failure, failures_from_dwolla, minutes_apart, pair_up
 from supportlens.issues import reads
 from supportlens.issues.reads import AffectedCustomer
+from supportlens.issues.trouble import Failure, failures_from_dwolla, minutes_apart, pair_up
 
 MAX_CUSTOMERS_ASKED = 10
 MAX_SHOWN = 20

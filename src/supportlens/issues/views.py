@@ -26,10 +26,10 @@ from supportlens.issues.reads import IssueRow
 from supportlens.issues.service import IssueNotFound, IssueStatusError
 from supportlens.issues.transfers import TransfersNear, failed_transfers_near
 from supportlens.params import OptionalInstant, RowId
-from supportlens.privacy import viewer
-from supportlens.privacy.viewer import Pii
 from supportlens.problems import ProblemError
+from supportlens.web import viewer
 from supportlens.web.pages import render
+from supportlens.web.viewer import Pii
 
 router = APIRouter(tags=["issues"])
 pages = APIRouter(include_in_schema=False)
@@ -215,7 +215,7 @@ def _examples_json(examples: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-# What a viewer sees of an issue (privacy/viewer.py masks these): affected customers' e-mails masked,
+# What a viewer sees of an issue (web/viewer.py masks these): affected customers' e-mails masked,
 # and no link to their journeys.
 ISSUE_FIELDS: viewer.Fields = {"email": Pii.email, "customer": Pii.email, "journey": Pii.withheld}
 

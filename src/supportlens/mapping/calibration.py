@@ -18,7 +18,7 @@ figures are the precision *of what agents checked*. They describe the real world
 world of `bench/mapping.py` fitted the weights; no weight is re-fitted from them automatically.
 
 Links the engine missed are counted apart: an agent's "link" on a pair the engine scored below the
-listing threshold, or never scored at all. Decisions on possible sessions (mapping/possible.py: scored
+listing threshold, or never scored at all. Decisions on possible sessions (sessions/possible.py: scored
 below the threshold down to the possible floor) are labels like any other, and are also counted apart:
 how many agents confirmed and how many they dismissed.
 """

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.db.base import utcnow
 from supportlens.mapping.engine import mapping_mutex, rescore
 from supportlens.mapping.facts import FactKeys, RescoreContext, normalise_email
-from supportlens.mapping.models import MappingIdentity, SessionCustomerMapping
-from supportlens.sessions.models import UserSession
+from supportlens.mapping.models import MappingIdentity
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
 
 class NotUndecided(LookupError):

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import and_, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.capture import automation
 from supportlens.mapping import evidence as rules
 from supportlens.mapping import scoring
 from supportlens.mapping.evidence import (
@@ -44,9 +43,9 @@ from supportlens.mapping.facts import (
 )
 from supportlens.mapping.models import (
     MappingIdentity,
-    SessionCustomerMapping,
 )
-from supportlens.sessions.models import UserSession
+from supportlens.sessions import automation
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
 
 # Signed-in sessions longer than this may be missed by the "minutes apart" window query.
 MAX_SESSION_HOURS = 6

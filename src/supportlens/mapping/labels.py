@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.mapping.calibration import CalibrationReport, Label, report
-from supportlens.mapping.models import SessionCustomerMapping
+from supportlens.sessions.models import SessionCustomerMapping
 
 # Decisions made before the engine's prediction was kept with them (migration 0016_mapping_labels).
 UNKNOWN_PREDICTION = "unknown"

@@ -21,11 +21,10 @@ from supportlens.customers.emails import CustomerEmail
 from supportlens.mapping import calibration, decisions, engine
 from supportlens.mapping.facts import FactKeys
 from supportlens.mapping.labels import calibration_report
-from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.mapping.possible import DISMISS_REASON
-from supportlens.privacy.masking import mask_pii_text
+from supportlens.masking import mask_pii_text
 from supportlens.problems import ProblemError
-from supportlens.sessions.models import UserSession
+from supportlens.sessions.models import SessionCustomerMapping, UserSession
+from supportlens.sessions.possible import DISMISS_REASON
 from supportlens.sessions.service import summary
 from supportlens.web.pages import render
 

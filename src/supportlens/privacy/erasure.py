@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.audit import service as audit
 from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email, canonical_email_or_none
-from supportlens.mapping.models import MappingBusyBrowser, MappingIpDevice, SessionCustomerMapping
+from supportlens.mapping.models import MappingBusyBrowser, MappingIpDevice
 from supportlens.search.models import SearchHistory
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.models import SessionAnnotation, SessionCustomerMapping, SessionEvent, UserSession
 
 Eraser = Callable[[AsyncSession, str, Settings], Awaitable[dict[str, int]]]
 ERASERS: list[Eraser] = []

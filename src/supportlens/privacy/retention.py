@@ -26,8 +26,8 @@ from supportlens.auth.models import AgentSession
 from supportlens.config import Settings
 from supportlens.db.base import utcnow
 from supportlens.logging import get_logger
-from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp, SessionCustomerMapping
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.mapping.models import MappingBusyBrowser, MappingBusyIp
+from supportlens.sessions.models import SessionAnnotation, SessionCustomerMapping, SessionEvent, UserSession
 
 log = get_logger("supportlens.retention")
 BATCH = 1000

@@ -58,12 +58,7 @@ async def erasure_preview(
         normalized = erasure.normalize(email)
         counts = await erasure.preview(db, normalized, settings)
     except erasure.ErasureError as exc:
-        return render(
-            request,
-            "privacy/erasure.html",
-            {"step": "ask", "email": email, "error": str(exc)},
-            status_code=400,
-        )
+        return _ask_again(request, email, exc)
     return render(request, "privacy/erasure.html", {"step": "confirm", "email": normalized, "counts": counts})
 
 
@@ -81,12 +76,7 @@ async def erasure_confirm(
     try:
         normalized = erasure.normalize(email)
     except erasure.ErasureError as exc:
-        return render(
-            request,
-            "privacy/erasure.html",
-            {"step": "ask", "email": email, "error": str(exc)},
-            status_code=400,
-        )
+        return _ask_again(request, email, exc)
     if canonical_email_or_none(confirm_email) != normalized:
         counts = await erasure.preview(db, normalized, settings)
         return render(
@@ -117,3 +107,10 @@ async def erasure_confirm(
     # and not kept by the browser's cache either.
     page.headers["Cache-Control"] = "no-store"
     return page
+
+
+def _ask_again(request: Request, email: str, error: erasure.ErasureError) -> HTMLResponse:
+    """The first step again, saying why the e-mail was not taken."""
+    return render(
+        request, "privacy/erasure.html", {"step": "ask", "email": email, "error": str(error)}, status_code=400
+    )

@@ -20,11 +20,12 @@ from supportlens.db.engine import autocommit
 from supportlens.deps import DirectoryDep, HubSpotDep, SessionmakerDep, per_app
 from supportlens.integrations.breaker import manual_retry
 from supportlens.integrations.hubspot.client import HubSpotClient
-from supportlens.investigation.trouble import load_summary
-from supportlens.privacy.viewer import Fields, Pii, is_viewer, mask_json
+from supportlens.issues.trouble import load_summary
 from supportlens.search import history, links
 from supportlens.search.links import AccountLookup, new_account_lookup
+from supportlens.search.sources import search_all
 from supportlens.web.pages import render
+from supportlens.web.viewer import Fields, Pii, is_viewer, mask_json
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -35,7 +36,7 @@ def _inconsistent_value(record: Mapping[str, Any]) -> Pii | None:
     return Pii.email if record.get("field") == "email" else None
 
 
-# What a viewer sees of a search answer (the vendors' records as JSON): privacy/viewer.py masks these.
+# What a viewer sees of a search answer (the vendors' records as JSON): web/viewer.py masks these.
 SEARCH_FIELDS: Fields = {
     "email": Pii.email,
     "customerEmail": Pii.email,
@@ -94,7 +95,7 @@ async def api_search(
     `correlation` pairs HubSpot contacts with Dwolla customers; `summary` is "what happened": each failed
     transfer (newest first, return code in plain words) with the session moments within 30 minutes."""
     query = parse_query(q if q is not None else "")
-    searching = asyncio.create_task(directory.search(query, refresh=refresh))
+    searching = asyncio.create_task(search_all(directory, query, refresh=refresh))
     try:
         await autocommit(db)  # the audit row is one INSERT
         await audit_search(db, settings, request, principal, query, "api")  # written while the sources answer

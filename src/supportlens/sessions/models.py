@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supportlens.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
@@ -82,7 +82,7 @@ class UserSession(UUIDPrimaryKey, Base):
     location: Mapped[str | None] = mapped_column(String(255), nullable=True)
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     consent_analytics: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # Automated traffic (capture/automation.py): why, kept for good once set; such a session is never
+    # Automated traffic (sessions/automation.py): why, kept for good once set; such a session is never
     # a customer's. human_interaction: whether the page saw a person act yet (None: it did not say).
     automated: Mapped[str | None] = mapped_column(String(16), nullable=True)
     human_interaction: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -126,3 +126,43 @@ class SessionAnnotation(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# A session's link to a customer: written by the mapping engine (mapping/engine.py) and by agents'
+# decisions (mapping/decisions.py), read wherever a customer's sessions are listed.
+class SessionCustomerMapping(UUIDPrimaryKey, Base):
+    __tablename__ = "session_customer_mapping"
+    __table_args__ = (
+        UniqueConstraint("session_id", "customer_email", name="uq_session_customer_mapping_session_email"),
+        Index("ix_session_customer_mapping_session_id", "session_id"),
+        Index("ix_session_customer_mapping_customer_email_confidence", "customer_email", "confidence_score"),
+        Index(
+            "ix_session_customer_mapping_customer_email_session_start",
+            "customer_email",
+            "session_start",
+            "session_id",
+        ),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_sessions.id", ondelete="CASCADE"))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    confidence_score: Mapped[float] = mapped_column(Float)
+    # email_match | device_link | ip_match | time_proximity | manual
+    mapping_method: Mapped[str] = mapped_column(String(50))
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # Manual decisions: "link" or "unlink"; they win over every automatic result. Confirming a possible
+    # session (sessions/possible.py) is a "link", dismissing one an "unlink": no state of their own.
+    manual_decision: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    decided_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the engine said before the first manual decision (None: it had no link): the decision is
+    # then a label for that prediction (mapping/calibration.py).
+    auto_method: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    auto_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Copy of user_sessions.session_start (the list's sort key), kept by triggers (0009_session_links).
+    session_start: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,5 +1,5 @@
 """The agents' sessions API: its wire shapes (camelCase). Fields that can hold PII say which kind
-(privacy/viewer.py decides what a viewer sees of each)."""
+(web/viewer.py decides what a viewer sees of each)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from supportlens.privacy.viewer import Pii
+from supportlens.web.viewer import Pii
 
 
 class _Camel(BaseModel):

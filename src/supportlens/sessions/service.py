@@ -28,10 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
 from supportlens.db.base import utcnow
-from supportlens.mapping.models import SessionCustomerMapping
-from supportlens.mapping.possible import POSSIBLE_LIMIT
 from supportlens.params import bounded_instant
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import SessionCustomerMapping, SessionEvent, UserSession
+from supportlens.sessions.possible import POSSIBLE_LIMIT
 from supportlens.sessions.schemas import (
     EventOut,
     EventPage,
@@ -287,7 +286,7 @@ async def possible_sessions(
     threshold: float | None = None,
     limit: int = POSSIBLE_LIMIT,
 ) -> tuple[list[SessionSummary], bool]:
-    """The customer's possible sessions (mapping/possible.py), newest first, and whether there are more.
+    """The customer's possible sessions (sessions/possible.py), newest first, and whether there are more.
 
     Undecided links in [floor, threshold) of human sessions: one range scan of the links'
     (customer_email, confidence_score) index, then the band's rows sorted. The band is a MATERIALIZED

@@ -13,11 +13,10 @@ from supportlens.audit import service as audit
 from supportlens.auth.deps import AgentPrincipal, CurrentPrincipal, DbDep, Principal, SettingsDep
 from supportlens.config import Settings
 from supportlens.customers.emails import canonical_email_or_none
-from supportlens.mapping.possible import heading
 from supportlens.params import OptionalDay, OptionalInstant, decodes_with
-from supportlens.privacy import viewer
 from supportlens.problems import ProblemError
 from supportlens.sessions import service
+from supportlens.sessions.possible import heading
 from supportlens.sessions.schemas import (
     EventPage,
     PossibleSessions,
@@ -26,6 +25,7 @@ from supportlens.sessions.schemas import (
     SessionPage,
     SessionSummary,
 )
+from supportlens.web import viewer
 from supportlens.web.pages import render
 
 router = APIRouter(tags=["sessions"])
@@ -86,15 +86,7 @@ async def list_sessions(
         )
         possible = PossibleSessions(items=found, more=more)
         detail["possible"] = len(found)
-    await audit.record(
-        db,
-        "sessions_listed",
-        request=request,
-        actor=principal.agent,
-        target_type="customer",
-        target=audit.customer_ref(customer, settings),
-        detail=detail,
-    )
+    await _audit_listed(db, request, principal, customer, detail, settings)
     return viewer.respond(SessionPage(items=items, next_cursor=cursor, possible=possible), principal)
 
 
@@ -275,15 +267,7 @@ async def _audit_listing(
     detail: dict[str, Any] = {"count": count, "via": "panel", "sort": sort, "signals": signals}
     if possible:
         detail["possible"] = possible
-    await audit.record(
-        db,
-        "sessions_listed",
-        request=request,
-        actor=principal.agent,
-        target_type="customer",
-        target=audit.customer_ref(email, settings),
-        detail=detail,
-    )
+    await _audit_listed(db, request, principal, email, detail, settings)
 
 
 def _day_range(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -292,3 +276,23 @@ def _day_range(since: date | None, until: date | None) -> tuple[datetime | None,
     if start and end and end <= start:
         raise ProblemError(400, "Invalid dates", "`to` is before `from`", field="to")
     return start, end
+
+
+async def _audit_listed(
+    db: DbDep,
+    request: Request,
+    principal: Principal,
+    customer: str,
+    detail: dict[str, Any],
+    settings: Settings,
+) -> None:
+    """A customer's sessions were listed (the API or the panel; `detail` says which and how)."""
+    await audit.record(
+        db,
+        "sessions_listed",
+        request=request,
+        actor=principal.agent,
+        target_type="customer",
+        target=audit.customer_ref(customer, settings),
+        detail=detail,
+    )

@@ -26,10 +26,6 @@ RECORDINGS_TASK = "supportlens.insights.recordings"
 GROUPING_SWEEP_TASK = "supportlens.issues.group_sweep"
 
 
-def clarity_pull_task(key: str) -> str:
-    return f"supportlens.insights.pull.{key}"
-
-
 @dataclass(frozen=True)
 class Periodic:
     name: str
@@ -144,7 +140,9 @@ def periodic_tasks(settings: Settings) -> list[Periodic]:
             if per_day > 0:
                 tasks.append(
                     Periodic(
-                        clarity_pull_task(sched.key), hours_cron(per_day, 5 + i), _clarity_pull(sched.key)
+                        service.pull_task_name(sched.key),
+                        hours_cron(per_day, 5 + i),
+                        _clarity_pull(sched.key),
                     )
                 )
         if settings.clarity_recordings_enabled:

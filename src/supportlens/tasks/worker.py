@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-import supportlens.db.models  # noqa: F401  (every model, so the ORM can resolve every foreign key)
+import supportlens.models  # noqa: F401  (every model, so the ORM can resolve every foreign key)
 from supportlens.config import Settings
 from supportlens.db.engine import make_engine, make_sessionmaker
 from supportlens.logging import configure_logging

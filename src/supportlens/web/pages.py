@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from supportlens.privacy.viewer import pii_filter
+from supportlens.web.viewer import pii_filter
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -23,7 +23,7 @@ def asset(path: str) -> str:
 
 
 templates.env.globals["asset"] = asset
-# `{{ value | pii("email") }}`: what a viewer may see of a customer's data (privacy/viewer.py).
+# `{{ value | pii("email") }}`: what a viewer may see of a customer's data (web/viewer.py).
 templates.env.filters["pii"] = pii_filter
 
 

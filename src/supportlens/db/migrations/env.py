@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from supportlens import models
 from supportlens.config import get_settings
-from supportlens.db import models
 
 config = context.config
 target_metadata = models.Base.metadata

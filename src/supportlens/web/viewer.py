@@ -29,7 +29,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from pydantic import BaseModel, SerializationInfo, SerializerFunctionWrapHandler, WrapSerializer
 
-from supportlens.privacy.masking import mask_email, mask_phone, mask_pii_text
+from supportlens.masking import mask_email, mask_phone, mask_pii_text
 
 VIEWER_ROLE = "viewer"
 CONTEXT_KEY = "viewer"  # in a pydantic serialisation context: True when a viewer will read the answer

@@ -1,4 +1,4 @@
-"""The one rule of what a viewer may see (privacy/viewer.py), for each kind of field and each way an
+"""The one rule of what a viewer may see (web/viewer.py), for each kind of field and each way an
 answer is serialised: pydantic models, JSON built as dicts, templates."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from jinja2 import Environment
 from pydantic import BaseModel
 
-from supportlens.privacy.viewer import Pii, context, dump, is_viewer, mask_json, pii_filter
+from supportlens.web.viewer import Pii, context, dump, is_viewer, mask_json, pii_filter
 
 EMAIL = "jane.doe@acme.io"
 PHONE = "+1 415 555 2671"

@@ -1,4 +1,5 @@
-"""Imports every model so that Base.metadata knows all tables (Alembic, tests, erasure scans)."""
+"""Every table's model, imported so that Base.metadata knows them all (Alembic's autogenerate, the worker
+resolving foreign keys, tests). It imports every domain, so it sits above them all, beside the app."""
 
 from supportlens.attention.models import AttentionCase, DwollaWebhookEvent
 from supportlens.audit.models import AuditEntry
@@ -6,7 +7,6 @@ from supportlens.auth.models import Agent, AgentSession, ApiToken
 from supportlens.crmnotes.models import HubSpotNoteLink
 from supportlens.db.base import Base
 from supportlens.insights.models import ClarityCallBudget, ClarityConnection, ClaritySnapshot
-from supportlens.investigation.models import ConversionGoal
 from supportlens.issues.alert_models import AlertDelivery, AlertWebhook, SpikeAlert, SpikeSeries
 from supportlens.issues.models import (
     Issue,
@@ -22,10 +22,16 @@ from supportlens.mapping.models import (
     MappingIdentity,
     MappingIpCustomer,
     MappingIpDevice,
-    SessionCustomerMapping,
 )
 from supportlens.search.models import SearchHistory
-from supportlens.sessions.models import IngestSite, SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.goals import ConversionGoal
+from supportlens.sessions.models import (
+    IngestSite,
+    SessionAnnotation,
+    SessionCustomerMapping,
+    SessionEvent,
+    UserSession,
+)
 
 __all__ = [
     "Agent",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from supportlens.investigation.trouble import (
+from supportlens.issues.trouble import (
     CORRELATION_WINDOW,
     MAX_FAILURES,
     Failure,
@@ -130,7 +130,7 @@ def test_several_customers_are_named() -> None:
 
 
 def test_repeated_clicks_on_one_page_fold_into_the_first_errors_never() -> None:
-    from supportlens.investigation.trouble import _mark_repeats
+    from supportlens.issues.trouble import _mark_repeats
 
     moments = [
         {"kind": "rage_click", "page": "/pay"},

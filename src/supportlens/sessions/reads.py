@@ -1,5 +1,6 @@
-"""Queries behind the session view and the customer pages: sessions, timeline windows, the story's events
-(analytics and heatmaps: `analytics.py`; exports: `export.py`).
+"""Queries behind the session page, the customer pages, comparisons and session notes: sessions, a
+customer's sessions, events, timeline windows (analytics and heatmaps: `analytics.py`; the story's read
+and exports are the pages' own, in `investigation/`).
 
 Everything here reads user_sessions / session_events / session_annotations / session_customer_mapping
 directly and pages through events with a keyset on (timestamp, id), so a session of any size is served
@@ -19,11 +20,10 @@ from supportlens.config import Settings
 from supportlens.customers.emails import InvalidEmail, canonical_email
 from supportlens.db.base import utcnow
 from supportlens.integrations.clarity.urls import heatmaps_url
-from supportlens.mapping.models import SessionCustomerMapping
 from supportlens.params import bounded_instant
-from supportlens.privacy.viewer import Fields, Pii
 from supportlens.problems import ProblemError
-from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.models import SessionCustomerMapping, SessionEvent, UserSession
+from supportlens.web.viewer import Fields, Pii
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MARKER_TYPES = ("navigation", "error", "rage_click", "dead_click")
@@ -102,7 +102,7 @@ async def customer_of(db: AsyncSession, session: UserSession, min_confidence: fl
     return None
 
 
-# What a viewer sees of a session and of its events (privacy/viewer.py masks these where the answer is
+# What a viewer sees of a session and of its events (web/viewer.py masks these where the answer is
 # serialised): URLs and event texts with their e-mails, phones and cards masked, no recording link.
 SESSION_FIELDS: Fields = {
     "entryUrl": Pii.text,
@@ -320,54 +320,3 @@ async def markers(db: AsyncSession, session: UserSession) -> list[dict[str, Any]
         )
     ).all()
     return [event_json(r, session.session_start) for r in rows]
-
-
-# ---------------------------------------------------------------- story
-
-MAX_STORY_EVENTS = 20_000  # a story beyond this says how many events it left untold
-# The columns of story.StoryEvent, in its order: the offset in ms computed by PostgreSQL (no datetime
-# per row), an error's message chosen here, and each JSON field read only for the event types whose
-# step uses it.
-STORY_SQL = """
-SELECT GREATEST(0, (EXTRACT(EPOCH FROM ("timestamp" - $1::timestamptz)) * 1000)::bigint),
-  event_type, left(page_url, 2048),
-  CASE WHEN event_type IN ('click', 'rage_click', 'dead_click', 'form_submit')
-       THEN left(element_selector, 300) END,
-  CASE WHEN event_type IN ('click', 'rage_click', 'dead_click') THEN left(event_data->>'text', 300) END,
-  CASE WHEN event_type = 'error'
-       THEN left(COALESCE(NULLIF(event_data->>'message', ''), NULLIF(event_data->>'msg', ''),
-                          NULLIF(event_data->>'error', ''), NULLIF(event_data->>'text', ''),
-                          'JavaScript error'), 300) END,
-  CASE WHEN event_type = 'navigation' THEN left(event_data->>'title', 300) END,
-  CASE WHEN event_type = 'custom'
-       THEN left(COALESCE(event_data->>'name', event_data->>'event', event_data->>'key'), 200) END,
-  CASE WHEN event_type = 'scroll'
-       THEN left(COALESCE(event_data->>'depth', event_data->>'maxDepth', event_data->>'percent',
-                          event_data->>'scrollDepth'), 20) END
-FROM session_events WHERE session_id = $2
-ORDER BY "timestamp", id
-LIMIT $3
-"""
-
-
-def _depth(raw: str | None) -> int | None:
-    try:
-        return max(0, min(100, int(float(raw)))) if raw is not None else None
-    except (ValueError, OverflowError):  # "nan", "inf": a tracker's text, not a depth
-        return None
-
-
-async def story_events(db: AsyncSession, session: UserSession, limit: int = MAX_STORY_EVENTS) -> list[Any]:
-    """The session's events as the story reads them, in time order, at most `limit`.
-
-    Read on the request's own connection and transaction, through the driver: 5,000 rows go
-    straight from asyncpg's records into `StoryEvent` tuples, without a result row object and a
-    Python loop body each, which made the read about a third slower (bench/README.md, "session
-    view")."""
-    from supportlens.investigation.story import StoryEvent
-
-    conn = await db.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
-    rows = await driver.fetch(STORY_SQL, session.session_start, session.id, limit)  # type: ignore[union-attr]
-    make = StoryEvent._make
-    return [make(r) if r[8] is None else make((*r[:8], _depth(r[8]))) for r in rows]

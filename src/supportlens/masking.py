@@ -1,4 +1,4 @@
-"""Masking PII: the masks themselves, for display to viewers (privacy/viewer.py decides where) and
+"""Masking PII: the masks themselves, for display to viewers (web/viewer.py decides where) and
 before storage (event text and URLs).
 
 Storage masking is precise rather than greedy: order ids, dates, timestamps and version numbers

@@ -1,4 +1,5 @@
-"""The agent's home page: the unified customer search (`/` and the shareable `/?q=`)."""
+"""The agent's home page: the unified customer search (`/` and the shareable `/?q=`); the rest of
+the search page's routes are in `views.py`."""
 
 from __future__ import annotations
 

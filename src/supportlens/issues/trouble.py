@@ -22,8 +22,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.integrations.dwolla.return_codes import describe
-from supportlens.privacy.viewer import Pii
+from supportlens.issues.reads import only_them_of_events
 from supportlens.sessions.models import SessionEvent, UserSession
+from supportlens.sessions.reads import customer_sessions_filter, error_message
+from supportlens.web.viewer import Pii
 
 CORRELATION_WINDOW = timedelta(minutes=30)
 MOMENT_TYPES = ("error", "rage_click", "dead_click")
@@ -107,7 +109,7 @@ def _moment_json(
 ) -> dict[str, Any]:
     offset = max(0, int((m.at - m.session_start).total_seconds() * 1000))
     # Masked here, not where the answer is served: before the texts are cut to length and the page is
-    # read from the URL (the rule is privacy/viewer.py's).
+    # read from the URL (the rule is web/viewer.py's).
     clean = Pii.text.shown if viewer else (lambda s: s)
     url = clean(m.page_url) if m.page_url else None
     day = m.at.astimezone(UTC).date().isoformat()
@@ -229,8 +231,6 @@ async def moments_near(
     db: AsyncSession, emails: set[str], failures: list[Failure], *, min_confidence: float
 ) -> list[Moment]:
     """The customers' errors, rage and dead clicks within the window of any of the failures."""
-    from supportlens.investigation.service import customer_sessions_filter, error_message
-
     if not emails or not failures:
         return []
     e = SessionEvent
@@ -293,7 +293,5 @@ async def issues_of_moments(
     db: AsyncSession, moments: list[Moment], customers: set[str], *, min_confidence: float
 ) -> dict[str, dict[str, Any]]:
     """Each moment's issue and how many other customers hit it (one query for them all)."""
-    from supportlens.issues.reads import only_them_of_events
-
     ids = [uuid.UUID(m.event_id) for m in moments if m.event_id]
     return await only_them_of_events(db, ids, sorted(customers), min_confidence=min_confidence)

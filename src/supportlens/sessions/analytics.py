@@ -12,15 +12,15 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportlens.investigation.models import ConversionGoal
-from supportlens.investigation.service import (
+from supportlens.sessions.goals import ConversionGoal
+from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
+from supportlens.sessions.reads import (
     DEFAULT_VIEWPORT,
     custom_name,
     customer_sessions_filter,
     scroll_depth,
     viewport_of,
 )
-from supportlens.sessions.models import SessionAnnotation, SessionEvent, UserSession
 
 ACTIVE_GAP_SECONDS = 30
 CLICK_TYPES = ("click", "rage_click", "dead_click")
