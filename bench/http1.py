@@ -5,7 +5,8 @@ The benchmark's senders run on the same cores as the app and PostgreSQL, so the 
 every latency the benchmark reports. httpx2 spends most of its per-request CPU on what a load generator
 does not need (URL and header models, the connection pool's bookkeeping, h11's state machine). This
 sends the same requests (method, path, headers, body) and counts the same latency: from when a batch
-was due until its whole answer has been read.
+was due until its whole answer has been read. Httpx2Client puts httpx2 behind the same interface
+(`bench/ingest.py --sender httpx2`), for comparison.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import json
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx2
 
 
 class Answer:
@@ -99,3 +102,20 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         for conn in self.connections:
             conn.close()
+
+
+class Httpx2Client:
+    """httpx2 behind Client's interface: the sender the benchmark used first (--sender)."""
+
+    def __init__(self, base_url: str, connections: int) -> None:
+        limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.client = httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=30)
+
+    async def post(self, connection: int, path: str, body: bytes, headers: dict[str, str]) -> httpx2.Response:
+        return await self.client.post(path, content=body, headers=headers)
+
+    async def __aenter__(self) -> Httpx2Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()

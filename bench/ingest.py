@@ -124,24 +124,7 @@ class Sender:
         return json.dumps(doc).encode()
 
 
-class Httpx2Client:
-    """httpx2 behind bench/http1.Client's interface: the sender the benchmark used first (--sender)."""
-
-    def __init__(self, base_url: str, connections: int) -> None:
-        limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.client = httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=30)
-
-    async def post(self, connection: int, path: str, body: bytes, headers: dict[str, str]) -> httpx2.Response:
-        return await self.client.post(path, content=body, headers=headers)
-
-    async def __aenter__(self) -> Httpx2Client:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
-
-
-SENDERS = {"streams": http1.Client, "httpx2": Httpx2Client}
+SENDERS = {"streams": http1.Client, "httpx2": http1.Httpx2Client}
 
 
 async def load(
