@@ -1,8 +1,9 @@
 """Ingest benchmark against PostgreSQL: events/s, p99 acknowledgement, CPU per event, mapping lag.
 
 Creates its own database, runs the app with `supportlens serve --workers 2` (its in-process task worker
-off) as a subprocess and loads it with 20 concurrent senders of 50-event batches (httpx2), then counts
-the stored events. Phases:
+off) as a subprocess and loads it with 20 concurrent senders of 50-event batches, each on its own
+keep-alive connection (bench/http1.py's lean HTTP/1.1 sender; --sender httpx2 for the client used
+before), then counts the stored events. Phases:
 
 - ingest: the senders together offer --rate events/s (10,500: the 10,000 target plus 5 %) for
   --duration seconds, each on a fixed schedule; latency counts from when a batch was due. No worker
@@ -18,6 +19,7 @@ the stored events. Phases:
   sampled every second; a p99 is reported as the histogram bucket it falls in.
 
     .venv/bin/python bench/ingest.py [--duration 30] [--rate 10500] [--ceiling-duration 15] [--no-mapping]
+        [--sender streams|httpx2]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench import http1  # noqa: E402
 from bench.common import create_db, drop_db, free_port, wait_workers_serving  # noqa: E402
 
 ORIGIN = "https://bench.example"
@@ -121,20 +124,24 @@ class Sender:
         return json.dumps(doc).encode()
 
 
-async def load(base: str, key: str, senders: int, batch: int, duration: float, rate: float) -> dict:
-    """Run the senders for `duration` seconds.
+SENDERS = {"streams": http1.Client, "httpx2": http1.Httpx2Client}
+
+
+async def load(
+    base: str, key: str, senders: int, batch: int, duration: float, rate: float, sender: str = "streams"
+) -> dict:
+    """Run the senders for `duration` seconds, each on its own keep-alive connection.
 
     rate > 0: open loop. Together the senders offer `rate` events/s, each on its own fixed schedule,
     and a batch's latency counts from the moment it was due, so a server that falls behind pays for
     the queue it builds (no coordinated omission). rate = 0: closed loop, each sender sends its next
     batch as soon as the last one is acknowledged, which finds the ceiling (its latency is then just
     senders / throughput, by Little's law). Bodies are built beforehand, so the generator's own CPU
-    goes to sending.
+    goes to sending. `sender` is the HTTP client: "streams" (bench/http1.py) or "httpx2".
     """
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     accepted = duplicates = 0
-    limits = httpx2.Limits(max_connections=senders, max_keepalive_connections=senders)
     headers = {
         "Content-Type": "text/plain",
         "Origin": ORIGIN,
@@ -144,13 +151,14 @@ async def load(base: str, key: str, senders: int, batch: int, duration: float, r
     per_sender = int(duration / interval) if rate > 0 else int(duration * 400 / senders) + 20
     streams = [Sender(n, key, batch) for n in range(senders)]
     bodies = [[s.body() for _ in range(per_sender)] for s in streams]
-    async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with SENDERS[sender](base, senders) as client:
         # warm up both workers' pools and caches
         warm = Sender(10_000 + int(rate), key, batch)
         warmed = await asyncio.gather(
-            *(client.post("/api/ingest/v1/events", content=warm.body(), headers=headers) for _ in range(20))
+            *(client.post(k, "/api/ingest/v1/events", warm.body(), headers) for k in range(20))
         )
         warm_events = sum(r.json()["accepted"] for r in warmed if r.status_code == 202)
+        generator_cpu0 = time.process_time()
         started = time.monotonic()
         stop = started + duration
 
@@ -167,7 +175,7 @@ async def load(base: str, key: str, senders: int, batch: int, duration: float, r
                     due = time.monotonic()
                     if due >= stop:
                         break
-                r = await client.post("/api/ingest/v1/events", content=body, headers=own)
+                r = await client.post(n, "/api/ingest/v1/events", body, own)
                 latencies.append((time.monotonic() - due) * 1000)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 if r.status_code == 202:
@@ -177,8 +185,10 @@ async def load(base: str, key: str, senders: int, batch: int, duration: float, r
 
         await asyncio.gather(*(run(n) for n in range(senders)))
         elapsed = time.monotonic() - started
+        generator_cpu = time.process_time() - generator_cpu0
     return {
         "elapsed": elapsed,
+        "generator_cpu": generator_cpu,
         "latencies": latencies,
         "statuses": statuses,
         "accepted": accepted,
@@ -335,6 +345,9 @@ def report_ingest(
         f"= {per_k * 1000:.0f} ms per 1,000 events"
         + (f"   target <= {TARGET_CPU_MS_PER_1000} ms  {'OK' if cpu_ok else 'ABOVE TARGET'}" if rate else "")
     )
+    # The senders share the cores with the app and PostgreSQL: their CPU is in every latency above.
+    gen_per_k = res["generator_cpu"] / max(res["accepted"], 1) * 1e6
+    print(f"{'':15}generator CPU {res['generator_cpu']:.1f} s = {gen_per_k:.0f} ms per 1,000 events")
     cores = os.cpu_count() or 1
     print(f"{'':15}-> CPU-bound ceiling on {cores} dedicated cores ~ {cores / per_k * 1000:,.0f} events/s")
     return ok
@@ -351,6 +364,12 @@ async def main() -> int:
         "--ceiling-duration", type=float, default=15, help="seconds of the back-to-back phase (0: skip)"
     )
     ap.add_argument("--no-mapping", action="store_true", help="skip the mapping-lag phases")
+    ap.add_argument(
+        "--sender",
+        choices=sorted(SENDERS),
+        default="streams",
+        help="HTTP client of the senders (bench/http1.py)",
+    )
     ap.add_argument("--map-rate", type=float, default=5000)
     ap.add_argument("--map-duration", type=float, default=60)
     ap.add_argument("--burst-duration", type=float, default=30)
@@ -399,9 +418,12 @@ async def main() -> int:
             phases.append(("ceiling", 0.0, args.ceiling_duration))
         for name, rate, seconds in phases:
             offered = f"offering {rate:,.0f} events/s" if rate else "each sender back-to-back"
-            print(f"{name}: {args.senders} senders x {args.batch}-event batches, {offered}, {seconds:.0f} s")
+            print(
+                f"{name}: {args.senders} senders ({args.sender}) x {args.batch}-event batches, {offered}, "
+                f"{seconds:.0f} s"
+            )
             cpu0 = cpu_seconds(proc.pid, db_name)
-            res = await load(base, key, args.senders, args.batch, seconds, rate)
+            res = await load(base, key, args.senders, args.batch, seconds, rate, args.sender)
             cpu1 = cpu_seconds(proc.pid, db_name)
             results.append((name, rate, res, cpu0, cpu1))
 
@@ -422,7 +444,7 @@ async def main() -> int:
             rate = args.map_rate
             print(f"mapping: offering {rate:,.0f} events/s for {args.map_duration:.0f} s", flush=True)
             t0 = time.monotonic()
-            res = await load(base, key, args.senders, args.batch, args.map_duration, rate)
+            res = await load(base, key, args.senders, args.batch, args.map_duration, rate, args.sender)
             t1 = time.monotonic()
             results.append(("mapping", rate, res, (0.0, 0.0), (0.0, 0.0)))
             p99, n = sampler.between(t0, t1 + 1)
@@ -438,14 +460,14 @@ async def main() -> int:
                 f"burst: back-to-back for {args.burst_duration:.0f} s, then {rate:,.0f} events/s for 30 s",
                 flush=True,
             )
-            res = await load(base, key, args.senders, args.batch, args.burst_duration, 0.0)
+            res = await load(base, key, args.senders, args.batch, args.burst_duration, 0.0, args.sender)
             t_burst_end = time.monotonic()
             results.append(("burst", 0.0, res, (0.0, 0.0), (0.0, 0.0)))
             burst_eps = res["accepted"] / res["elapsed"]
             lag_lines.append(
                 f"[burst] {burst_eps:,.0f} events/s acknowledged for {args.burst_duration:.0f} s"
             )
-            res = await load(base, key, args.senders, args.batch, args.recovery_duration, rate)
+            res = await load(base, key, args.senders, args.batch, args.recovery_duration, rate, args.sender)
             results.append(("recovery", rate, res, (0.0, 0.0), (0.0, 0.0)))
             await asyncio.sleep(1.5)
             await sampler.stop()

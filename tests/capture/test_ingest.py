@@ -312,6 +312,32 @@ async def test_the_mapping_job_commits_and_rolls_back_with_its_batch(db, session
     assert await count(db, UserSession) == 1
 
 
+async def test_a_database_error_in_the_statement_leaves_nothing_and_the_session_stores_the_retry(
+    db, sessionmaker, site_key, monkeypatch
+):
+    """The statement runs on the driver's connection inside the session's transaction: a real error
+    raised by PostgreSQL after its writes (not a simulated one) comes out as SQLAlchemy's DBAPIError,
+    which the handler replays, and the rollback takes back the session, the events and the jobs."""
+    from sqlalchemy.exc import DBAPIError
+
+    from supportlens.capture import ingest
+
+    # Division by zero once the events' insert has run: an error at execution, after the writes.
+    failing = ingest._STORE_SQL + " WHERE 1 / (SELECT count(*) - count(*) FROM e) = 1"
+    monkeypatch.setattr(ingest, "_STORE_SQL", failing)
+    async with sessionmaker() as ingest_db:
+        with pytest.raises(DBAPIError, match="division by zero"):
+            await _uncommitted_batch(ingest_db, site_key, "s-fails")
+        await ingest_db.rollback()
+        assert await count(db, UserSession) == 0 and await count(db, SessionEvent) == 0
+        assert await db.scalar(text("SELECT count(*) FROM procrastinate_jobs")) == 0
+        monkeypatch.undo()
+        await _uncommitted_batch(ingest_db, site_key, "s-fails")
+        await ingest_db.commit()
+    assert await count(db, UserSession) == 1 and await count(db, SessionEvent) == 1
+    assert await mapping_jobs(db) == 1
+
+
 async def test_a_burst_of_one_session_waits_as_one_job_per_sign_in(client, db, site_key):
     for _ in range(3):
         assert (await client.post(URL, json=batch(site_key, [event()]), headers=headers())).status_code == 202

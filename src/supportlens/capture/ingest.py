@@ -20,8 +20,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import Table, func, text, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportlens.capture.schemas import EventIn, IngestBatch, IngestResult
@@ -181,6 +184,11 @@ _STORE = text(
     f"g AS ({grouping.ENQUEUE}) "
     "SELECT s.id, ARRAY(SELECT id FROM e) FROM s"
 )
+# _STORE as asyncpg takes it ($1, $2, ...), and the names of its parameters in that order: _store runs it
+# on the driver's connection (asyncpg prepares it once per connection and keeps it).
+_STORE_COMPILED = _STORE.compile(dialect=asyncpg_dialect())
+_STORE_SQL = _STORE_COMPILED.string
+_STORE_ORDER = tuple(_STORE_COMPILED.positiontup or ())
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -206,29 +214,54 @@ async def ingest_batch(
     Raises on any database error: nothing stays, and no job either."""
     now = utcnow()
     # An id repeated inside the batch is one event (the first copy): the rest are duplicates, and
-    # the session's counters below count each stored event once.
-    unique = _first_of_each_id(batch.events)
-    repeated_in_batch = len(batch.events) - len(unique)
-    events = sorted(unique, key=lambda e: e.ts)
-    ids = batch.clarity
+    # the session's counters count each stored event once.
+    events = _first_of_each_id(batch.events)
+    repeated_in_batch = len(batch.events) - len(events)
+    events.sort(key=lambda e: e.ts)
     page_url = _mask(batch.page.url, 2048) if batch.page else None
+    session = _session_values(batch, events, now, page_url=page_url, user_agent=user_agent)
+    params = {
+        **session,
+        "site_id": site.id if site else None,
+        "recording_url": recording_url(
+            player_base_url, batch.clarity.project_id, batch.clarity.user_id, batch.clarity.session_id
+        ),
+        "client_ip": client_ip[:64] if client_ip else None,
+        **_event_arrays(events, page_url),
+        **mapping.enqueue_params(email=session["customer_email"], client_ip=client_ip, acked_at=now),
+        **grouping.enqueue_params(),
+    }
+    session_id, new_ids = await _store(db, params)
+    duplicates = repeated_in_batch + await _take_back_duplicates(db, session_id, events, new_ids)
+    if commit:
+        await db.commit()
+    accepted = len(batch.events) - duplicates
+    INGEST_EVENTS.labels("accepted").inc(accepted)
+    if duplicates:
+        INGEST_EVENTS.labels("duplicate").inc(duplicates)
+    return IngestResult(accepted=accepted, duplicates=duplicates)
+
+
+def _session_values(
+    batch: IngestBatch, events: list[EventIn], now: datetime, *, page_url: str | None, user_agent: str | None
+) -> dict[str, Any]:
+    """The session row's values from the batch's unique events (sorted by time): its Clarity ids, the
+    signed-in customer, its span, entry and exit pages, counters, device, consent and automation."""
+    ids = batch.clarity
     first, last = (events[0], events[-1]) if events else (None, None)
     start = first.ts if first else now
     end = last.ts if last else now
     device = parse_device(user_agent)
     customer = batch.customer if batch.customer and (batch.customer.email or batch.customer.id) else None
-    email = canonical_email(customer.email) if customer and customer.email else None
     counts = _counts(events)
     page_num = ids.page_num or 0
     automation = batch.automation
-
-    values: dict[str, Any] = {
+    return {
         "id": uuid.uuid4(),
-        "site_id": site.id if site else None,
         "clarity_project_id": ids.project_id,
         "clarity_user_id": ids.user_id,
         "clarity_session_id": ids.session_id,
-        "customer_email": email,
+        "customer_email": canonical_email(customer.email) if customer and customer.email else None,
         "customer_name": (customer.name or None) if customer else None,
         "customer_external_id": (customer.id or None) if customer else None,
         "session_start": start,
@@ -239,60 +272,76 @@ async def ingest_batch(
         "entry_url": (_mask(first.url, 2048) if first and first.url else None) or page_url,
         "exit_url": (_mask(last.url, 2048) if last and last.url else None) or page_url,
         "max_scroll_depth": max((_scroll_depth(e) for e in events if e.type == "scroll"), default=0),
-        "recording_url": recording_url(player_base_url, ids.project_id, ids.user_id, ids.session_id),
         "user_agent": user_agent[:512] if user_agent else None,
         "device_type": device.device_type,
         "browser": device.browser,
         "os": device.os,
-        "client_ip": client_ip[:64] if client_ip else None,
         "consent_analytics": batch.consent.analytics if batch.consent else None,
         "automated": batch_reason(user_agent, webdriver=automation.webdriver if automation else False),
         "human_interaction": automation.interacted if automation else None,
         "clarity_confirmed": False,
-        "clarity_data": {},
+        "clarity_data": "{}",
         "created_at": now,
         "updated_at": now,
         **counts,
     }
 
-    def utc(value: datetime) -> datetime:
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
-    params = {
-        **values,
-        "clarity_data": "{}",
+def _utc(value: datetime) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _event_arrays(events: list[EventIn], page_url: str | None) -> dict[str, list[Any]]:
+    """The events as the statement's eight arrays, one element per event, masked."""
+    return {
         "ids": [e.id for e in events],
         "types": [e.type for e in events],
         "data": [_json(_mask_data(e.data)) for e in events],
-        "times": [utc(e.ts) for e in events],
+        "times": [_utc(e.ts) for e in events],
         "urls": [_mask(e.url, 2048) if e.url else page_url for e in events],
         "selectors": [_mask(e.selector, 512) for e in events],
         "xs": [e.x for e in events],
         "ys": [e.y for e in events],
     }
-    params.update(mapping.enqueue_params(email=email, client_ip=client_ip, acked_at=now))
-    params.update(grouping.enqueue_params())
-    session_id, new_ids = await _store(db, params)
 
-    duplicates = repeated_in_batch
+
+async def _take_back_duplicates(
+    db: AsyncSession, session_id: uuid.UUID, events: list[EventIn], new_ids: list[uuid.UUID]
+) -> int:
+    """How many of the events were stored already (a retry), taken back out of the session's counters."""
+    if len(new_ids) == len(events):
+        return 0
     inserted = set(new_ids)
-    if len(inserted) < len(events):
-        dupes = [e for e in events if e.id not in inserted]
-        duplicates += len(dupes)
-        await _take_back(db, session_id, dupes)
-    if commit:
-        await db.commit()
-    accepted = len(batch.events) - duplicates
-    INGEST_EVENTS.labels("accepted").inc(accepted)
-    if duplicates:
-        INGEST_EVENTS.labels("duplicate").inc(duplicates)
-    return IngestResult(accepted=accepted, duplicates=duplicates)
+    dupes = [e for e in events if e.id not in inserted]
+    await _take_back(db, session_id, dupes)
+    return len(dupes)
 
 
 async def _store(db: AsyncSession, params: dict[str, Any]) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    """Run _STORE: the session's id and the ids of the events that were new."""
-    session_id, new_ids = (await db.execute(_STORE, params)).one()
-    return session_id, new_ids
+    """Run _STORE in the session's transaction: the session's id and the ids of the events that were new.
+
+    The statement goes straight to asyncpg, past SQLAlchemy's execution machinery (parameter
+    processing, execution context, result wrapping), which cost about a quarter of the store path's
+    CPU in the app (bench/ingest_cost.py, its `sqlalchemy` variant). A database error still comes out
+    as SQLAlchemy's DBAPIError, as through the session, so that the caller rolls back and replays it
+    the same way; a connection that broke is invalidated, not handed back to the pool."""
+    conn = await db.connection()
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    driver = raw.driver_connection
+    assert driver is not None  # an open connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement that goes through it:
+    # begin here, as it would, so that the session's commit and rollback end this transaction.
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    try:
+        row = await driver.fetchrow(_STORE_SQL, *[params[n] for n in _STORE_ORDER])
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(_STORE_SQL, None, exc) from exc
+    except (asyncpg.InterfaceError, OSError) as exc:
+        await conn.invalidate(exc)
+        raise DBAPIError(_STORE_SQL, None, exc, connection_invalidated=True) from exc
+    return row[0], row[1]
 
 
 async def _take_back(db: AsyncSession, session_id: uuid.UUID, dupes: list[EventIn]) -> None:

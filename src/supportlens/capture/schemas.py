@@ -84,16 +84,20 @@ class EventIn(_Strict):
     data: dict[str, Scalar] = Field(default_factory=dict)
 
 
-def _data_problem(value: dict[str, Scalar]) -> str | None:
-    """What is wrong with an event's data (bounded keys and values, finite numbers), or None."""
+def _data_problem(value: dict[str, Scalar], texts: list[str]) -> str | None:
+    """What is wrong with an event's data (bounded keys and values, finite numbers), or None; its keys
+    and text values are added to `texts` on the way (for the one look at all the batch's text)."""
     if len(value) > DATA_MAX_KEYS:
         return f"at most {DATA_MAX_KEYS} keys"
     for key, item in value.items():
         if not key or len(key) > DATA_KEY_MAX:
             return f"keys must be 1 to {DATA_KEY_MAX} characters"
-        if isinstance(item, str) and len(item) > DATA_VALUE_MAX:
-            return f"'{key[:DATA_KEY_MAX]}' is longer than {DATA_VALUE_MAX} characters"
-        if isinstance(item, float) and not math.isfinite(item):
+        texts.append(key)
+        if isinstance(item, str):
+            if len(item) > DATA_VALUE_MAX:
+                return f"'{key[:DATA_KEY_MAX]}' is longer than {DATA_VALUE_MAX} characters"
+            texts.append(item)
+        elif isinstance(item, float) and not math.isfinite(item):
             return f"'{key[:DATA_KEY_MAX]}' is not a finite number"
     return None
 
@@ -130,11 +134,9 @@ class IngestBatch(_Strict):
             ts = e.ts
             # Straight into the field's slot: the model's __setattr__ costs more than the conversion.
             e.__dict__["ts"] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-            problem = _data_problem(e.data)
+            problem = _data_problem(e.data, texts) if e.data else None
             if problem:
                 raise _invalid(("events", i, "data"), e.data, problem)
-            texts.extend(e.data)
-            texts.extend(v for v in e.data.values() if isinstance(v, str))
             if e.url:
                 texts.append(e.url)
             if e.selector:
