@@ -200,9 +200,10 @@ class Candidate:
     # library's computer has many more sessions than sign-ins, a person's own browser few. Rounded so
     # that the engine re-scores a browser's sessions only when the bucket changes, not on every visit.
     browser_sessions: int = 0
-    # This customer's sign-ins behind this session's address on other browsers: at the customer's
-    # home, a computer several people sign in on is a family's, not a shop's.
-    home_elsewhere: int = 0
+    # Whether someone who signed in on this browser also signs in behind this session's address on
+    # another browser: a computer several people sign in on is then a family's at their home, not a
+    # shop's or a library's. The same for every candidate of the session.
+    signers_home: bool = False
 
     @property
     def has_device(self) -> bool:
@@ -260,7 +261,6 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
                 continue
             c = out.setdefault(email, Candidate(email=email))
             c.home_n = len(theirs)
-            c.home_elsewhere = sum(1 for s in theirs if s.session_id not in device.ids)
             c.ip_customers = facts.ip_customers
             c.ip_devices = facts.ip_devices
         for s in here.within(facts.start, facts.end, NEAR_WINDOW_MINUTES):
@@ -276,9 +276,15 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
     if signers < 2:
         _gather_browser(facts, out, excluded)
     sessions = sessions_bucket(len(facts.browser.visits))
+    signers_home = facts.ip_sightings is not None and any(
+        s.email in device.by_email and s.session_id not in device.ids
+        for s in facts.ip_sightings
+        if s.session_id != facts.session_id and s.email not in excluded
+    )
     for c in out.values():
         c.browser_signers = signers
         c.browser_sessions = sessions
+        c.signers_home = signers_home
     return out
 
 

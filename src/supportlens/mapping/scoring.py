@@ -5,6 +5,21 @@ has utility 0, so  P(c) = exp(u_c) / (1 + sum_j exp(u_j)).  The probabilities of
 sum above 1, so a browser shared by two customers can never link to both at high confidence.
 The weights are fitted by maximum likelihood on the labelled synthetic world (bench/mapping.py --fit)
 and checked there for calibration on other seeds.
+
+The features (FEATURES, computed by `features` from evidence.Candidate) come in four groups:
+- device: c signed in on this browser (how often, what share of its sign-ins, how long ago), and
+  what the browser itself says about being one person's: signed in as several customers
+  (device_shared, device_log_signers), or many more sessions than sign-ins (device_log_unsigned:
+  past UNSIGNED_KNEE sessions per sign-in it is a shop's or a library's computer, even with a single
+  signer); several signers who also sign in on other browsers at this address make it a family's
+  computer at their home (shared_at_signers_home), where they are the likely users;
+- this address, for a candidate without device evidence: minutes from c's sign-in here, c's other
+  sign-ins here, and how many customers and browsers share it;
+- the browser's other visits: networks where c signed in, visits minutes from c's sign-in;
+- interactions of device and network evidence.
+A browser two or more customers signed in on is capped at SHARED_BROWSER_MAX: at most a possible
+session. The session count the scorer reads is rounded down to a power of two, so the engine
+re-scores a browser only when that rounded count moves the feature (`unsigned_moves`).
 """
 
 from __future__ import annotations
@@ -59,15 +74,16 @@ FEATURES = (
     # customer signed in on it; a person's own browser, once signed in, is mostly signed in again
     # (a remembered login), so it rarely passes 8 sessions per sign-in:
     "device_log_unsigned",  # log(sessions of the browser per signed-in session on it / 8), >= 0
-    # A computer several people sign in on, at an address where c also signs in on other browsers, is
-    # a family's (c's home) rather than a shop's: being at c's home should not count against c.
-    "shared_home_elsewhere",
+    # A computer several people sign in on, at an address where they also sign in on other browsers, is
+    # a family's at their home rather than a shop's: being at home should not count against them.
+    "shared_at_signers_home",
 )
 
 DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12, 19, 21, 22})
 IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 20})
 
-# Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures).
+# Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures);
+# the last two with `--free device_log_unsigned,shared_at_signers_home`, the others held.
 WEIGHTS: tuple[float, ...] = (
     2.8744,  # device
     1.4811,  # device_log_sessions
@@ -91,7 +107,7 @@ WEIGHTS: tuple[float, ...] = (
     -1.5240,  # device_log_signers
     -0.6176,  # network_log_signers
     -5.1149,  # device_log_unsigned
-    1.9520,  # shared_home_elsewhere
+    2.9689,  # shared_at_signers_home
 )
 
 # Links below this are not stored (they would never be shown and only cost writes).
@@ -138,7 +154,7 @@ def features(c: Candidate) -> list[float]:
         dev * log_count(c.browser_signers),
         alone * log_count(c.browser_signers),
         dev * math.log(max(1.0, c.browser_sessions / (UNSIGNED_KNEE * c.dev_total))) if dev else 0.0,
-        dev * (1.0 if c.browser_signers >= 2 and c.home_elsewhere > 0 else 0.0),
+        dev * (1.0 if c.browser_signers >= 2 and c.signers_home else 0.0),
     ]
 
 
