@@ -305,6 +305,55 @@ def offline_links(world: World, weights: Any = scoring.WEIGHTS) -> list[Link]:
     return links
 
 
+def _why(tier: str, c: Any) -> str:
+    """What evidence a true candidate has, in a few words (for the breakdown of missed pairs)."""
+    if tier == SHARED:
+        signers = "2 signers" if c.browser_signers == 2 else "3+ signers"
+        home = "at its signers' home" if c.signers_home else "none of its signers signs in here elsewhere"
+        return f"computer with {signers}, {home}"
+    if tier == DETERMINISTIC:
+        return "their own browser"
+    if c.has_near:
+        return "minutes from their sign-in at this address"
+    if c.home_n:
+        customers = f"{c.ip_customers} customers" if c.ip_customers > 1 else "1 customer"
+        return f"an address they sign in at ({customers} there)" + (
+            ", and the browser's other networks" if c.has_browser else ""
+        )
+    return "the browser's other networks only"
+
+
+def ceiling_breakdown(world: World, weights: Any = scoring.WEIGHTS) -> None:
+    """True pairs inside the evidence ceiling that score below the possible floor, grouped by tier and by
+    what evidence the true customer has; 'tied' = another candidate scores the same (the evidence is
+    shared equally), 'below' = another candidate scores higher, 'first' = the true one leads."""
+    tier_of = evidence_tiers(world)
+    inside = sum(1 for s in world.sessions if s.truth and (s.session, s.truth) in tier_of)
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for s, facts in offline_facts(world):
+        cands = gather(facts)
+        if not s.truth or s.truth not in cands:
+            continue
+        scored = scoring.score(cands, weights)
+        mine = scored[s.truth].confidence
+        if mine >= POSSIBLE_FLOOR:
+            continue
+        best_other = max((v.confidence for e, v in scored.items() if e != s.truth), default=0.0)
+        g = groups[(tier_of[(s.session, s.truth)], _why(tier_of[(s.session, s.truth)], cands[s.truth]))]
+        g[0] += 1
+        g[1 if best_other < mine else 2 if best_other == mine else 3] += 1
+    missed = sum(g[0] for g in groups.values())
+    print(
+        f"\n  pairs inside the ceiling below the possible floor ({POSSIBLE_FLOOR}): {missed} of {inside} "
+        f"({missed / max(1, inside):.4f}; the target allows {1 - TARGETS['ceiling_share']:.2f})"
+    )
+    print(
+        "    tier            evidence of the true customer                                   pairs  first  tied  below"
+    )
+    for (tier, why), (n, first, tied, below) in sorted(groups.items(), key=lambda kv: -kv[1][0]):
+        print(f"    {tier:15s} {why:63s} {n:5d}  {first:5d}  {tied:4d}  {below:5d}")
+
+
 def fit(seed: int, customers: int, free: list[str] | None = None) -> list[float]:
     world = build_world(seed, customers)
     examples: list[tuple[list[list[float]], int | None]] = []
@@ -821,20 +870,21 @@ async def run_cost() -> None:
                 if n % 2:
                     body["clarity"]["userId"] = f"pre-dev-{(n * 7919) % (sessions // 3)}"
                     ip = f"24.{n % 250}.{n % max(1, sessions // 3000)}.9"
-                bodies.append((IngestBatch.model_validate_json(json.dumps(body)), ip))
+                # With the browser's own User-Agent: a batch without one is a script's, never mapped.
+                bodies.append((IngestBatch.model_validate_json(json.dumps(body)), ip, s.user_agent))
             from supportlens.tasks.queue import Runtime, run_until_empty
 
             t = time.perf_counter()
             async with sm() as db:
-                for batch, ip in bodies:
-                    await ingest_batch(db, None, batch, client_ip=ip, user_agent=None)
+                for batch, ip, agent in bodies:
+                    await ingest_batch(db, None, batch, client_ip=ip, user_agent=agent)
             ingest_took = time.perf_counter() - t
             t = time.perf_counter()
             await run_until_empty(Runtime(settings, eng, sm), queues=("mapping",))
             total = time.perf_counter() - t
             mapping_engine.on_ingest = original
             mapping_engine.rescore_sessions = original_rescore
-            events = sum(len(b.events) for b, _ in bodies)
+            events = sum(len(b.events) for b, _, _ in bodies)
             print(
                 f"{stored_events:>9,} events stored: {events} new events in {len(bodies)} batches: "
                 f"ingest {ingest_took:.2f}s; the worker's jobs {total:.2f}s, of which mapping {spent[0]:.2f}s "
@@ -952,6 +1002,7 @@ def main() -> None:
         world = build_world(args.seed, args.customers)
         rep = evaluate(world, offline_links(world), args.threshold)
         print_report(f"offline scorer, seed {args.seed}", world, rep, args.threshold)
+        ceiling_breakdown(world)
         return
     if args.cost:
         asyncio.run(run_cost())

@@ -72,6 +72,25 @@ async def test_shared_device_never_links_both_high(db):
     assert solo.confidence_score > rows[JANE].confidence_score + 0.2
 
 
+async def test_a_shop_computer_one_customer_signed_in_on_gives_no_default_link(db):
+    # Jane signs in once on a shop's computer; 39 visits by other people follow, hours apart. The first
+    # seven were scored while the browser looked like her own (2 to 8 sessions): when its count passes
+    # 8 sessions per sign-in they are scored again, so none stays listed by default.
+    shop = "81.9.9.9"
+    await send(db, Batch("shop", "signin", 0, 10, ip=shop, email=JANE))
+    for n in range(1, 40):
+        await send(db, Batch("shop", f"visit{n}", 180 * n, 10, ip=shop))
+        if n == 7:
+            assert (await link_of(db, "shop", "visit1"))[JANE].confidence_score >= 0.9
+    for n in range(1, 40):
+        row = (await link_of(db, "shop", f"visit{n}")).get(JANE)
+        assert row is None or row.confidence_score < 0.5
+    # On a browser that is hers (a few sessions), the same sign-in links by default.
+    await send(db, Batch("laptop", "signin", 0, 10, ip="10.1.1.1", email=JANE))
+    await send(db, Batch("laptop", "visit", 180, 10, ip="10.1.1.1"))
+    assert (await link_of(db, "laptop", "visit"))[JANE].confidence_score >= 0.9
+
+
 async def test_ip_time_proximity_and_gap(db):
     # A phone on the home Wi-Fi minutes after the customer signed in on the laptop.
     await send(db, Batch("laptop", "s1", 0, 10, ip="81.2.3.4", email=JANE))

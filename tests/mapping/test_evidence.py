@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from supportlens.mapping.evidence import (
     Visit,
     gather,
     interval_gap_minutes,
+    sessions_bucket,
 )
 from supportlens_sandbox.mapping_world import build_world, offline_facts
 
@@ -48,12 +50,16 @@ def plain_gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[st
             c.dev_gap_hours, c.dev_nearest = gap, s.start
     for c in out.values():
         c.dev_before_first = facts.start < min(s.start for s in device if s.email == c.email)
+    on_this_browser = {s.session_id for s in device}
+    signers_home = False
     if facts.ip_sightings is not None:
         for s in sorted(facts.ip_sightings.all):
             if s.session_id == facts.session_id or s.email in excluded:
                 continue
             c = out.setdefault(s.email, Candidate(email=s.email))
             c.home_n += 1
+            signed_here = any(x.email == s.email for x in device)
+            signers_home |= signed_here and s.session_id not in on_this_browser
             c.ip_customers, c.ip_devices = facts.ip_customers, facts.ip_devices
             gap = interval_gap_minutes(facts.start, facts.end, s.start, s.end)
             if gap <= NEAR_WINDOW_MINUTES and (c.near_gap_minutes is None or gap < c.near_gap_minutes):
@@ -85,8 +91,11 @@ def plain_gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[st
         c.browser_networks = len(shared.get(email, ()))
         c.browser_networks_total = len(networks)
         c.browser_near = near.get(email, 0)
+    sessions = max((2**k for k in range(20) if 2**k <= len(visits)), default=0)
     for c in out.values():
         c.browser_signers = len(signers)
+        c.browser_sessions = sessions
+        c.signers_home = signers_home
     return out
 
 
@@ -225,6 +234,60 @@ def test_a_customer_ruled_out_does_not_make_the_browser_shared() -> None:
     assert cands["a@x.io"].browser_signers == 1
     assert "c@x.io" in cands  # browser evidence is read again
     assert scoring.score(cands)["a@x.io"].confidence > scoring.SHARED_BROWSER_MAX
+
+
+def _with_visits(f: SessionFacts, anonymous: int) -> SessionFacts:
+    """The same session on a browser with `anonymous` more sessions no one signed in on, at its address."""
+    day = T0 + timedelta(days=20)
+    more = [
+        Visit(uuid.UUID(int=1000 + n), at, at + timedelta(minutes=9), "home", SightingIndex(), ip_devices=2)
+        for n in range(anonymous)
+        for at in [day + timedelta(hours=n)]
+    ]
+    f.browser = BrowserHistory([*f.browser.visits, *more])
+    return f
+
+
+def test_a_shop_computer_one_customer_signed_in_on_is_not_theirs_by_default() -> None:
+    # One sign-in among 40 sessions: a shop's or a library's computer, not a@x.io's own browser.
+    shop = gather(_with_visits(_on_browser([_signed(0, "a@x.io", 0)]), 39))
+    assert shop["a@x.io"].browser_sessions == 32  # 40 sessions, rounded down to a power of two
+    assert scoring.score(shop)["a@x.io"].confidence < 0.5
+    # The same sign-in on a browser with 4 sessions (a person's own) still links by default.
+    own = gather(_with_visits(_on_browser([_signed(0, "a@x.io", 0)]), 3))
+    assert scoring.score(own)["a@x.io"].confidence >= 0.9
+    # Up to 8 sessions per sign-in the browser's session count changes nothing.
+    eight = gather(_with_visits(_on_browser([_signed(n, "a@x.io", n) for n in range(2)]), 14))
+    assert scoring.features(eight["a@x.io"])[scoring.FEATURES.index("device_log_unsigned")] == 0.0
+
+
+def test_the_engine_re_scores_a_browser_only_where_its_session_count_moves_the_score() -> None:
+    # The scorer reads the count rounded down to a power of two, and nothing of it up to 8 per sign-in.
+    moves = [n for n in range(1, 600) if scoring.unsigned_moves(n, 1)]
+    assert moves == [16, 32, 64, 128, 256, 512]
+    assert [n for n in range(1, 600) if scoring.unsigned_moves(n, 3)] == [32, 64, 128, 256, 512]
+    assert not any(scoring.unsigned_moves(n, 0) for n in range(1, 600))
+    for n in range(1, 600):  # between two marks the feature is the same
+        if not scoring.unsigned_moves(n, 1) and n > 1:
+            before = Candidate("a@x.io", dev_n=1, dev_total=1, browser_sessions=sessions_bucket(n - 1))
+            now = replace(before, browser_sessions=sessions_bucket(n))
+            assert scoring.features(before) == scoring.features(now)
+
+
+def test_a_family_computer_at_its_signers_home_is_a_possible_session() -> None:
+    # a@x.io and b@x.io sign in on the computer; behind its address a@x.io also signs in on a phone.
+    device = [_signed(0, "a@x.io", 0), _signed(1, "b@x.io", 1)]
+    phone = T0 + timedelta(days=3)
+    at_home = SightingIndex([*device, Sighting(phone, phone + timedelta(minutes=5), IDS[8], "a@x.io")])
+    f = _on_browser(device)
+    f.ip_sightings, f.ip_customers, f.ip_devices = at_home, 2, 3
+    home = scoring.score(gather(f))
+    # The same computer where no signer signs in on another browser: a shop's, or a library's.
+    f.ip_sightings = SightingIndex(device)
+    shop = scoring.score(gather(f))
+    for email in ("a@x.io", "b@x.io"):
+        assert scoring.SHARED_BROWSER_MAX >= home[email].confidence >= 0.2
+        assert home[email].confidence > shop[email].confidence
 
 
 @settings(max_examples=300, deadline=None)

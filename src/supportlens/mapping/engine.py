@@ -268,8 +268,21 @@ async def on_ingest(
     affected.discard(session.id)
     known = set(identities) | ({email} if email is not None else set())
     await rescore_sessions(db, [session], ctx, identities={session.id: sorted(known)})
+    if not known and device not in browsers:
+        affected |= await _sessions_if_unsigned_moved(db, ctx, device) - {session.id}
     if affected:
         await rescore_many(db, affected, ctx)
+
+
+async def _sessions_if_unsigned_moved(db: AsyncSession, ctx: RescoreContext, device: str) -> set[uuid.UUID]:
+    """The browser's sessions when its count of sessions may just have moved the scorer's view of it
+    (`scoring.unsigned_moves`: a few counts in a browser's life, none for one mostly signed in); else
+    none. Each batch at such a count re-scores it (a batch does not say whether its session is new): at
+    most 256 sessions (the busy cap is 500), behind the browser's few addresses, read once per batch."""
+    visits, signed_in = ctx.visits.get(device), ctx.device.get(device)
+    if visits is None or signed_in is None or not scoring.unsigned_moves(len(visits.visits), len(signed_in)):
+        return set()
+    return set((await db.scalars(select(UserSession.id).where(UserSession.clarity_user_id == device))).all())
 
 
 def _around(start: datetime, end: datetime) -> tuple[datetime, datetime]:

@@ -29,6 +29,9 @@ MAX_BROWSER_SESSIONS = 500
 # Likewise an address seen in more sessions than a household makes while its IPs are kept (7 days by
 # default): a few browsers signing in over and over there would make each sign-in re-score them all.
 MAX_IP_SESSIONS = 500
+# Sessions per sign-in a person's own browser rarely passes (a site remembers a login): past it, the
+# browser looks like a shop's or a library's computer (the scorer's `device_log_unsigned`).
+UNSIGNED_KNEE = 8
 
 
 @dataclass(frozen=True, order=True)
@@ -193,6 +196,14 @@ class Candidate:
     # family or a library computer, is no one person's, so neither its sign-ins nor its visits near a
     # sign-in say much about whose an anonymous session on it is.
     browser_signers: int = 0
+    # Sessions of this browser, rounded down to a power of two (`sessions_bucket`): a shop's or a
+    # library's computer has many more sessions than sign-ins, a person's own browser few. Rounded so
+    # that the engine re-scores a browser's sessions only when the bucket changes, not on every visit.
+    browser_sessions: int = 0
+    # Whether someone who signed in on this browser also signs in behind this session's address on
+    # another browser: a computer several people sign in on is then a family's at their home, not a
+    # shop's or a library's. The same for every candidate of the session.
+    signers_home: bool = False
 
     @property
     def has_device(self) -> bool:
@@ -209,6 +220,11 @@ class Candidate:
     @property
     def has_ip(self) -> bool:
         return self.has_near or self.home_n > 0
+
+
+def sessions_bucket(n: int) -> int:
+    """`n` rounded down to a power of two (0 for 0): the browser's session count as the scorer sees it."""
+    return 1 << (n.bit_length() - 1) if n > 0 else 0
 
 
 def interval_gap_minutes(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> float:
@@ -259,8 +275,16 @@ def gather(facts: SessionFacts, *, exclude: Iterable[str] = ()) -> dict[str, Can
     signers = len(set(device.by_email) - excluded)
     if signers < 2:
         _gather_browser(facts, out, excluded)
+    sessions = sessions_bucket(len(facts.browser.visits))
+    signers_home = facts.ip_sightings is not None and any(
+        s.email in device.by_email and s.session_id not in device.ids
+        for s in facts.ip_sightings
+        if s.session_id != facts.session_id and s.email not in excluded
+    )
     for c in out.values():
         c.browser_signers = signers
+        c.browser_sessions = sessions
+        c.signers_home = signers_home
     return out
 
 
@@ -312,6 +336,8 @@ def device_reason(c: Candidate) -> str:
         text += "; visited before signing in there"
     if c.dev_customers > 1:
         text += f"; this browser was signed in as {c.dev_customers} different customers"
+    if c.browser_sessions > UNSIGNED_KNEE * c.dev_total:
+        text += f"; this browser has {c.browser_sessions}+ sessions, {c.dev_total} of them signed in"
     return text
 
 

@@ -5,6 +5,21 @@ has utility 0, so  P(c) = exp(u_c) / (1 + sum_j exp(u_j)).  The probabilities of
 sum above 1, so a browser shared by two customers can never link to both at high confidence.
 The weights are fitted by maximum likelihood on the labelled synthetic world (bench/mapping.py --fit)
 and checked there for calibration on other seeds.
+
+The features (FEATURES, computed by `features` from evidence.Candidate) come in four groups:
+- device: c signed in on this browser (how often, what share of its sign-ins, how long ago), and
+  what the browser itself says about being one person's: signed in as several customers
+  (device_shared, device_log_signers), or many more sessions than sign-ins (device_log_unsigned:
+  past UNSIGNED_KNEE sessions per sign-in it is a shop's or a library's computer, even with a single
+  signer); several signers who also sign in on other browsers at this address make it a family's
+  computer at their home (shared_at_signers_home), where they are the likely users;
+- this address, for a candidate without device evidence: minutes from c's sign-in here, c's other
+  sign-ins here, and how many customers and browsers share it;
+- the browser's other visits: networks where c signed in, visits minutes from c's sign-in;
+- interactions of device and network evidence.
+A browser two or more customers signed in on is capped at SHARED_BROWSER_MAX: at most a possible
+session. The session count the scorer reads is rounded down to a power of two, so the engine
+re-scores a browser only when that rounded count moves the feature (`unsigned_moves`).
 """
 
 from __future__ import annotations
@@ -15,11 +30,13 @@ from dataclasses import dataclass, replace
 
 from supportlens.mapping.evidence import (
     NEAR_WINDOW_MINUTES,
+    UNSIGNED_KNEE,
     Candidate,
     browser_reason,
     device_reason,
     ip_reason,
     log_count,
+    sessions_bucket,
 )
 
 FEATURES = (
@@ -53,12 +70,20 @@ FEATURES = (
     # the more signed in there, the less any of them is behind one of its anonymous sessions.
     "device_log_signers",  # log(customers who signed in on this browser), for c signed in on it
     "network_log_signers",  # the same, for c not signed in on it
+    # A shop's or a library's computer has many more sessions than sign-ins, even when only one
+    # customer signed in on it; a person's own browser, once signed in, is mostly signed in again
+    # (a remembered login), so it rarely passes 8 sessions per sign-in:
+    "device_log_unsigned",  # log(sessions of the browser per signed-in session on it / 8), >= 0
+    # A computer several people sign in on, at an address where they also sign in on other browsers, is
+    # a family's at their home rather than a shop's: being at home should not count against them.
+    "shared_at_signers_home",
 )
 
-DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12, 19})
+DEVICE_FEATURES = frozenset({0, 1, 2, 3, 4, 11, 12, 19, 21, 22})
 IP_FEATURES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 20})
 
-# Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures).
+# Fitted with `python bench/mapping.py --fit --seed 1000` (a seed never used for the reported figures);
+# the last two with `--free device_log_unsigned,shared_at_signers_home`, the others held.
 WEIGHTS: tuple[float, ...] = (
     2.8744,  # device
     1.4811,  # device_log_sessions
@@ -81,6 +106,8 @@ WEIGHTS: tuple[float, ...] = (
     -5.7822,  # device_and_browser_near
     -1.5240,  # device_log_signers
     -0.6176,  # network_log_signers
+    -5.1149,  # device_log_unsigned
+    2.9689,  # shared_at_signers_home
 )
 
 # Links below this are not stored (they would never be shown and only cost writes).
@@ -126,7 +153,17 @@ def features(c: Candidate) -> list[float]:
         dev * math.log1p(c.browser_near),
         dev * log_count(c.browser_signers),
         alone * log_count(c.browser_signers),
+        dev * math.log(max(1.0, c.browser_sessions / (UNSIGNED_KNEE * c.dev_total))) if dev else 0.0,
+        dev * (1.0 if c.browser_signers >= 2 and c.signers_home else 0.0),
     ]
+
+
+def unsigned_moves(sessions: int, sign_ins: int) -> bool:
+    """Whether a browser with `sign_ins` sign-ins that reached `sessions` sessions just moved the
+    `device_log_unsigned` of its sessions: the feature reads the count rounded down to a power of two
+    and is 0 up to UNSIGNED_KNEE sessions per sign-in, so only at 16 s, 32 s, ... for s sign-ins (5
+    counts for one sign-in below the busy cap of 500). The engine re-scores the browser then."""
+    return sign_ins > 0 and sessions_bucket(sessions) == sessions and sessions > UNSIGNED_KNEE * sign_ins
 
 
 def _without_device(c: Candidate) -> Candidate:
