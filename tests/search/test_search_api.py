@@ -101,3 +101,20 @@ async def test_viewers_get_masked_email_and_phone(signed_in) -> None:
     contact = r.json()["hubspot"]["items"][0]["contact"]
     assert contact["email"] == "j***@acme.io"
     assert "415" not in contact["phone"]
+
+
+async def test_a_phone_search_asks_the_database_nothing_for_sessions(settings) -> None:
+    """Sessions keep no phone number: the sessions source answers "none" without a connection."""
+    from types import SimpleNamespace
+
+    from supportlens.customers.query import parse_query
+    from supportlens.search.sources import local_sessions
+
+    def no_database() -> None:
+        raise AssertionError("a phone search checked out a database connection")
+
+    directory = SimpleNamespace(sessionmaker=no_database, settings=settings, deadline=1.0)
+    result = await local_sessions(directory, parse_query("+1 415 555 2671"))  # type: ignore[arg-type]
+    assert (result.status, result.items) == ("ok", [])
+    named = await local_sessions(directory, parse_query("Jane Doe"))  # type: ignore[arg-type]
+    assert named.status == "error"  # a name is searched: it reached for the database

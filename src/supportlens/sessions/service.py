@@ -402,13 +402,19 @@ async def filtered_sessions(
     return kept[offset:end], (end if end < len(kept) else None), full
 
 
+def finds_sessions(query: SearchQuery) -> bool:
+    """Whether `search_sessions` can find anything for the query: a phone number (sessions keep no
+    phone) or a one-letter name never does, so the search page asks the database nothing for it."""
+    return bool(query.email) or (query.kind in ("name", "company") and len(query.text.strip()) >= 2)
+
+
 async def search_sessions(
     db: AsyncSession, query: SearchQuery, settings: Settings, limit: int = 10
 ) -> list[SessionSummary]:
     """Sessions for the search page: by e-mail through the mapping, by name through identified sessions."""
     if query.email:
         return await sessions_for_customer(db, query.email, settings, limit=limit)
-    if query.kind in ("name", "company") and len(query.text.strip()) >= 2:
+    if finds_sessions(query):
         pattern = "%" + query.text.strip().lower().replace("%", "").replace("_", "") + "%"
         stmt = (
             select(UserSession)
