@@ -35,6 +35,17 @@ async def drop_db(url: str) -> None:
     await admin.dispose()
 
 
+async def flush_redis(url: str) -> None:
+    """Empty the benchmark's own Redis database (the vendors' cached answers of an earlier run)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

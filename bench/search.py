@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_db, drop_db, free_port, tree_cpu_seconds, wait_workers_serving  # noqa: E402
+from bench.common import create_db, drop_db, flush_redis, free_port, tree_cpu_seconds, wait_workers_serving  # noqa: E402
 
 TARGET_RATIO = 1.2
 
@@ -54,16 +54,6 @@ def _serve_sim(kind: str, port: int) -> None:
 
 
 REDIS_URL = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-async def _flush_redis() -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
 
 
 def wait_up(url: str, timeout: float = 60) -> None:
@@ -117,7 +107,7 @@ async def run_profile(
     from supportlens_sandbox.knobs import aset_remote_knobs
 
     limited = name == "hubspot-limits"
-    await _flush_redis()  # no rate-limit windows left over from the profile before
+    await flush_redis(REDIS_URL)  # no rate-limit windows left over from the profile before
     for url in sims.values():
         await aset_remote_knobs(url, latency_ms=args.latency_ms, rate_limits=limited)
 

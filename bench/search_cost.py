@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_db, drop_db, free_port  # noqa: E402
+from bench.common import create_db, drop_db, flush_redis, free_port  # noqa: E402
 from bench.load.run import prepare, seed_sessions  # noqa: E402
 
 REDIS_URL = os.environ.get("SUPPORTLENS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -76,16 +76,6 @@ def _round(client: httpx2.Client, queries: list[str], statements: list[int]) -> 
     return time.process_time() - cpu, statements[0] - before, errors
 
 
-async def _flush_redis() -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -99,7 +89,7 @@ def main() -> int:
     from supportlens.app import create_app
 
     url = asyncio.run(create_db())
-    asyncio.run(_flush_redis())
+    asyncio.run(flush_redis(REDIS_URL))
     sandbox_port = free_port()
     sandbox = subprocess.Popen(
         [str(Path(sys.executable).parent / "supportlens"), "sandbox", "--port", str(sandbox_port)],
